@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+
+/**
+ * RFC 8785 (JCS) canonical JSON, through the `canonicalize` library by the
+ * RFC's author. Two equal values always give byte-equal text, which is what
+ * approval binding and the audit hash chain need.
+ */
+export function canonicalJson(value: unknown): string {
+  const text = canonicalize(value);
+  if (text === undefined) {
+    throw new TypeError('value has no JSON representation');
+  }
+  return text;
+}
+
+/** Lower-case hex SHA-256 of a UTF-8 string or bytes. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** SHA-256 over the canonical JSON of a value, prefixed with the algorithm so digests can evolve. */
+export function digestOf(value: unknown): string {
+  return `sha256:${sha256Hex(canonicalJson(value))}`;
+}
+
+/** The fields an approval is bound to: this principal, this capability, this resource, these arguments. */
+export interface ApprovalBinding {
+  readonly principalId: string;
+  readonly capabilityId: string;
+  readonly canonicalResource: string | null;
+  readonly argumentsDigest: string;
+}
+
+/** The digest an approval carries; a call whose binding digests differently cannot use it (I2). */
+export function approvalBindingDigest(binding: ApprovalBinding): string {
+  return digestOf({
+    v: 1,
+    principal: binding.principalId,
+    capability: binding.capabilityId,
+    resource: binding.canonicalResource,
+    arguments: binding.argumentsDigest,
+  });
+}
+
+/** Digest of a tool call's arguments object, independent of key order. */
+export function argumentsDigest(args: unknown): string {
+  return digestOf(args ?? {});
+}

@@ -1,0 +1,6 @@
+export * from './reason-codes';
+export * from './invariants';
+export * from './types';
+export * from './canonical-json';
+export * from './ids';
+export * from './errors';
