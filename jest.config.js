@@ -9,6 +9,7 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: { '^.+\\.ts$': ['@swc/jest', JSON.parse(require('node:fs').readFileSync(__dirname + '/.swcrc', 'utf8'))] },
   moduleNameMapper: {
+    '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   testTimeout: 30000,

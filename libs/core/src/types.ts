@@ -173,6 +173,8 @@ export interface Decision {
   readonly check: string;
   readonly matchedGrantId?: string;
   readonly nearestGrant?: NearestGrant;
+  /** On PIPE_TARGET_DENIED: the reason the target call itself was denied. */
+  readonly targetReason?: ReasonCode;
   /** On allow with approval: the approval the caller must consume (single use). */
   readonly approvalToConsume?: string;
   readonly explanation: string;

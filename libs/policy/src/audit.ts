@@ -1,0 +1,64 @@
+import {
+  newId,
+  type AuditEntry,
+  type Decision,
+  type EndpointFamily,
+  type ResourceFacts,
+} from '@hcp/core';
+import type { CallFacts, RequestEnvelope } from './request';
+
+/** What the audit needs beyond the decision: the call, and any handles involved. */
+export interface AuditSubject {
+  readonly endpointFamily: EndpointFamily;
+  readonly call?: CallFacts;
+  readonly handleIds?: readonly string[];
+}
+
+/**
+ * Builds the audit entry for a decision (I7). Every decision, allow or deny,
+ * gets one; the entry carries the raw and the canonical resource so a reader
+ * sees what the caller asked for and what policy actually decided on.
+ */
+export function auditEntryFor(
+  req: RequestEnvelope,
+  decision: Decision,
+  subject: AuditSubject,
+): AuditEntry {
+  const resource = subject.call?.resource;
+  const raw = resourceRaw(resource);
+  const canonical = resourceCanonical(resource);
+  const rule = resource !== undefined && resource.status !== 'resolved' ? resource.rule : undefined;
+  const approvalId = subject.call?.approval?.id;
+  return {
+    id: newId('aud'),
+    time: decision.decidedAt,
+    decisionId: decision.id,
+    endpointFamily: subject.endpointFamily,
+    outcome: decision.outcome,
+    reason: decision.reason,
+    check: decision.check,
+    handleIds: subject.handleIds ?? [],
+    ...(req.principal !== undefined ? { principalId: req.principal.id } : {}),
+    ...(subject.call !== undefined ? { capabilityId: subject.call.capabilityId } : {}),
+    ...(raw !== undefined ? { resourceRaw: raw } : {}),
+    ...(canonical !== undefined ? { resourceCanonical: canonical } : {}),
+    ...(decision.invariant !== undefined ? { invariant: decision.invariant } : {}),
+    ...(decision.matchedGrantId !== undefined ? { matchedGrantId: decision.matchedGrantId } : {}),
+    ...(decision.nearestGrant !== undefined
+      ? { missingGrant: `${decision.nearestGrant.grantId}: ${decision.nearestGrant.mismatch}` }
+      : {}),
+    ...(rule !== undefined ? { rule } : {}),
+    ...(approvalId !== undefined ? { approvalId } : {}),
+    ...(req.traceId !== undefined ? { traceId: req.traceId } : {}),
+  };
+}
+
+function resourceRaw(facts: ResourceFacts | undefined): string | undefined {
+  if (facts === undefined) return undefined;
+  return facts.status === 'resolved' ? facts.resource.raw : facts.raw;
+}
+
+function resourceCanonical(facts: ResourceFacts | undefined): string | undefined {
+  if (facts === undefined) return undefined;
+  return facts.status === 'resolved' ? facts.resource.canonical : facts.canonical;
+}

@@ -1,0 +1,851 @@
+import {
+  approvalBindingDigest,
+  argumentsDigest,
+  type Approval,
+  type Capability,
+  type Grant,
+  type HandleRecord,
+  type InvariantId,
+  type Outcome,
+  type Principal,
+  type ReasonCode,
+  type ResourceFacts,
+  type SessionFacts,
+} from '@hcp/core';
+import type { CallFacts, DecideRequest, PeekRequest, PipeRequest, PolicyContext } from '../request';
+
+/**
+ * Decision fixtures: a small world (principals, manifest, grants) and requests
+ * with the decision each must get. The engine spec runs them; the PDP service
+ * and the edge reuse them so every layer is pinned to the same behaviour.
+ */
+
+/** A fixed clock so fixtures are deterministic. */
+export const NOW = 1_800_000_000_000;
+const HOUR = 3_600_000;
+
+/** Protocol versions the fixture world supports. */
+export const FIXTURE_VERSIONS = ['2025-03-26', '2025-06-18', '2025-11-25'] as const;
+
+export const ALICE: Principal = { id: 'alice', kind: 'agent' };
+export const BOB: Principal = { id: 'bob', kind: 'agent' };
+
+/** Pinned digest of the read tool's definition. */
+export const READ_DEFINITION_DIGEST = 'sha256:' + 'a'.repeat(64);
+
+const cap = (c: Omit<Capability, 'provider' | 'tool'>): Capability => {
+  const [provider = '', tool = ''] = c.id.split('/');
+  return { ...c, provider, tool };
+};
+
+/** The capability manifest of the fixture world. */
+export const CAPABILITIES: readonly Capability[] = [
+  cap({
+    id: 'fs/read_file',
+    effects: ['read'],
+    risk: 'low',
+    approvalRequired: false,
+    requiredScopes: ['fs:read'],
+    resourceArgument: { name: 'path', canonicalizer: 'path' },
+    definitionDigest: READ_DEFINITION_DIGEST,
+  }),
+  cap({
+    id: 'fs/write_file',
+    effects: ['write'],
+    risk: 'high',
+    approvalRequired: true,
+    requiredScopes: ['fs:write'],
+    resourceArgument: { name: 'path', canonicalizer: 'path' },
+  }),
+  cap({
+    id: 'fetch/fetch',
+    effects: ['network'],
+    risk: 'medium',
+    approvalRequired: false,
+    requiredScopes: ['net:fetch'],
+    resourceArgument: { name: 'url', canonicalizer: 'url' },
+  }),
+  cap({
+    id: 'notes/get',
+    effects: ['read'],
+    risk: 'low',
+    approvalRequired: false,
+    requiredScopes: ['notes:read'],
+    resourceArgument: { name: 'id', canonicalizer: 'id' },
+  }),
+  cap({
+    id: 'mail/send',
+    effects: ['network'],
+    risk: 'medium',
+    approvalRequired: false,
+    requiredScopes: ['mail:send'],
+    resourceArgument: { name: 'to', canonicalizer: 'id' },
+  }),
+  cap({ id: 'clock/now', effects: [], risk: 'low', approvalRequired: false, requiredScopes: [] }),
+];
+
+const grant = (g: Omit<Grant, 'createdAt'>): Grant => ({ createdAt: NOW - HOUR, ...g });
+
+/** Grants of the fixture world. */
+export const GRANTS: readonly Grant[] = [
+  grant({
+    id: 'grt_alice_read',
+    principalId: 'alice',
+    capabilities: ['fs/read_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app' }],
+    scopes: ['fs:read'],
+  }),
+  grant({
+    id: 'grt_alice_write',
+    principalId: 'alice',
+    capabilities: ['fs/write_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app/out' }],
+    scopes: ['fs:write'],
+  }),
+  grant({
+    id: 'grt_alice_fetch',
+    principalId: 'alice',
+    capabilities: ['fetch/*'],
+    resourcePatterns: [
+      { kind: 'host_set', hosts: ['api.example.com', '*.cdn.example.com'], cidrs: [] },
+    ],
+    scopes: ['net:fetch'],
+  }),
+  grant({
+    id: 'grt_alice_note1_noscope',
+    principalId: 'alice',
+    capabilities: ['notes/get'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'note-1' }],
+    scopes: [],
+  }),
+  grant({
+    id: 'grt_alice_note2',
+    principalId: 'alice',
+    capabilities: ['notes/get'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'note-2' }],
+    scopes: ['notes:read'],
+  }),
+  grant({
+    id: 'grt_alice_note_expired',
+    principalId: 'alice',
+    capabilities: ['notes/get'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'note-old' }],
+    scopes: ['notes:read'],
+    expiresAt: NOW - 1,
+  }),
+  grant({
+    id: 'grt_alice_note_revoked',
+    principalId: 'alice',
+    capabilities: ['notes/get'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'note-gone' }],
+    scopes: ['notes:read'],
+    revokedAt: NOW - 1,
+  }),
+  grant({
+    id: 'grt_alice_mail_ops',
+    principalId: 'alice',
+    capabilities: ['mail/send'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'ops@example.com' }],
+    scopes: ['mail:send'],
+  }),
+  grant({
+    id: 'grt_alice_mail_security',
+    principalId: 'alice',
+    capabilities: ['mail/send'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'security@example.com' }],
+    scopes: ['mail:send', 'flow:secret'],
+  }),
+  grant({
+    id: 'grt_alice_clock',
+    principalId: 'alice',
+    capabilities: ['clock/now'],
+    resourcePatterns: [],
+    scopes: [],
+  }),
+  grant({
+    id: 'grt_bob_read',
+    principalId: 'bob',
+    capabilities: ['fs/read_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/bob' }],
+    scopes: ['fs:read'],
+  }),
+];
+
+/** The policy context of a principal in the fixture world, as the PDP cache would hold it. */
+export function contextFor(principalId: string, grants: readonly Grant[] = GRANTS): PolicyContext {
+  return {
+    grants: grants.filter((g) => g.principalId === principalId),
+    capabilities: new Map(CAPABILITIES.map((c) => [c.id, c])),
+  };
+}
+
+/** An initialized session of `owner` on the newest version. */
+export function activeSession(owner: string, over: Partial<SessionFacts> = {}): SessionFacts {
+  return {
+    state: 'active',
+    id: `ses_${owner}`,
+    initialized: true,
+    ownerPrincipalId: owner,
+    negotiatedVersion: '2025-06-18',
+    requestVersion: '2025-06-18',
+    ...over,
+  };
+}
+
+/** A resolved path resource (as libs/canonical would return it). */
+export const path = (canonical: string, raw = canonical): ResourceFacts => ({
+  status: 'resolved',
+  resource: { kind: 'path', raw, canonical },
+});
+/** A resolved URL resource. */
+export const url = (href: string, addresses: string[] = ['93.184.216.34']): ResourceFacts => ({
+  status: 'resolved',
+  resource: { kind: 'url', raw: href, canonical: href, host: new URL(href).hostname, addresses },
+});
+/** A resolved opaque id. */
+export const id = (value: string): ResourceFacts => ({
+  status: 'resolved',
+  resource: { kind: 'id', raw: value, canonical: value },
+});
+
+/** A call with its arguments digested the way the edge digests them. */
+export function call(
+  capabilityId: string,
+  resource: ResourceFacts | undefined,
+  args: unknown,
+  over: Partial<CallFacts> = {},
+): CallFacts {
+  const observed = CAPABILITIES.find((c) => c.id === capabilityId)?.definitionDigest;
+  return {
+    capabilityId,
+    argumentsDigest: argumentsDigest(args),
+    ...(resource !== undefined ? { resource } : {}),
+    ...(observed !== undefined ? { observedDefinitionDigest: observed } : {}),
+    ...over,
+  };
+}
+
+/** An approved, unconsumed approval bound to exactly `c` for `principalId`. */
+export function approvalFor(
+  principalId: string,
+  c: CallFacts,
+  over: Partial<Approval> = {},
+): Approval {
+  const canonical = c.resource?.status === 'resolved' ? c.resource.resource.canonical : null;
+  return {
+    id: `apr_${principalId}_${c.capabilityId.replace('/', '_')}`,
+    principalId,
+    capabilityId: c.capabilityId,
+    bindingDigest: approvalBindingDigest({
+      principalId,
+      capabilityId: c.capabilityId,
+      canonicalResource: canonical,
+      argumentsDigest: c.argumentsDigest,
+    }),
+    state: 'approved',
+    expiresAt: NOW + HOUR,
+    ...over,
+  };
+}
+
+/** A vault handle record. */
+export function handle(
+  idValue: string,
+  owner: string,
+  over: Partial<HandleRecord> = {},
+): HandleRecord {
+  return {
+    id: idValue,
+    ownerPrincipalId: owner,
+    producingCapability: 'fs/read_file',
+    labels: { provider: 'fs' },
+    createdAt: NOW - 1000,
+    expiresAt: NOW + HOUR,
+    sizeBytes: 42,
+    ...over,
+  };
+}
+
+/** A fixture: one request, the principal whose context decides it, and the expected decision. */
+export type DecisionFixture = {
+  readonly name: string;
+  readonly invariant: InvariantId;
+  readonly expect: {
+    readonly outcome: Outcome;
+    readonly reason: ReasonCode;
+    readonly matchedGrantId?: string;
+    readonly targetReason?: ReasonCode;
+  };
+  /** For a deny fixture: the allowed neighbour that must still pass (over-blocking fails it). */
+  readonly neighbour?: string;
+} & (
+  | { readonly op: 'decide'; readonly request: DecideRequest }
+  | { readonly op: 'pipe'; readonly request: PipeRequest }
+  | { readonly op: 'peek'; readonly request: PeekRequest }
+);
+
+const decide = (
+  principal: Principal | undefined,
+  c: CallFacts,
+  over: Partial<DecideRequest> = {},
+): DecideRequest => ({
+  ...(principal !== undefined ? { principal } : {}),
+  session: activeSession(principal?.id ?? 'alice'),
+  now: NOW,
+  call: c,
+  ...over,
+});
+
+const readCall = (p: string, raw?: string) =>
+  call('fs/read_file', path(p, raw), { path: raw ?? p });
+const writeArgs = { path: '/data/app/out/report.txt', content: 'quarterly numbers' };
+const writeCall = call('fs/write_file', path(writeArgs.path), writeArgs);
+const otherWriteArgs = { path: '/data/app/out/report.txt', content: 'rm -rf / # injected' };
+const otherWriteCall = call('fs/write_file', path(otherWriteArgs.path), otherWriteArgs);
+const secretWriteArgs = { path: '/data/app/secret.txt', content: 'x' };
+const secretWriteCall = call('fs/write_file', path(secretWriteArgs.path), secretWriteArgs);
+
+const ownHandle = handle('hdl_alice_own_000000000', 'alice');
+const bobHandle = handle('hdl_bob_owned_000000000', 'bob');
+const expiredHandle = handle('hdl_alice_expired_00000', 'alice', { expiresAt: NOW - 1 });
+const secretHandle = handle('hdl_alice_secret_000000', 'alice', {
+  labels: { provider: 'fs', sensitivity: 'secret' },
+});
+
+const pipe = (
+  source: HandleRecord | undefined,
+  sourceId: string,
+  target: CallFacts,
+  over: Partial<PipeRequest> = {},
+): PipeRequest => ({
+  principal: ALICE,
+  session: activeSession('alice'),
+  now: NOW,
+  sourceHandleId: sourceId,
+  ...(source !== undefined ? { source } : {}),
+  target,
+  ...over,
+});
+const mailTo = (to: string) => call('mail/send', id(to), { to, body: { $handle: 'source' } });
+
+const allow = (matchedGrantId?: string) =>
+  ({
+    outcome: 'allow',
+    reason: 'ALLOWED',
+    ...(matchedGrantId !== undefined ? { matchedGrantId } : {}),
+  }) as const;
+const deny = (reason: ReasonCode, targetReason?: ReasonCode) =>
+  ({ outcome: 'deny', reason, ...(targetReason !== undefined ? { targetReason } : {}) }) as const;
+
+/** Every fixture. Names are stable: tests, benchmarks and docs refer to them. */
+export const FIXTURES: readonly DecisionFixture[] = [
+  // I1 metadata non-authority
+  {
+    name: 'i1.allow.read_pinned',
+    invariant: 'I1',
+    op: 'decide',
+    request: decide(ALICE, readCall('/data/app/a.txt')),
+    expect: allow('grt_alice_read'),
+  },
+  {
+    name: 'i1.deny.unknown_tool',
+    invariant: 'I1',
+    op: 'decide',
+    neighbour: 'i1.allow.read_pinned',
+    request: decide(ALICE, call('fs/delete_everything', path('/data/app/a.txt'), {})),
+    expect: deny('CAPABILITY_UNKNOWN'),
+  },
+  {
+    name: 'i1.deny.definition_changed',
+    invariant: 'I1',
+    op: 'decide',
+    neighbour: 'i1.allow.read_pinned',
+    request: decide(ALICE, {
+      ...readCall('/data/app/a.txt'),
+      observedDefinitionDigest: 'sha256:' + 'b'.repeat(64),
+    }),
+    expect: deny('TOOL_DEFINITION_CHANGED'),
+  },
+
+  // I2 grant-backed approval
+  {
+    name: 'i2.allow.write_with_bound_approval',
+    invariant: 'I2',
+    op: 'decide',
+    request: decide(ALICE, { ...writeCall, approval: approvalFor('alice', writeCall) }),
+    expect: allow('grt_alice_write'),
+  },
+  {
+    name: 'i2.deny.write_without_approval',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, writeCall),
+    expect: deny('APPROVAL_REQUIRED'),
+  },
+  {
+    name: 'i2.deny.approval_pending',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, {
+      ...writeCall,
+      approval: approvalFor('alice', writeCall, { state: 'pending' }),
+    }),
+    expect: deny('APPROVAL_REQUIRED'),
+  },
+  {
+    name: 'i2.deny.approval_for_other_arguments',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, { ...otherWriteCall, approval: approvalFor('alice', writeCall) }),
+    expect: deny('APPROVAL_MISMATCH'),
+  },
+  {
+    name: 'i2.deny.approval_of_other_principal',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, { ...writeCall, approval: approvalFor('bob', writeCall) }),
+    expect: deny('APPROVAL_MISMATCH'),
+  },
+  {
+    name: 'i2.deny.approval_replayed',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, {
+      ...writeCall,
+      approval: approvalFor('alice', writeCall, { consumedAt: NOW - 10 }),
+    }),
+    expect: deny('APPROVAL_CONSUMED'),
+  },
+  {
+    name: 'i2.deny.approval_expired',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, {
+      ...writeCall,
+      approval: approvalFor('alice', writeCall, { expiresAt: NOW }),
+    }),
+    expect: deny('APPROVAL_EXPIRED'),
+  },
+  {
+    name: 'i2.deny.approval_without_grant',
+    invariant: 'I2',
+    op: 'decide',
+    neighbour: 'i2.allow.write_with_bound_approval',
+    request: decide(ALICE, { ...secretWriteCall, approval: approvalFor('alice', secretWriteCall) }),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+
+  // I3 canonical resources
+  {
+    name: 'i3.allow.canonical_inside',
+    invariant: 'I3',
+    op: 'decide',
+    request: decide(ALICE, readCall('/data/app/docs/a.txt', '/data/app/./docs//a.txt')),
+    expect: allow('grt_alice_read'),
+  },
+  {
+    name: 'i3.deny.symlink_resolves_outside',
+    invariant: 'I3',
+    op: 'decide',
+    neighbour: 'i3.allow.canonical_inside',
+    request: decide(ALICE, readCall('/etc/passwd', '/data/app/link-to-etc/passwd')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i3.deny.canonicaliser_denied',
+    invariant: 'I3',
+    op: 'decide',
+    neighbour: 'i3.allow.canonical_inside',
+    request: decide(
+      ALICE,
+      call(
+        'fs/read_file',
+        {
+          status: 'denied',
+          kind: 'path',
+          raw: '/data/app/../../etc/passwd',
+          rule: 'path.outside_roots',
+          detail: 'resolves to /etc/passwd',
+          canonical: '/etc/passwd',
+        },
+        { path: '/data/app/../../etc/passwd' },
+      ),
+    ),
+    expect: deny('RESOURCE_DENIED'),
+  },
+  {
+    name: 'i3.deny.unresolvable',
+    invariant: 'I3',
+    op: 'decide',
+    neighbour: 'i3.allow.canonical_inside',
+    request: decide(
+      ALICE,
+      call(
+        'fs/read_file',
+        {
+          status: 'unresolvable',
+          kind: 'path',
+          raw: '/data/app/dangling',
+          rule: 'path.dangling_link',
+          detail: 'link target missing',
+        },
+        { path: '/data/app/dangling' },
+      ),
+    ),
+    expect: deny('RESOURCE_UNRESOLVABLE'),
+  },
+  {
+    name: 'i3.deny.resource_missing',
+    invariant: 'I3',
+    op: 'decide',
+    neighbour: 'i3.allow.canonical_inside',
+    request: decide(ALICE, call('fs/read_file', undefined, {})),
+    expect: deny('INPUT_INVALID'),
+  },
+
+  // I4 principal binding
+  {
+    name: 'i4.allow.own_session',
+    invariant: 'I4',
+    op: 'decide',
+    request: decide(ALICE, readCall('/data/app/a.txt')),
+    expect: allow('grt_alice_read'),
+  },
+  {
+    name: 'i4.deny.unauthenticated',
+    invariant: 'I4',
+    op: 'decide',
+    neighbour: 'i4.allow.own_session',
+    request: decide(undefined, readCall('/data/app/a.txt')),
+    expect: deny('PRINCIPAL_UNAUTHENTICATED'),
+  },
+  {
+    name: 'i4.deny.foreign_session',
+    invariant: 'I4',
+    op: 'decide',
+    neighbour: 'i4.allow.own_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), { session: activeSession('bob') }),
+    expect: deny('SESSION_FOREIGN'),
+  },
+  {
+    name: 'i4.allow.peek_own_handle',
+    invariant: 'I4',
+    op: 'peek',
+    request: {
+      principal: ALICE,
+      session: activeSession('alice'),
+      now: NOW,
+      handleId: ownHandle.id,
+      handle: ownHandle,
+    },
+    expect: allow(),
+  },
+  {
+    name: 'i4.deny.peek_foreign_handle',
+    invariant: 'I4',
+    op: 'peek',
+    neighbour: 'i4.allow.peek_own_handle',
+    request: {
+      principal: ALICE,
+      session: activeSession('alice'),
+      now: NOW,
+      handleId: bobHandle.id,
+      handle: bobHandle,
+    },
+    expect: deny('HANDLE_NOT_OWNED'),
+  },
+  {
+    name: 'i4.deny.peek_missing_handle',
+    invariant: 'I4',
+    op: 'peek',
+    neighbour: 'i4.allow.peek_own_handle',
+    request: {
+      principal: ALICE,
+      session: activeSession('alice'),
+      now: NOW,
+      handleId: 'hdl_missing',
+    },
+    expect: deny('HANDLE_NOT_OWNED'),
+  },
+  {
+    name: 'i4.deny.peek_expired_handle',
+    invariant: 'I4',
+    op: 'peek',
+    neighbour: 'i4.allow.peek_own_handle',
+    request: {
+      principal: ALICE,
+      session: activeSession('alice'),
+      now: NOW,
+      handleId: expiredHandle.id,
+      handle: expiredHandle,
+    },
+    expect: deny('HANDLE_EXPIRED'),
+  },
+
+  // I5 scoped capability invocation
+  {
+    name: 'i5.allow.prefix_on_boundary',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, readCall('/data/app/x')),
+    expect: allow('grt_alice_read'),
+  },
+  {
+    name: 'i5.deny.sibling_prefix',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.prefix_on_boundary',
+    request: decide(ALICE, readCall('/data/app_evil/x')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.deny.other_principals_grant',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.prefix_on_boundary',
+    request: decide(ALICE, readCall('/data/bob/x')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.allow.host_in_set',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(
+      ALICE,
+      call('fetch/fetch', url('https://api.example.com/v1'), { url: 'https://api.example.com/v1' }),
+    ),
+    expect: allow('grt_alice_fetch'),
+  },
+  {
+    name: 'i5.allow.host_wildcard',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(
+      ALICE,
+      call('fetch/fetch', url('https://img.cdn.example.com/a.png'), {
+        url: 'https://img.cdn.example.com/a.png',
+      }),
+    ),
+    expect: allow('grt_alice_fetch'),
+  },
+  {
+    name: 'i5.deny.host_not_in_set',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.host_in_set',
+    request: decide(
+      ALICE,
+      call('fetch/fetch', url('https://api.example.com.evil.net/v1'), {
+        url: 'https://api.example.com.evil.net/v1',
+      }),
+    ),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.deny.wildcard_apex',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.host_wildcard',
+    request: decide(
+      ALICE,
+      call('fetch/fetch', url('https://cdn.example.com/a.png'), {
+        url: 'https://cdn.example.com/a.png',
+      }),
+    ),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.allow.scoped_note',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, call('notes/get', id('note-2'), { id: 'note-2' })),
+    expect: allow('grt_alice_note2'),
+  },
+  {
+    name: 'i5.deny.scope_missing',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.scoped_note',
+    request: decide(ALICE, call('notes/get', id('note-1'), { id: 'note-1' })),
+    expect: deny('SCOPE_MISSING'),
+  },
+  {
+    name: 'i5.deny.grant_expired',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.scoped_note',
+    request: decide(ALICE, call('notes/get', id('note-old'), { id: 'note-old' })),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.deny.grant_revoked',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.scoped_note',
+    request: decide(ALICE, call('notes/get', id('note-gone'), { id: 'note-gone' })),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.allow.no_resource_capability',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, call('clock/now', undefined, {})),
+    expect: allow('grt_alice_clock'),
+  },
+  {
+    name: 'i5.deny.no_grant_at_all',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.no_resource_capability',
+    request: decide(BOB, call('clock/now', undefined, {}), { session: activeSession('bob') }),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+
+  // I6 source-and-target data flow
+  {
+    name: 'i6.allow.pipe_to_granted_target',
+    invariant: 'I6',
+    op: 'pipe',
+    request: pipe(ownHandle, ownHandle.id, mailTo('ops@example.com')),
+    expect: allow('grt_alice_mail_ops'),
+  },
+  {
+    name: 'i6.deny.pipe_to_ungranted_target',
+    invariant: 'I6',
+    op: 'pipe',
+    neighbour: 'i6.allow.pipe_to_granted_target',
+    request: pipe(ownHandle, ownHandle.id, mailTo('attacker@evil.example')),
+    expect: deny('PIPE_TARGET_DENIED', 'NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i6.deny.pipe_from_foreign_handle',
+    invariant: 'I6',
+    op: 'pipe',
+    neighbour: 'i6.allow.pipe_to_granted_target',
+    request: pipe(bobHandle, bobHandle.id, mailTo('ops@example.com')),
+    expect: deny('HANDLE_NOT_OWNED'),
+  },
+  {
+    name: 'i6.deny.pipe_from_expired_handle',
+    invariant: 'I6',
+    op: 'pipe',
+    neighbour: 'i6.allow.pipe_to_granted_target',
+    request: pipe(expiredHandle, expiredHandle.id, mailTo('ops@example.com')),
+    expect: deny('HANDLE_EXPIRED'),
+  },
+  {
+    name: 'i6.allow.secret_to_flow_scoped_target',
+    invariant: 'I6',
+    op: 'pipe',
+    request: pipe(secretHandle, secretHandle.id, mailTo('security@example.com')),
+    expect: allow('grt_alice_mail_security'),
+  },
+  {
+    name: 'i6.deny.secret_to_unscoped_target',
+    invariant: 'I6',
+    op: 'pipe',
+    neighbour: 'i6.allow.secret_to_flow_scoped_target',
+    request: pipe(secretHandle, secretHandle.id, mailTo('ops@example.com')),
+    expect: deny('PIPE_TARGET_DENIED'),
+  },
+
+  // I7 deny-path audit
+  {
+    name: 'i7.allow.audit_available',
+    invariant: 'I7',
+    op: 'decide',
+    request: decide(ALICE, readCall('/data/app/a.txt'), { auditAvailable: true }),
+    expect: allow('grt_alice_read'),
+  },
+  {
+    name: 'i7.deny.audit_unavailable',
+    invariant: 'I7',
+    op: 'decide',
+    neighbour: 'i7.allow.audit_available',
+    request: decide(ALICE, readCall('/data/app/a.txt'), { auditAvailable: false }),
+    expect: deny('AUDIT_UNAVAILABLE'),
+  },
+
+  // I8 explicit protocol state
+  {
+    name: 'i8.allow.initialized_session',
+    invariant: 'I8',
+    op: 'decide',
+    request: decide(ALICE, readCall('/data/app/a.txt')),
+    expect: allow('grt_alice_read'),
+  },
+  {
+    name: 'i8.deny.no_session',
+    invariant: 'I8',
+    op: 'decide',
+    neighbour: 'i8.allow.initialized_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), {
+      session: { state: 'none', initialized: false },
+    }),
+    expect: deny('SESSION_NOT_INITIALIZED'),
+  },
+  {
+    name: 'i8.deny.initialize_incomplete',
+    invariant: 'I8',
+    op: 'decide',
+    neighbour: 'i8.allow.initialized_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), {
+      session: activeSession('alice', { initialized: false }),
+    }),
+    expect: deny('SESSION_NOT_INITIALIZED'),
+  },
+  {
+    name: 'i8.deny.unknown_session',
+    invariant: 'I8',
+    op: 'decide',
+    neighbour: 'i8.allow.initialized_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), {
+      session: { state: 'unknown', id: 'ses_forged', initialized: false },
+    }),
+    expect: deny('SESSION_UNKNOWN'),
+  },
+  {
+    name: 'i8.deny.expired_session',
+    invariant: 'I8',
+    op: 'decide',
+    neighbour: 'i8.allow.initialized_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), {
+      session: activeSession('alice', { state: 'expired' }),
+    }),
+    expect: deny('SESSION_EXPIRED'),
+  },
+  {
+    name: 'i8.deny.unsupported_version',
+    invariant: 'I8',
+    op: 'decide',
+    neighbour: 'i8.allow.initialized_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), {
+      session: activeSession('alice', {
+        negotiatedVersion: '2024-01-01',
+        requestVersion: '2024-01-01',
+      }),
+    }),
+    expect: deny('PROTOCOL_VERSION_UNSUPPORTED'),
+  },
+  {
+    name: 'i8.deny.version_header_mismatch',
+    invariant: 'I8',
+    op: 'decide',
+    neighbour: 'i8.allow.initialized_session',
+    request: decide(ALICE, readCall('/data/app/a.txt'), {
+      session: activeSession('alice', { requestVersion: '2025-03-26' }),
+    }),
+    expect: deny('PROTOCOL_VERSION_MISMATCH'),
+  },
+];
+
+/** The principal whose context decides a fixture (the unauthenticated case uses alice's empty-handed view). */
+export function fixturePrincipal(f: DecisionFixture): string {
+  return f.request.principal?.id ?? 'alice';
+}
