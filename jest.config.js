@@ -1,13 +1,18 @@
 // One jest run covers every package; @hcp/* imports resolve to sources so tests never need a build.
+const { existsSync, readFileSync } = require('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
+const { join } = require('node:path'); // eslint-disable-line @typescript-eslint/no-require-imports
+
+const swc = JSON.parse(readFileSync(join(__dirname, '.swcrc'), 'utf8'));
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/libs', '<rootDir>/services', '<rootDir>/bench', '<rootDir>/test'].filter((p) =>
-    require('node:fs').existsSync(p.replace('<rootDir>', __dirname)),
-  ),
+  roots: ['libs', 'services', 'bench', 'test']
+    .filter((p) => existsSync(join(__dirname, p)))
+    .map((p) => `<rootDir>/${p}`),
   testMatch: ['**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  transform: { '^.+\\.ts$': ['@swc/jest', JSON.parse(require('node:fs').readFileSync(__dirname + '/.swcrc', 'utf8'))] },
+  transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   moduleNameMapper: {
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',

@@ -5,9 +5,9 @@ import {
   type HandleRecord,
   type Principal,
 } from '@hcp/core';
+import type { PolicyEngine } from '@hcp/policy';
 import {
   auditEntryFor,
-  PolicyEngine,
   type CallFacts,
   type DecideRequest,
   type Explanation,

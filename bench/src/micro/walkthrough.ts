@@ -149,3 +149,85 @@ console.log(
   `\n${audit.length} audit entries recorded (${audit.filter((e) => e.outcome === 'deny').length} denials); the last one:`,
 );
 console.log(JSON.stringify(audit[audit.length - 1], null, 2));
+
+// Part two: the same decisions on resources canonicalised against a real filesystem (I3).
+async function canonicalWalk(): Promise<void> {
+  const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createPathCanonicalizer, createUrlCanonicalizer } = await import('@hcp/canonical');
+  const base = mkdtempSync(join(tmpdir(), 'hcp-demo-'));
+  try {
+    const app = join(base, 'app');
+    mkdirSync(join(app, 'docs'), { recursive: true });
+    mkdirSync(join(base, 'app_evil'));
+    writeFileSync(join(app, 'docs', 'a.txt'), 'hello');
+    writeFileSync(join(app, '.env'), 'TOKEN=x');
+    writeFileSync(join(base, 'app_evil', 'x'), 'evil');
+    symlinkSync('/etc', join(app, 'etc-link'));
+    const fsCanon = await createPathCanonicalizer({ roots: [app] });
+    const root = fsCanon.roots[0] ?? app;
+    const grants = [
+      {
+        id: 'grt_demo',
+        principalId: 'alice',
+        capabilities: ['fs/read_file'],
+        resourcePatterns: [{ kind: 'path_prefix' as const, prefix: root }],
+        scopes: ['fs:read'],
+        createdAt: NOW - 1,
+      },
+    ];
+    const ctx = { ...contextFor('alice'), grants };
+    console.log(`\nCanonical resources against a real tree (root ${root}):`);
+    for (const raw of [
+      `${app}/docs//./a.txt`,
+      `${app}/../app_evil/x`,
+      `${app}/etc-link/passwd`,
+      `${app}/.env`,
+      `${app}/missing.txt`,
+    ]) {
+      const facts = await fsCanon.canonicalize(raw, 'read');
+      const d = engine.decide({ ...alice, call: call('fs/read_file', facts, { path: raw }) }, ctx);
+      const where =
+        facts.status === 'resolved' ? facts.resource.canonical : `${facts.status} (${facts.rule})`;
+      console.log(
+        `  ${d.outcome.toUpperCase().padEnd(5)} ${d.reason.padEnd(22)} ${raw.replace(base, '<tmp>')}  ->  ${where.replace(base, '<tmp>')}`,
+      );
+    }
+    const fake: Record<string, string[]> = {
+      'api.example.com': ['93.184.216.34'],
+      'internal.example.com': ['10.0.0.7'],
+    };
+    const urlCanon = createUrlCanonicalizer({
+      resolver: (host) => Promise.resolve(fake[host] ?? []),
+    });
+    console.log('\nURLs (DNS answered by a fixed table; every resolved address is classified):');
+    for (const raw of [
+      'https://api.example.com/v1',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://2130706433/',
+      'http://internal.example.com/',
+      'http://[::ffff:127.0.0.1]/',
+    ]) {
+      const facts = await urlCanon.canonicalize(raw);
+      const d = engine.decide(
+        { ...alice, call: call('fetch/fetch', facts, { url: raw }) },
+        contextFor('alice'),
+      );
+      const where =
+        facts.status === 'resolved'
+          ? `${facts.resource.canonical} ${JSON.stringify(facts.resource.addresses)}`
+          : `${facts.status} (${facts.rule})`;
+      console.log(
+        `  ${d.outcome.toUpperCase().padEnd(5)} ${d.reason.padEnd(22)} ${raw}  ->  ${where}`,
+      );
+    }
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+canonicalWalk().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

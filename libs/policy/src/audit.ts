@@ -29,7 +29,8 @@ export function auditEntryFor(
   const canonical = resourceCanonical(resource);
   const rule = resource !== undefined && resource.status !== 'resolved' ? resource.rule : undefined;
   const approvalId = subject.call?.approval?.id;
-  return {
+  // Filled by assignment rather than conditional spreads: this runs once per decision.
+  const entry: { -readonly [K in keyof AuditEntry]: AuditEntry[K] } = {
     id: newId('aud'),
     time: decision.decidedAt,
     decisionId: decision.id,
@@ -38,19 +39,20 @@ export function auditEntryFor(
     reason: decision.reason,
     check: decision.check,
     handleIds: subject.handleIds ?? [],
-    ...(req.principal !== undefined ? { principalId: req.principal.id } : {}),
-    ...(subject.call !== undefined ? { capabilityId: subject.call.capabilityId } : {}),
-    ...(raw !== undefined ? { resourceRaw: raw } : {}),
-    ...(canonical !== undefined ? { resourceCanonical: canonical } : {}),
-    ...(decision.invariant !== undefined ? { invariant: decision.invariant } : {}),
-    ...(decision.matchedGrantId !== undefined ? { matchedGrantId: decision.matchedGrantId } : {}),
-    ...(decision.nearestGrant !== undefined
-      ? { missingGrant: `${decision.nearestGrant.grantId}: ${decision.nearestGrant.mismatch}` }
-      : {}),
-    ...(rule !== undefined ? { rule } : {}),
-    ...(approvalId !== undefined ? { approvalId } : {}),
-    ...(req.traceId !== undefined ? { traceId: req.traceId } : {}),
   };
+  if (req.principal !== undefined) entry.principalId = req.principal.id;
+  if (subject.call !== undefined) entry.capabilityId = subject.call.capabilityId;
+  if (raw !== undefined) entry.resourceRaw = raw;
+  if (canonical !== undefined) entry.resourceCanonical = canonical;
+  if (decision.invariant !== undefined) entry.invariant = decision.invariant;
+  if (decision.matchedGrantId !== undefined) entry.matchedGrantId = decision.matchedGrantId;
+  if (decision.nearestGrant !== undefined) {
+    entry.missingGrant = `${decision.nearestGrant.grantId}: ${decision.nearestGrant.mismatch}`;
+  }
+  if (rule !== undefined) entry.rule = rule;
+  if (approvalId !== undefined) entry.approvalId = approvalId;
+  if (req.traceId !== undefined) entry.traceId = req.traceId;
+  return entry;
 }
 
 function resourceRaw(facts: ResourceFacts | undefined): string | undefined {

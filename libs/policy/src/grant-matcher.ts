@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { CanonicalResource, Capability, EpochMillis, Grant, ResourcePattern } from '@hcp/core';
 
 /** How far a grant got before it stopped matching; higher is nearer to a match. */
-const enum Stage {
+enum Stage {
   Revoked = 0,
   Expired = 1,
   Capability = 2,
@@ -32,20 +32,26 @@ export function matchGrant(
   resource: CanonicalResource | undefined,
   now: EpochMillis,
 ): GrantMatch {
-  let nearest: { grantId: string; mismatch: string; stage: Stage } | undefined;
+  let nearest: Grant | undefined;
+  let nearestStage = Stage.Revoked;
   for (const grant of grants) {
     if (grant.principalId !== principalId) continue;
-    const [stage, mismatch] = evaluate(grant, capability, resource, now);
+    const stage = evaluate(grant, capability, resource, now);
     if (stage === Stage.Matched) return { matched: true, grant };
-    if (nearest === undefined || stage > nearest.stage) {
-      nearest = { grantId: grant.id, mismatch, stage };
+    if (nearest === undefined || stage > nearestStage) {
+      nearest = grant;
+      nearestStage = stage;
     }
   }
   if (nearest === undefined) return { matched: false, scopeMissing: false };
+  // The mismatch text is built once, for the nearest grant only: matching stays allocation-free.
   return {
     matched: false,
-    scopeMissing: nearest.stage === Stage.Scopes,
-    nearest: { grantId: nearest.grantId, mismatch: nearest.mismatch },
+    scopeMissing: nearestStage === Stage.Scopes,
+    nearest: {
+      grantId: nearest.id,
+      mismatch: describe(nearestStage, nearest, capability, resource),
+    },
   };
 }
 
@@ -54,24 +60,42 @@ function evaluate(
   capability: Capability,
   resource: CanonicalResource | undefined,
   now: EpochMillis,
-): [Stage, string] {
-  if (grant.revokedAt !== undefined && grant.revokedAt <= now)
-    return [Stage.Revoked, 'grant revoked'];
-  if (grant.expiresAt !== undefined && grant.expiresAt <= now)
-    return [Stage.Expired, 'grant expired'];
-  if (!coversCapability(grant.capabilities, capability)) {
-    return [Stage.Capability, `capability ${capability.id} not in grant`];
-  }
+): Stage {
+  if (grant.revokedAt !== undefined && grant.revokedAt <= now) return Stage.Revoked;
+  if (grant.expiresAt !== undefined && grant.expiresAt <= now) return Stage.Expired;
+  if (!coversCapability(grant.capabilities, capability)) return Stage.Capability;
   if (capability.resourceArgument !== undefined) {
-    if (resource === undefined) return [Stage.Resource, 'no canonical resource to match'];
-    if (!grant.resourcePatterns.some((p) => patternMatches(p, resource))) {
-      return [Stage.Resource, `resource ${resource.canonical} not covered by any pattern`];
-    }
+    if (resource === undefined) return Stage.Resource;
+    if (!grant.resourcePatterns.some((p) => patternMatches(p, resource))) return Stage.Resource;
   }
   for (const scope of capability.requiredScopes) {
-    if (!grant.scopes.includes(scope)) return [Stage.Scopes, `missing scope ${scope}`];
+    if (!grant.scopes.includes(scope)) return Stage.Scopes;
   }
-  return [Stage.Matched, ''];
+  return Stage.Matched;
+}
+
+function describe(
+  stage: Stage,
+  grant: Grant,
+  capability: Capability,
+  resource: CanonicalResource | undefined,
+): string {
+  switch (stage) {
+    case Stage.Revoked:
+      return 'grant revoked';
+    case Stage.Expired:
+      return 'grant expired';
+    case Stage.Capability:
+      return `capability ${capability.id} not in grant`;
+    case Stage.Resource:
+      return resource === undefined
+        ? 'no canonical resource to match'
+        : `resource ${resource.canonical} not covered by any pattern`;
+    case Stage.Scopes:
+      return `missing scope ${capability.requiredScopes.find((s) => !grant.scopes.includes(s)) ?? ''}`;
+    case Stage.Matched:
+      return 'matched';
+  }
 }
 
 /** True when a grant's capability list names the capability or its provider wildcard. */
