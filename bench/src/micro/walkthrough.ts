@@ -1,3 +1,7 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPathCanonicalizer, createUrlCanonicalizer } from '@hcp/canonical';
 import type { Decision } from '@hcp/core';
 import { PolicyEngine } from '@hcp/policy';
 import {
@@ -152,10 +156,6 @@ console.log(JSON.stringify(audit[audit.length - 1], null, 2));
 
 // Part two: the same decisions on resources canonicalised against a real filesystem (I3).
 async function canonicalWalk(): Promise<void> {
-  const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createPathCanonicalizer, createUrlCanonicalizer } = await import('@hcp/canonical');
   const base = mkdtempSync(join(tmpdir(), 'hcp-demo-'));
   try {
     const app = join(base, 'app');
