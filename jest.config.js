@@ -7,7 +7,7 @@ const swc = JSON.parse(readFileSync(join(__dirname, '.swcrc'), 'utf8'));
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['libs', 'services', 'bench', 'test']
+  roots: ['libs', 'services', 'apps', 'bench', 'test']
     .filter((p) => existsSync(join(__dirname, p)))
     .map((p) => `<rootDir>/${p}`),
   testMatch: ['**/*.spec.ts'],
@@ -15,6 +15,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   moduleNameMapper: {
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
+    '^@hcp/(grant-store|policy-decision)$': '<rootDir>/services/$1/src/index.ts',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   testTimeout: 30000,

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
-const dirs = ['libs', 'services']
+const dirs = ['libs', 'services', 'apps']
   .filter((d) => existsSync(d))
   .flatMap((d) => readdirSync(d).map((p) => `${d}/${p}`))
   .concat(['bench', 'test'])

@@ -1,0 +1,82 @@
+import { Metadata, status } from '@grpc/grpc-js';
+import { HcpError, REASON_CODE_NUMBERS, reasonCodeFromNumber, type ReasonCode } from '@hcp/core';
+import { core } from '@hcp/proto';
+
+/** Trailing metadata key carrying a binary `hcp.core.v1.ErrorDetail`. */
+export const ERROR_DETAIL_KEY = 'hcp-error-detail-bin';
+
+/** The gRPC status a refusal with this reason travels as. */
+export function grpcStatusFor(reason: ReasonCode): status {
+  switch (reason) {
+    case 'INPUT_INVALID':
+    case 'PAYLOAD_TOO_LARGE':
+      return status.INVALID_ARGUMENT;
+    case 'PRINCIPAL_UNAUTHENTICATED':
+      return status.UNAUTHENTICATED;
+    case 'HANDLE_NOT_OWNED':
+    case 'CAPABILITY_UNKNOWN':
+    case 'SESSION_UNKNOWN':
+      return status.NOT_FOUND;
+    case 'POLICY_UNAVAILABLE':
+    case 'AUDIT_UNAVAILABLE':
+      return status.UNAVAILABLE;
+    case 'APPROVAL_CONSUMED':
+    case 'APPROVAL_EXPIRED':
+    case 'HANDLE_EXPIRED':
+    case 'SESSION_EXPIRED':
+    case 'SESSION_NOT_INITIALIZED':
+    case 'TOOL_DEFINITION_CHANGED':
+      return status.FAILED_PRECONDITION;
+    case 'ALLOWED':
+      return status.OK;
+    case 'PROTOCOL_VERSION_UNSUPPORTED':
+    case 'PROTOCOL_VERSION_MISMATCH':
+    case 'SESSION_FOREIGN':
+    case 'NO_MATCHING_GRANT':
+    case 'SCOPE_MISSING':
+    case 'RESOURCE_DENIED':
+    case 'RESOURCE_UNRESOLVABLE':
+    case 'APPROVAL_REQUIRED':
+    case 'APPROVAL_MISMATCH':
+    case 'PIPE_TARGET_DENIED':
+      return status.PERMISSION_DENIED;
+  }
+}
+
+/** A gRPC error as grpc-js servers send it: code, message and the typed detail in trailing metadata. */
+export interface GrpcServiceError {
+  readonly code: status;
+  readonly details: string;
+  readonly metadata: Metadata;
+}
+
+/** Turns a typed refusal into the gRPC error the caller decodes with `reasonOfGrpcError`. */
+export function grpcErrorFromHcp(err: HcpError): GrpcServiceError {
+  const metadata = new Metadata();
+  const detail = core.ErrorDetail.encode({
+    reason: REASON_CODE_NUMBERS[err.reason],
+    detail: err.message,
+  }).finish();
+  metadata.set(ERROR_DETAIL_KEY, Buffer.from(detail));
+  return { code: grpcStatusFor(err.reason), details: err.message, metadata };
+}
+
+/** Reads the reason code from a failed call's trailing metadata; undefined when absent. */
+export function reasonOfGrpcError(err: {
+  metadata?: Metadata;
+}): { reason: ReasonCode; detail: string } | undefined {
+  const raw = err.metadata?.get(ERROR_DETAIL_KEY)[0];
+  if (!(raw instanceof Buffer)) return undefined;
+  try {
+    const decoded = core.ErrorDetail.decode(raw);
+    const reason = reasonCodeFromNumber(decoded.reason);
+    return reason === undefined ? undefined : { reason, detail: decoded.detail };
+  } catch {
+    return undefined;
+  }
+}
+
+/** An input error with the offending field named, as INVALID_ARGUMENT. */
+export function invalidArgument(field: string, message: string): HcpError {
+  return new HcpError('INPUT_INVALID', `${field}: ${message}`, { field });
+}
