@@ -138,7 +138,8 @@ export class InProcessBus implements EventBus {
       state = { ackedSeq: 0, running: false };
       stream.consumers.set(config.durable, state);
     }
-    if (state.running) throw new Error(`durable ${config.durable} is already being consumed`);
+    if (state.running)
+      return Promise.reject(new Error(`durable ${config.durable} is already being consumed`));
     state.running = true;
     const consumer = state;
     const retryMs = Math.min(config.ackWaitMs ?? 30_000, 1000);
@@ -178,13 +179,13 @@ export class InProcessBus implements EventBus {
       }
     };
     void loop();
-    return {
+    return Promise.resolve({
       unsubscribe: () => {
         consumer.running = false;
         consumer.wake?.();
         return Promise.resolve();
       },
-    };
+    });
   }
 
   close(): Promise<void> {
