@@ -17,3 +17,5 @@ export * as duration from './generated/google/protobuf/duration';
  * levels below the repository root.
  */
 export const PROTO_ROOT: string = path.resolve(__dirname, '../../../proto');
+export * from './convert/enums';
+export * from './convert/domain';

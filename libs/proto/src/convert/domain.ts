@@ -1,0 +1,196 @@
+import type {
+  Approval,
+  Capability,
+  Decision,
+  Effect,
+  Grant,
+  HandleRecord,
+  ResourcePattern,
+} from '@hcp/core';
+import type * as core from '../generated/hcp/core/v1/core';
+import { enums, fromTimestamp, toTimestamp } from './enums';
+
+/**
+ * Conversions between the domain model (@hcp/core) and ts-proto messages.
+ * They reject nothing: a service validates what it receives before it trusts it;
+ * these only translate between shapes that are already known good.
+ */
+
+/** A grant as grant-store sends it, in domain form. Unknown pattern shapes are dropped (they match nothing). */
+export function grantFromProto(g: core.Grant): Grant {
+  const patterns: ResourcePattern[] = [];
+  for (const p of g.resourcePatterns) {
+    const pattern = p.pattern;
+    if (pattern === undefined) continue;
+    switch (pattern.$case) {
+      case 'pathPrefix':
+        patterns.push({ kind: 'path_prefix', prefix: pattern.value });
+        break;
+      case 'hostSet':
+        patterns.push({ kind: 'host_set', hosts: pattern.value.hosts, cidrs: pattern.value.cidrs });
+        break;
+      case 'exactId':
+        patterns.push({ kind: 'exact_id', id: pattern.value });
+        break;
+    }
+  }
+  const expiresAt = fromTimestamp(g.expiresAt);
+  const revokedAt = fromTimestamp(g.revokedAt);
+  return {
+    id: g.id,
+    principalId: g.principalId,
+    capabilities: g.capabilities,
+    resourcePatterns: patterns,
+    scopes: g.scopes,
+    createdAt: fromTimestamp(g.createdAt) ?? 0,
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+    ...(revokedAt !== undefined ? { revokedAt } : {}),
+    revision: g.revision,
+  };
+}
+
+/** A domain grant as a ts-proto message. */
+export function grantToProto(g: Grant): core.Grant {
+  return {
+    id: g.id,
+    principalId: g.principalId,
+    capabilities: [...g.capabilities],
+    resourcePatterns: g.resourcePatterns.map((p): core.ResourcePattern => {
+      switch (p.kind) {
+        case 'path_prefix':
+          return { pattern: { $case: 'pathPrefix', value: p.prefix } };
+        case 'host_set':
+          return {
+            pattern: { $case: 'hostSet', value: { hosts: [...p.hosts], cidrs: [...p.cidrs] } },
+          };
+        case 'exact_id':
+          return { pattern: { $case: 'exactId', value: p.id } };
+      }
+    }),
+    scopes: [...g.scopes],
+    createdAt: toTimestamp(g.createdAt),
+    expiresAt: g.expiresAt !== undefined ? toTimestamp(g.expiresAt) : undefined,
+    revokedAt: g.revokedAt !== undefined ? toTimestamp(g.revokedAt) : undefined,
+    revision: g.revision ?? 0,
+  };
+}
+
+/** A capability as grant-store sends it. Unknown effects are dropped; an unknown risk reads as high. */
+export function capabilityFromProto(c: core.Capability): Capability {
+  const effects = c.effects
+    .map((e) => enums.effect.fromWire(e))
+    .filter((e): e is Effect => e !== undefined);
+  const kind = c.resourceArgument
+    ? enums.resourceKind.fromWire(c.resourceArgument.canonicalizer)
+    : undefined;
+  return {
+    id: c.id,
+    provider: c.provider,
+    tool: c.tool,
+    effects,
+    risk: enums.risk.fromWire(c.risk) ?? 'high',
+    approvalRequired: c.approvalRequired,
+    requiredScopes: c.requiredScopes,
+    ...(c.resourceArgument && kind
+      ? { resourceArgument: { name: c.resourceArgument.name, canonicalizer: kind } }
+      : {}),
+    ...(c.definitionDigest !== '' ? { definitionDigest: c.definitionDigest } : {}),
+  };
+}
+
+/** A domain capability as a ts-proto message. */
+export function capabilityToProto(c: Capability): core.Capability {
+  return {
+    id: c.id,
+    provider: c.provider,
+    tool: c.tool,
+    effects: c.effects.map((e) => enums.effect.toWire(e)),
+    risk: enums.risk.toWire(c.risk),
+    approvalRequired: c.approvalRequired,
+    requiredScopes: [...c.requiredScopes],
+    resourceArgument: c.resourceArgument
+      ? {
+          name: c.resourceArgument.name,
+          canonicalizer: enums.resourceKind.toWire(c.resourceArgument.canonicalizer),
+        }
+      : undefined,
+    definitionDigest: c.definitionDigest ?? '',
+  };
+}
+
+/** An approval as grant-store sends it; an unknown state reads as pending (never as approved). */
+export function approvalFromProto(a: core.Approval): Approval {
+  const consumedAt = fromTimestamp(a.consumedAt);
+  return {
+    id: a.id,
+    principalId: a.principalId,
+    capabilityId: a.capabilityId,
+    bindingDigest: a.bindingDigest,
+    state: enums.approvalState.fromWire(a.state) ?? 'pending',
+    expiresAt: fromTimestamp(a.expiresAt) ?? 0,
+    ...(consumedAt !== undefined ? { consumedAt } : {}),
+    ...(a.decidedBy !== '' ? { decidedBy: a.decidedBy } : {}),
+  };
+}
+
+/** A decision as a ts-proto message (what Decide returns). */
+export function decisionToProto(d: Decision): core.Decision {
+  return {
+    id: d.id,
+    outcome: enums.outcome.toWire(d.outcome),
+    reason: enums.reason.toWire(d.reason),
+    invariant: d.invariant !== undefined ? enums.invariant.toWire(d.invariant) : 0,
+    check: d.check,
+    matchedGrantId: d.matchedGrantId ?? '',
+    nearestGrant: d.nearestGrant
+      ? { grantId: d.nearestGrant.grantId, mismatch: d.nearestGrant.mismatch }
+      : undefined,
+    approvalToConsume: d.approvalToConsume ?? '',
+    explanation: d.explanation,
+    decidedAt: toTimestamp(d.decidedAt),
+    ablations: [...d.ablations],
+    targetReason: d.targetReason !== undefined ? enums.reason.toWire(d.targetReason) : 0,
+  };
+}
+
+/** A decision received over the wire, in domain form; anything unreadable becomes a deny. */
+export function decisionFromProto(d: core.Decision): Decision {
+  const outcome = enums.outcome.fromWire(d.outcome);
+  const reason = enums.reason.fromWire(d.reason);
+  const allow = outcome === 'allow' && reason === 'ALLOWED';
+  const invariant = enums.invariant.fromWire(d.invariant);
+  const targetReason = enums.reason.fromWire(d.targetReason);
+  return {
+    id: d.id,
+    outcome: allow ? 'allow' : 'deny',
+    reason: allow
+      ? 'ALLOWED'
+      : reason === undefined || reason === 'ALLOWED'
+        ? 'POLICY_UNAVAILABLE'
+        : reason,
+    check: d.check,
+    explanation: d.explanation,
+    decidedAt: fromTimestamp(d.decidedAt) ?? 0,
+    ablations: d.ablations,
+    ...(invariant !== undefined ? { invariant } : {}),
+    ...(d.matchedGrantId !== '' ? { matchedGrantId: d.matchedGrantId } : {}),
+    ...(d.nearestGrant
+      ? { nearestGrant: { grantId: d.nearestGrant.grantId, mismatch: d.nearestGrant.mismatch } }
+      : {}),
+    ...(d.approvalToConsume !== '' ? { approvalToConsume: d.approvalToConsume } : {}),
+    ...(targetReason !== undefined ? { targetReason } : {}),
+  };
+}
+
+/** A handle's metadata from the wire. */
+export function handleFromProto(h: core.Handle): HandleRecord {
+  return {
+    id: h.id,
+    ownerPrincipalId: h.ownerPrincipalId,
+    producingCapability: h.producingCapability,
+    labels: { ...h.labels },
+    createdAt: fromTimestamp(h.createdAt) ?? 0,
+    expiresAt: fromTimestamp(h.expiresAt) ?? 0,
+    sizeBytes: h.sizeBytes,
+  };
+}
