@@ -5,7 +5,10 @@ import type {
   Effect,
   Grant,
   HandleRecord,
+  Principal,
+  ResourceFacts,
   ResourcePattern,
+  SessionFacts,
 } from '@hcp/core';
 import type * as core from '../generated/hcp/core/v1/core';
 import { enums, fromTimestamp, toTimestamp } from './enums';
@@ -191,6 +194,68 @@ export function handleFromProto(h: core.Handle): HandleRecord {
     labels: { ...h.labels },
     createdAt: fromTimestamp(h.createdAt) ?? 0,
     expiresAt: fromTimestamp(h.expiresAt) ?? 0,
+    sizeBytes: h.sizeBytes,
+  };
+}
+
+/** A principal as a ts-proto message. */
+export function principalToProto(p: Principal): core.Principal {
+  return { id: p.id, kind: enums.principalKind.toWire(p.kind), displayName: p.displayName ?? '' };
+}
+
+/** Session facts as a ts-proto message. */
+export function sessionToProto(s: SessionFacts): core.SessionFacts {
+  return {
+    state: enums.sessionState.toWire(s.state),
+    id: s.id ?? '',
+    initialized: s.initialized,
+    ownerPrincipalId: s.ownerPrincipalId ?? '',
+    negotiatedVersion: s.negotiatedVersion ?? '',
+    requestVersion: s.requestVersion ?? '',
+  };
+}
+
+/** A canonicaliser verdict as a ts-proto message. */
+export function resourceFactsToProto(f: ResourceFacts): core.ResourceFacts {
+  if (f.status === 'resolved') {
+    const r = f.resource;
+    return {
+      facts: {
+        $case: 'resolved',
+        value: {
+          kind: enums.resourceKind.toWire(r.kind),
+          raw: r.raw,
+          canonical: r.canonical,
+          host: r.host ?? '',
+          addresses: [...(r.addresses ?? [])],
+        },
+      },
+    };
+  }
+  return {
+    facts: {
+      $case: 'rejected',
+      value: {
+        status: enums.rejectionStatus.toWire(f.status),
+        kind: enums.resourceKind.toWire(f.kind),
+        raw: f.raw,
+        rule: f.rule,
+        detail: f.detail,
+        canonical: f.canonical ?? '',
+      },
+    },
+  };
+}
+
+/** Handle metadata as a ts-proto message. */
+export function handleToProto(h: HandleRecord): core.Handle {
+  return {
+    id: h.id,
+    ownerPrincipalId: h.ownerPrincipalId,
+    producingCapability: h.producingCapability,
+    labels: { ...h.labels },
+    createdAt: toTimestamp(h.createdAt),
+    expiresAt: toTimestamp(h.expiresAt),
     sizeBytes: h.sizeBytes,
   };
 }
