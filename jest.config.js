@@ -4,6 +4,9 @@ const { join } = require('node:path'); // eslint-disable-line @typescript-eslint
 
 const swc = JSON.parse(readFileSync(join(__dirname, '.swcrc'), 'utf8'));
 
+/** Dependencies whose CommonJS build uses dynamic import() (PGlite; the OTLP exporters). */
+const DYNAMIC_IMPORT_PACKAGES = ['@electric-sql/pglite', '@opentelemetry/otlp-exporter-base'];
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
@@ -11,8 +14,18 @@ module.exports = {
     .filter((p) => existsSync(join(__dirname, p)))
     .map((p) => `<rootDir>/${p}`),
   testMatch: ['**/*.spec.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  transform: { '^.+\\.ts$': ['@swc/jest', swc] },
+  // test/integration needs real servers: jest -c jest.integration.config.js (pnpm test:integration).
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '<rootDir>/test/integration/'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', swc],
+    // These packages' CommonJS builds load node modules with `import()`, which jest's vm
+    // refuses without --experimental-vm-modules; compiling them turns those into require().
+    [`/node_modules/(${DYNAMIC_IMPORT_PACKAGES.join('|')})/dist/.+\\.cjs$`]: [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+    ],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!.*(${DYNAMIC_IMPORT_PACKAGES.join('|')})/dist/)`],
   moduleNameMapper: {
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
     '^@hcp/(grant-store|policy-decision)$': '<rootDir>/services/$1/src/index.ts',

@@ -4,3 +4,7 @@ export * from './db/database';
 export * from './bus/event-bus';
 export * from './bus/in-process-bus';
 export * from './grpc/errors';
+export * from './grpc/grpc-service';
+export * from './grpc/grpc-client';
+export * from './telemetry/telemetry';
+export * from './bus/nats-bus';

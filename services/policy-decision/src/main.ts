@@ -14,7 +14,7 @@ const log = createLogger('policy-decision.main');
 
 async function main(): Promise<void> {
   const config = loadPolicyDecisionConfig();
-  await startTelemetry({ serviceName: 'hcp-policy-decision' });
+  startTelemetry({ serviceName: 'hcp-policy-decision' });
   const bus = await NatsBus.connect({ servers: config.HCP_NATS_URL, name: 'hcp-policy-decision' });
   const pdp = await startPolicyDecision({
     grantStoreUrl: config.HCP_GRANT_STORE_URL,

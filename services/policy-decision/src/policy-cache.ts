@@ -49,6 +49,7 @@ export class PolicyCache {
   private manifestMinRevision = 0;
   private readonly clock: () => number;
   private readonly maxPrincipals: number;
+  private readonly listeners = new Set<(principalId: string | null, revision: number) => void>();
   /** Counters an operator (and the tests) can read. */
   readonly stats = { hits: 0, misses: 0, fetchFailures: 0, invalidations: 0, staleSnapshots: 0 };
 
@@ -74,6 +75,13 @@ export class PolicyCache {
     this.generation.set(principalId, (this.generation.get(principalId) ?? 0) + 1);
     this.principals.delete(principalId);
     this.inflight.delete(principalId);
+    for (const l of this.listeners) l(principalId, revision);
+  }
+
+  /** Calls `listener` after every invalidation (principal null: manifest or everything); returns an unsubscribe. */
+  onInvalidate(listener: (principalId: string | null, revision: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** A manifest change at `revision`. */
@@ -82,6 +90,7 @@ export class PolicyCache {
     this.manifestMinRevision = Math.max(this.manifestMinRevision, revision);
     this.manifestEntry = undefined;
     this.manifestInflight = undefined;
+    for (const l of this.listeners) l(null, revision);
   }
 
   /** Drops everything: the event stream had a gap, so no entry can be trusted to be current. */
@@ -93,6 +102,7 @@ export class PolicyCache {
     this.inflight.clear();
     this.manifestEntry = undefined;
     this.manifestInflight = undefined;
+    for (const l of this.listeners) l(null, 0);
   }
 
   /** Number of principals cached (for metrics and tests). */

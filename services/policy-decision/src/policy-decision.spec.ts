@@ -128,7 +128,7 @@ describe('policy-decision over gRPC and AuthZEN HTTP', () => {
         'oversized capability id',
         () => decide({ ...good, call: { ...good.call!, capabilityId: 'x'.repeat(300) } }),
       ],
-      ['unknown endpoint family', () => decide({ ...good, endpointFamily: 42 })],
+      ['unknown endpoint family', () => decide({ ...good, endpointFamily: 42 as never })],
       [
         'too many addresses',
         () =>

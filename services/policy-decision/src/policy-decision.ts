@@ -62,7 +62,12 @@ export async function startPolicyDecision(
   }
   const client: grants.GrantStoreClient | undefined =
     options.grantSource === undefined
-      ? createGrpcClient(grantsProto.GrantStoreClient, options.grantStoreUrl)
+      ? createGrpcClient(grantsProto.GrantStoreClient, options.grantStoreUrl, {
+          // Reconnect quickly after a grant-store restart: the default backoff grows to minutes,
+          // which would keep decisions at POLICY_UNAVAILABLE long after grant-store is back.
+          'grpc.initial_reconnect_backoff_ms': 100,
+          'grpc.max_reconnect_backoff_ms': 1000,
+        })
       : undefined;
   const source = options.grantSource ?? new GrpcGrantSource(client!, options.fetchDeadlineMs);
   const clock = options.clock ?? Date.now;

@@ -1,4 +1,5 @@
 import { createLogger } from '../logging/logger';
+import { extractBusHeaders, injectBusHeaders, withContext } from '../telemetry/telemetry';
 import {
   subjectMatches,
   type BusHeaders,
@@ -34,6 +35,8 @@ interface ConsumerState {
 
 const log = createLogger('InProcessBus');
 
+const closedError = (): Promise<never> => Promise.reject(new Error('bus is closed'));
+
 /**
  * The embedded mode's bus: same contract as NATS, in one process. Durable
  * streams keep messages in memory (they do not survive the process, which is
@@ -51,15 +54,19 @@ export class InProcessBus implements EventBus {
   private closed = false;
 
   publish(subject: string, data: Uint8Array, headers: BusHeaders = {}): Promise<void> {
-    this.assertOpen();
-    const msg: BusMessage = { subject, data, headers };
+    if (this.closed) return closedError();
+    // Same trace propagation as over NATS: the context travels in the headers.
+    const msg: BusMessage = { subject, data, headers: injectBusHeaders(headers) };
+    const ctx = extractBusHeaders(msg.headers);
     for (const sub of [...this.subs]) {
       if (!subjectMatches(sub.subject, subject)) continue;
       // Delivered asynchronously, like a network bus; a failing handler never hurts the publisher.
       queueMicrotask(() => {
-        Promise.resolve()
-          .then(() => sub.handler(msg))
-          .catch((err: unknown) => log.error({ err, subject }, 'subscriber failed'));
+        void withContext(ctx, () =>
+          Promise.resolve()
+            .then(() => sub.handler(msg))
+            .catch((err: unknown) => log.error({ err, subject }, 'subscriber failed')),
+        );
       });
     }
     return Promise.resolve();
@@ -69,7 +76,7 @@ export class InProcessBus implements EventBus {
     subject: string,
     handler: (msg: BusMessage) => void | Promise<void>,
   ): Promise<Subscription> {
-    this.assertOpen();
+    if (this.closed) return closedError();
     const entry = { subject, handler };
     this.subs.add(entry);
     return Promise.resolve({
@@ -90,7 +97,7 @@ export class InProcessBus implements EventBus {
   }
 
   ensureStream(config: StreamConfig): Promise<void> {
-    this.assertOpen();
+    if (this.closed) return closedError();
     const existing = this.streams.get(config.name);
     if (existing) existing.config = config;
     else this.streams.set(config.name, { config, messages: [], seq: 0, consumers: new Map() });
@@ -102,7 +109,7 @@ export class InProcessBus implements EventBus {
     data: Uint8Array,
     options: { msgId: string; headers?: BusHeaders },
   ): Promise<PublishAck> {
-    this.assertOpen();
+    if (this.closed) return closedError();
     const stream = [...this.streams.values()].find((s) =>
       s.config.subjects.some((p) => subjectMatches(p, subject)),
     );
@@ -116,7 +123,7 @@ export class InProcessBus implements EventBus {
     stream.messages.push({
       subject,
       data,
-      headers: options.headers ?? {},
+      headers: injectBusHeaders(options.headers ?? {}),
       seq,
       msgId: options.msgId,
       at: now,
@@ -130,7 +137,7 @@ export class InProcessBus implements EventBus {
     config: ConsumerConfig,
     handler: (msg: DurableMessage) => Promise<void>,
   ): Promise<Subscription> {
-    this.assertOpen();
+    if (this.closed) return closedError();
     const stream = this.streams.get(config.stream);
     if (stream === undefined) throw new Error(`stream ${config.stream} does not exist`);
     let state = stream.consumers.get(config.durable);
@@ -159,13 +166,14 @@ export class InProcessBus implements EventBus {
           continue;
         }
         try {
-          await handler({
+          const msg: DurableMessage = {
             subject: next.subject,
             data: next.data,
             headers: next.headers,
             seq: next.seq,
             redelivered: attempts > 0,
-          });
+          };
+          await withContext(extractBusHeaders(msg.headers), () => handler(msg));
           consumer.ackedSeq = next.seq;
           attempts = 0;
         } catch (err: unknown) {
@@ -205,9 +213,5 @@ export class InProcessBus implements EventBus {
     const maxAge = stream.config.maxAgeMs ?? 7 * 24 * 3_600_000;
     while (stream.messages.length > 0 && now - stream.messages[0]!.at > maxAge)
       stream.messages.shift();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new Error('bus is closed');
   }
 }

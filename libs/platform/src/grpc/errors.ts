@@ -80,3 +80,18 @@ export function reasonOfGrpcError(err: {
 export function invalidArgument(field: string, message: string): HcpError {
   return new HcpError('INPUT_INVALID', `${field}: ${message}`, { field });
 }
+
+/**
+ * A plain gRPC status without a reason code (e.g. NOT_FOUND for a missing
+ * record), for cases no ReasonCode describes. The service's exception filter
+ * sends code and message as they are.
+ */
+export class GrpcStatusError extends Error {
+  override readonly name = 'GrpcStatusError';
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './bus-conformance';
+export * from './db-conformance';
+export * from './integration';

@@ -1,0 +1,194 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Kysely } from 'kysely';
+import { newId, type Approval } from '@hcp/core';
+import { invalidArgument } from '@hcp/platform';
+import { ApprovalRepository } from './approval.repository';
+import { CapabilityRepository } from './capability.repository';
+import type { GrantStoreDb } from './database';
+import { FailedPreconditionError, NotFoundError } from './errors';
+import { GRANT_STORE_CLOCK, GRANT_STORE_DB, type Clock } from './grant-store.tokens';
+import {
+  LIMITS,
+  optionalFreeText,
+  parseCapabilityRef,
+  requireBindingDigest,
+  requireText,
+} from './grant-store.validation';
+import { GrantsChangedPublisher } from './grants-changed.publisher';
+import { RevisionRepository } from './revision.repository';
+
+/** How long an approval stays usable when the request names no TTL. */
+export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
+/** The longest an approval may stay usable; longer requests are capped (the proto's contract). */
+export const MAX_APPROVAL_TTL_MS = 24 * 3_600_000;
+
+/** What RequestApproval asks for. */
+export interface RequestApprovalInput {
+  readonly principalId: string;
+  readonly capabilityId: string;
+  /** `approvalBindingDigest(...)` of the exact call, computed by the caller. */
+  readonly bindingDigest: string;
+  /** Undefined: DEFAULT_APPROVAL_TTL_MS. */
+  readonly ttlMs?: number;
+  readonly summary: string;
+}
+
+/** An operator's verdict. */
+export type ApprovalVerdict = 'approve' | 'deny';
+
+/**
+ * The approval lifecycle: pending -> approved | denied by an operator, an
+ * approved one consumed once before it expires. Every write bumps the
+ * approval principal's revision and publishes the change after commit.
+ */
+@Injectable()
+export class ApprovalService {
+  constructor(
+    @Inject(GRANT_STORE_DB) private readonly db: Kysely<GrantStoreDb>,
+    @Inject(ApprovalRepository) private readonly approvals: ApprovalRepository,
+    @Inject(CapabilityRepository) private readonly capabilities: CapabilityRepository,
+    @Inject(RevisionRepository) private readonly revisions: RevisionRepository,
+    @Inject(GrantsChangedPublisher) private readonly publisher: GrantsChangedPublisher,
+    @Inject(GRANT_STORE_CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async request(input: RequestApprovalInput): Promise<Approval> {
+    requireText('principalId', input.principalId, LIMITS.principalIdLength);
+    requireText('capabilityId', input.capabilityId, LIMITS.capabilityIdLength);
+    const ref = parseCapabilityRef(input.capabilityId);
+    if (ref === undefined || ref.tool === '*')
+      throw invalidArgument('capabilityId', 'must be provider/tool (no wildcard)');
+    requireBindingDigest('bindingDigest', input.bindingDigest);
+    if (input.ttlMs !== undefined && (!Number.isFinite(input.ttlMs) || input.ttlMs <= 0))
+      throw invalidArgument('ttl', 'must be positive');
+    optionalFreeText('summary', input.summary, LIMITS.summaryLength);
+    const ttlMs = Math.min(input.ttlMs ?? DEFAULT_APPROVAL_TTL_MS, MAX_APPROVAL_TTL_MS);
+    const now = this.clock();
+    const { approval, revision } = await this.db.transaction().execute(async (tx) => {
+      if ((await this.capabilities.findById(input.capabilityId, tx)) === undefined)
+        throw invalidArgument('capabilityId', `unknown capability ${input.capabilityId}`);
+      const revision = await this.revisions.bumpPrincipal(tx, input.principalId);
+      const approval = await this.approvals.insert(tx, {
+        id: newId('apr'),
+        principalId: input.principalId,
+        capabilityId: input.capabilityId,
+        bindingDigest: input.bindingDigest,
+        summary: input.summary,
+        createdAt: now,
+        expiresAt: now + ttlMs,
+      });
+      return { approval, revision };
+    });
+    await this.published(approval, revision, now);
+    return approval;
+  }
+
+  /** Approves or denies a pending approval; `operatorId` comes from the caller's credential. */
+  async decide(
+    approvalId: string,
+    verdict: ApprovalVerdict,
+    operatorId: string,
+  ): Promise<Approval> {
+    requireText('approvalId', approvalId, LIMITS.idLength);
+    requireText('operator', operatorId, LIMITS.principalIdLength);
+    const now = this.clock();
+    const { approval, revision } = await this.db.transaction().execute(async (tx) => {
+      const current = await this.approvals.findById(approvalId, tx);
+      if (current === undefined) throw new NotFoundError('approval', approvalId);
+      // I2 means a human other than the caller vouches for the call; self-approval would void it.
+      if (current.principalId === operatorId)
+        throw new FailedPreconditionError(
+          `approval ${approvalId}: a principal cannot decide its own approval`,
+        );
+      if (current.state !== 'pending')
+        throw new FailedPreconditionError(`approval ${approvalId} is already ${current.state}`);
+      if (current.expiresAt <= now)
+        throw new FailedPreconditionError(`approval ${approvalId} has expired`, 'APPROVAL_EXPIRED');
+      const decided = await this.approvals.decide(
+        tx,
+        approvalId,
+        verdict === 'approve' ? 'approved' : 'denied',
+        operatorId,
+        now,
+      );
+      // A concurrent decision won the race between the read and the conditional update.
+      if (decided === undefined)
+        throw new FailedPreconditionError(`approval ${approvalId} is no longer pending`);
+      const revision = await this.revisions.bumpPrincipal(tx, current.principalId);
+      return { approval: decided, revision };
+    });
+    await this.published(approval, revision, now);
+    return approval;
+  }
+
+  /**
+   * Uses an approved approval once. The conditional UPDATE is the whole
+   * decision; only when it matched nothing is the row read to name the reason.
+   */
+  async consume(approvalId: string, principalId: string, bindingDigest: string): Promise<Approval> {
+    requireText('approvalId', approvalId, LIMITS.idLength);
+    requireText('principalId', principalId, LIMITS.principalIdLength);
+    requireBindingDigest('bindingDigest', bindingDigest);
+    const now = this.clock();
+    const { approval, revision } = await this.db.transaction().execute(async (tx) => {
+      const consumed = await this.approvals.consume(
+        tx,
+        approvalId,
+        principalId,
+        bindingDigest,
+        now,
+      );
+      if (consumed === undefined) {
+        const current = await this.approvals.findById(approvalId, tx);
+        throw current === undefined
+          ? new NotFoundError('approval', approvalId)
+          : whyUnusable(current, principalId, bindingDigest, now);
+      }
+      const revision = await this.revisions.bumpPrincipal(tx, consumed.principalId);
+      return { approval: consumed, revision };
+    });
+    await this.published(approval, revision, now);
+    return approval;
+  }
+
+  async get(approvalId: string): Promise<Approval> {
+    requireText('approvalId', approvalId, LIMITS.idLength);
+    const approval = await this.approvals.findById(approvalId);
+    if (approval === undefined) throw new NotFoundError('approval', approvalId);
+    return approval;
+  }
+
+  private published(approval: Approval, revision: number, now: number): Promise<void> {
+    return this.publisher.publish({
+      kind: 'approval',
+      principalId: approval.principalId,
+      revision,
+      changedAt: now,
+    });
+  }
+}
+
+/**
+ * Why an existing approval could not be consumed. Binding first, so an
+ * approval stolen by id tells its thief nothing about its state.
+ */
+function whyUnusable(
+  a: Approval,
+  principalId: string,
+  bindingDigest: string,
+  now: number,
+): FailedPreconditionError {
+  if (a.principalId !== principalId || a.bindingDigest !== bindingDigest)
+    return new FailedPreconditionError(
+      `approval ${a.id} is bound to another call`,
+      'APPROVAL_MISMATCH',
+    );
+  if (a.consumedAt !== undefined)
+    return new FailedPreconditionError(`approval ${a.id} was already used`, 'APPROVAL_CONSUMED');
+  if (a.state !== 'approved')
+    return new FailedPreconditionError(`approval ${a.id} is ${a.state}`, 'APPROVAL_REQUIRED');
+  if (a.expiresAt <= now)
+    return new FailedPreconditionError(`approval ${a.id} has expired`, 'APPROVAL_EXPIRED');
+  // Every condition of the UPDATE holds now, so a concurrent writer changed the row in between.
+  return new FailedPreconditionError(`approval ${a.id} changed concurrently`, 'APPROVAL_CONSUMED');
+}

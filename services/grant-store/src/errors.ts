@@ -1,0 +1,42 @@
+import type { ReasonCode } from '@hcp/core';
+
+/** What a grant-store id names; used in NOT_FOUND messages. */
+export type StoredEntity = 'grant' | 'capability' | 'approval';
+
+/**
+ * An unknown id. The platform exception filter maps only HcpError and no
+ * reason code means "no such record", so this travels as gRPC NOT_FOUND
+ * through GrantStoreExceptionFilter (reason CAPABILITY_UNKNOWN for a capability).
+ */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+  constructor(
+    readonly entity: StoredEntity,
+    readonly id: string,
+  ) {
+    super(`${entity} ${id} not found`);
+  }
+
+  /** The reason carried in the ErrorDetail, when one fits. */
+  get reason(): ReasonCode | undefined {
+    return this.entity === 'capability' ? 'CAPABILITY_UNKNOWN' : undefined;
+  }
+}
+
+/**
+ * A well-formed request the record's state does not allow (an approval that is
+ * consumed, expired, undecided, bound to another call, or already decided). The
+ * proto fixes FAILED_PRECONDITION for these, whereas the platform's reason ->
+ * status table sends APPROVAL_REQUIRED/MISMATCH as PERMISSION_DENIED; this type
+ * keeps grant-store on its contract without changing the shared table.
+ */
+export class FailedPreconditionError extends Error {
+  override readonly name = 'FailedPreconditionError';
+  constructor(
+    message: string,
+    /** The reason carried in the ErrorDetail; undefined when no code fits (e.g. already decided). */
+    readonly reason?: ReasonCode,
+  ) {
+    super(message);
+  }
+}

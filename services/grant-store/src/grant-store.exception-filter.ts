@@ -1,0 +1,48 @@
+import { Metadata, status } from '@grpc/grpc-js';
+import { Catch, type RpcExceptionFilter } from '@nestjs/common';
+import { throwError, type Observable } from 'rxjs';
+import { HcpError, REASON_CODE_NUMBERS, type ReasonCode } from '@hcp/core';
+import { ERROR_DETAIL_KEY, grpcErrorFromHcp, type GrpcServiceError } from '@hcp/platform';
+import { core } from '@hcp/proto';
+import { FailedPreconditionError, NotFoundError } from './errors';
+
+/** The one place grant-store's typed errors become gRPC statuses with an ErrorDetail. */
+export function grpcErrorOf(
+  err: HcpError | NotFoundError | FailedPreconditionError,
+): GrpcServiceError {
+  if (err instanceof HcpError) return grpcErrorFromHcp(err);
+  const code = err instanceof NotFoundError ? status.NOT_FOUND : status.FAILED_PRECONDITION;
+  return { code, details: err.message, metadata: detailMetadata(err.reason, err.message) };
+}
+
+function detailMetadata(reason: ReasonCode | undefined, detail: string): Metadata {
+  const metadata = new Metadata();
+  const encoded = core.ErrorDetail.encode({
+    reason: reason === undefined ? 0 : REASON_CODE_NUMBERS[reason],
+    detail,
+  }).finish();
+  metadata.set(ERROR_DETAIL_KEY, Buffer.from(encoded));
+  return metadata;
+}
+
+/**
+ * Controller-scoped, so it runs before the platform's global filter: that one
+ * knows only HcpError, while grant-store also answers NOT_FOUND and the
+ * proto's FAILED_PRECONDITION for unusable approvals. Anything else falls
+ * through to the global filter (INTERNAL, logged).
+ */
+@Catch(HcpError, NotFoundError, FailedPreconditionError)
+export class GrantStoreExceptionFilter implements RpcExceptionFilter<
+  HcpError | NotFoundError | FailedPreconditionError
+> {
+  catch(err: HcpError | NotFoundError | FailedPreconditionError): Observable<never> {
+    const e = grpcErrorOf(err);
+    // grpc-js reads code, details and metadata off the error object Nest hands to the callback.
+    return throwError(() => ({
+      code: e.code,
+      details: e.details,
+      message: e.details,
+      metadata: e.metadata,
+    }));
+  }
+}

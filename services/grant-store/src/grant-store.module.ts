@@ -1,0 +1,57 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { Kysely } from 'kysely';
+import type { EventBus } from '@hcp/platform';
+import { ApprovalRepository } from './approval.repository';
+import { ApprovalService } from './approval.service';
+import { CapabilityRepository } from './capability.repository';
+import { CapabilityService } from './capability.service';
+import type { GrantStoreDb } from './database';
+import { GrantRepository } from './grant.repository';
+import { GrantService } from './grant.service';
+import { GrantStoreController } from './grant-store.controller';
+import {
+  GRANT_STORE_BUS,
+  GRANT_STORE_CLOCK,
+  GRANT_STORE_DB,
+  type Clock,
+} from './grant-store.tokens';
+import { GrantsChangedPublisher } from './grants-changed.publisher';
+import { RevisionRepository } from './revision.repository';
+
+/** What the grant-store module is built from; both run modes supply it. */
+export interface GrantStoreModuleOptions {
+  /** A migrated database (run `grantStoreMigrations` first). */
+  readonly db: Kysely<GrantStoreDb>;
+  readonly bus: EventBus;
+  /** Epoch millis; default Date.now. */
+  readonly clock?: Clock;
+}
+
+/**
+ * The grant-store Nest module. Dynamic because its database and bus are made
+ * outside Nest: by the embedded composition root (PGlite, in-process bus) or
+ * by main.ts (PostgreSQL, NATS).
+ */
+@Module({})
+export class GrantStoreModule {
+  static forRoot(options: GrantStoreModuleOptions): DynamicModule {
+    return {
+      module: GrantStoreModule,
+      controllers: [GrantStoreController],
+      providers: [
+        { provide: GRANT_STORE_DB, useValue: options.db },
+        { provide: GRANT_STORE_BUS, useValue: options.bus },
+        { provide: GRANT_STORE_CLOCK, useValue: options.clock ?? Date.now },
+        GrantRepository,
+        CapabilityRepository,
+        ApprovalRepository,
+        RevisionRepository,
+        GrantsChangedPublisher,
+        GrantService,
+        CapabilityService,
+        ApprovalService,
+      ],
+      exports: [GrantService, CapabilityService, ApprovalService],
+    };
+  }
+}

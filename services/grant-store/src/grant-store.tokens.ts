@@ -1,0 +1,9 @@
+/** DI token of the grant-store kysely handle (`Kysely<GrantStoreDb>`). */
+export const GRANT_STORE_DB = Symbol('GRANT_STORE_DB');
+/** DI token of the EventBus grant-store publishes `hcp.grants.changed` on. */
+export const GRANT_STORE_BUS = Symbol('GRANT_STORE_BUS');
+/** DI token of the clock (epoch millis); injected so tests can move time. */
+export const GRANT_STORE_CLOCK = Symbol('GRANT_STORE_CLOCK');
+
+/** The clock services read `now` from; one source of time for every rule and row. */
+export type Clock = () => number;

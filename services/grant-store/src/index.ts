@@ -1,0 +1,104 @@
+import type { Kysely } from 'kysely';
+import {
+  migrateToLatest,
+  openDatabase,
+  startGrpcService,
+  type Database,
+  type DatabaseConfig,
+  type EventBus,
+} from '@hcp/platform';
+import type { GrantStoreDb } from './database';
+import { GrantStoreModule } from './grant-store.module';
+import type { Clock } from './grant-store.tokens';
+import { GRANT_STORE_MIGRATION_TABLE, grantStoreMigrations } from './migrations';
+
+export type { GrantStoreDb } from './database';
+export { GrantStoreModule, type GrantStoreModuleOptions } from './grant-store.module';
+export { grantStoreMigrations, GRANT_STORE_MIGRATION_TABLE } from './migrations';
+export { GRANTS_CHANGED_SUBJECT, encodeGrantsChanged } from './grants-changed.publisher';
+export { OPERATOR_METADATA_KEY } from './grant-store.controller';
+export { NotFoundError, FailedPreconditionError } from './errors';
+export { DEFAULT_APPROVAL_TTL_MS, MAX_APPROVAL_TTL_MS } from './approval.service';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './grant.service';
+export { LIMITS as GRANT_STORE_LIMITS } from './grant-store.validation';
+
+/** The gRPC proto files and packages grant-store serves (relative to PROTO_ROOT). */
+export const GRANT_STORE_PROTO = {
+  protoFiles: ['hcp/grants/v1/grant_store.proto'],
+  packages: ['hcp.grants.v1'],
+} as const;
+
+/** How to start grant-store in process: embedded composition root, tests, and main.ts. */
+export interface StartGrantStoreOptions {
+  /** A config to open (and close on `close()`), or an open database the caller owns. */
+  readonly db: DatabaseConfig | Database<GrantStoreDb>;
+  readonly bus: EventBus;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Epoch millis; default Date.now. */
+  readonly clock?: Clock;
+  /** Graceful shutdown bound passed to startGrpcService. */
+  readonly drainTimeoutMs?: number;
+}
+
+/** A running grant-store. */
+export interface RunningGrantStore {
+  readonly port: number;
+  /** `host:port` for createGrpcClient(grants.GrantStoreClient, url). */
+  readonly url: string;
+  /** Drains in-flight calls, stops the server, and closes the database if it opened it. The bus stays the caller's. */
+  close(): Promise<void>;
+}
+
+/** Migrates the database and serves grant-store over gRPC; one code path for both run modes. */
+export async function startGrantStore(options: StartGrantStoreOptions): Promise<RunningGrantStore> {
+  const given = options.db;
+  const owned = !isOpenDatabase(given);
+  const database = isOpenDatabase(given) ? given : await openDatabase<GrantStoreDb>(given);
+  try {
+    await migrateGrantStore(database.db);
+    const running = await startGrpcService({
+      name: 'grant-store',
+      module: GrantStoreModule.forRoot({
+        db: database.db,
+        bus: options.bus,
+        ...(options.clock !== undefined && { clock: options.clock }),
+      }),
+      ...GRANT_STORE_PROTO,
+      ...(options.host !== undefined && { host: options.host }),
+      port: options.port,
+      ...(options.drainTimeoutMs !== undefined && { drainTimeoutMs: options.drainTimeoutMs }),
+    });
+    let closing: Promise<void> | undefined;
+    return {
+      port: running.port,
+      url: running.url,
+      close: () =>
+        (closing ??= (async () => {
+          try {
+            await running.close();
+          } finally {
+            if (owned) await database.close();
+          }
+        })()),
+    };
+  } catch (err: unknown) {
+    if (owned) await database.close();
+    throw err;
+  }
+}
+
+function isOpenDatabase(db: DatabaseConfig | Database<GrantStoreDb>): db is Database<GrantStoreDb> {
+  return 'db' in db;
+}
+
+/** Runs grant-store's migrations to the latest (idempotent). */
+export async function migrateGrantStore(db: Kysely<GrantStoreDb>): Promise<string[]> {
+  return migrateToLatest(
+    db as unknown as Kysely<unknown>,
+    grantStoreMigrations,
+    GRANT_STORE_MIGRATION_TABLE,
+  );
+}

@@ -1,0 +1,66 @@
+import 'reflect-metadata';
+import {
+  ConfigError,
+  createLogger,
+  InProcessBus,
+  NatsBus,
+  shutdownTelemetry,
+  startTelemetry,
+  type EventBus,
+} from '@hcp/platform';
+import { databaseConfigOf, loadGrantStoreConfig } from './config';
+import { startGrantStore } from './index';
+
+// Distributed entry point: one process, configured from the environment, stopped by SIGTERM/SIGINT.
+const log = createLogger('grant-store.main');
+
+async function connectBus(natsUrl: string | undefined): Promise<EventBus> {
+  if (natsUrl !== undefined) return NatsBus.connect({ servers: natsUrl, name: 'hcp-grant-store' });
+  // Without NATS no other process hears hcp.grants.changed: a separate policy-decision then
+  // learns of revocations only through its staleness bound. Fine for a lone local run, wrong
+  // for the distributed mode, hence the loud warning.
+  log.warn(
+    'HCP_NATS_URL is not set: hcp.grants.changed stays in this process; other services will not see grant changes',
+  );
+  return new InProcessBus();
+}
+
+async function main(): Promise<void> {
+  const config = loadGrantStoreConfig();
+  startTelemetry({ serviceName: 'hcp-grant-store' });
+  const bus = await connectBus(config.HCP_NATS_URL);
+  const store = await startGrantStore({
+    db: databaseConfigOf(config),
+    bus,
+    host: config.HCP_GRANT_STORE_HOST,
+    port: config.HCP_GRANT_STORE_PORT,
+    drainTimeoutMs: config.HCP_GRANT_STORE_DRAIN_MS,
+  });
+  log.info({ url: store.url, bus: bus.kind }, 'grant-store ready');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    void store
+      .close()
+      .then(() => bus.close())
+      .then(() => shutdownTelemetry())
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    log.fatal({ problems: err.problems }, err.message);
+    process.exit(2);
+  }
+  log.fatal({ err }, 'grant-store failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,10 @@
+import type { MigrationSet } from '@hcp/platform';
+import * as initialSchema from './20261121120000-InitialSchema';
+
+/** grant-store's migrations in order; run with `migrateToLatest(db, grantStoreMigrations, 'grant_store')`. */
+export const grantStoreMigrations: MigrationSet = {
+  '20261121120000-InitialSchema': initialSchema,
+};
+
+/** The migration table prefix grant-store uses, so services can share one database. */
+export const GRANT_STORE_MIGRATION_TABLE = 'grant_store';

@@ -1,0 +1,73 @@
+import { sql, type Kysely } from 'kysely';
+import { openDatabase, type Database } from '@hcp/platform';
+import type { GrantStoreDb } from '../database';
+import { migrateGrantStore } from '../index';
+import * as initial from './20261121120000-InitialSchema';
+
+describe('grant-store migrations (PGlite)', () => {
+  let database: Database<GrantStoreDb>;
+  beforeAll(async () => {
+    database = await openDatabase<GrantStoreDb>({ kind: 'pglite' });
+  });
+  afterAll(() => database.close());
+
+  it('migrates to the latest once and is idempotent', async () => {
+    await expect(migrateGrantStore(database.db)).resolves.toEqual(['20261121120000-InitialSchema']);
+    await expect(migrateGrantStore(database.db)).resolves.toEqual([]);
+    const { rows } = await sql<{ table_name: string }>`
+      select table_name from information_schema.tables
+      where table_schema = 'public' order by table_name`.execute(database.db);
+    expect(rows.map((r) => r.table_name)).toEqual(
+      expect.arrayContaining([
+        'approvals',
+        'capabilities',
+        'grant_store_migrations',
+        'grants',
+        'manifest_revision',
+        'principal_revisions',
+      ]) as unknown,
+    );
+    const manifest = await database.db
+      .selectFrom('manifest_revision')
+      .selectAll()
+      .executeTakeFirstOrThrow();
+    expect(Number(manifest.revision)).toBe(0);
+  });
+
+  it('enforces single use and the closed state set in the schema itself', async () => {
+    const at = new Date();
+    const row = {
+      id: 'apr_schema',
+      principal_id: 'p',
+      capability_id: 'c/t',
+      binding_digest: 'd',
+      summary: '',
+      created_at: at,
+      expires_at: at,
+      decided_at: null,
+      decided_by: null,
+    };
+    await expect(
+      database.db
+        .insertInto('approvals')
+        .values({ ...row, state: 'pending', consumed_at: at })
+        .execute(),
+    ).rejects.toThrow(/approvals_consumed_check/);
+    await expect(
+      database.db
+        .insertInto('approvals')
+        .values({ ...row, state: 'maybe' as 'pending', consumed_at: null })
+        .execute(),
+    ).rejects.toThrow(/approvals_state_check/);
+  });
+
+  it('down drops every table', async () => {
+    await initial.down(database.db as unknown as Kysely<unknown>);
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from information_schema.tables
+      where table_schema = 'public' and table_name in ('grants', 'capabilities', 'approvals', 'principal_revisions', 'manifest_revision')`.execute(
+      database.db,
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+});
