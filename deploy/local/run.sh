@@ -67,7 +67,7 @@ NATS             $HCP_NATS_URL
 logs             $STATE/*.log
 EOT
 if [ "$ONCE" = 1 ]; then
-  curl -sf "http://127.0.0.1:$PDP_HTTP/readyz" >/dev/null && log "ready"
+  wait_port "$PDP_HTTP" readyz && log "ready"
   exit 0
 fi
 log "serving; Ctrl-C to stop"

@@ -191,7 +191,15 @@ start_postgres() {
   log "PostgreSQL up (pid $PG_PID)"
 }
 
-nats_healthy() { curl -sf "http://127.0.0.1:$NATS_MON_PORT/healthz" >/dev/null; }
+# bash's /dev/tcp, not curl: a fresh machine may not have curl.
+nats_healthy() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$NATS_MON_PORT" || exit 1
+    printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    read -r _ status _ <&3 || exit 1
+    [ "$status" = 200 ]
+  ) 2>/dev/null
+}
 
 # The pid is ours only if it is a nats-server with our store dir (pids get reused).
 nats_is_ours() {

@@ -64,7 +64,7 @@ async function startStack(): Promise<{ child: ChildProcess; grantStore: string; 
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`stack did not start: ${out}`)), 120_000);
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('policy-decision') && out.includes(`${pdp}`)) {
         clearTimeout(timer);

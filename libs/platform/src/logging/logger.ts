@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 export type { Logger } from 'pino';
 
 const root: Logger = pino({
-  level: process.env['HCP_LOG_LEVEL'] ?? (process.env['NODE_ENV'] === 'test' ? 'warn' : 'info'),
+  level: process.env['HCP_LOG_LEVEL'] ?? (process.env['NODE_ENV'] === 'test' ? 'silent' : 'info'),
   base: { service: process.env['HCP_SERVICE_NAME'] ?? 'hcp' },
   timestamp: pino.stdTimeFunctions.isoTime,
   // Every line carries the active trace id, so logs and traces join without extra work.
