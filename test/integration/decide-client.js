@@ -1,34 +1,21 @@
-// A separate process calling policy-decision over gRPC, using the compiled packages
 /* eslint-disable @typescript-eslint/no-require-imports */
+// A separate process calling policy-decision over gRPC, using the compiled packages
 // (run `pnpm build` first). Usage: node decide-client.js <host:port> <principal>
 'use strict';
-const { argumentsDigest } = require('@hcp/core');
 const { callUnary, createGrpcClient } = require('@hcp/platform');
-const {
-  policy,
-  decisionFromProto,
-  principalToProto,
-  sessionToProto,
-  resourceFactsToProto,
-} = require('@hcp/proto');
-const { activeSession, path, READ_DEFINITION_DIGEST } = require('@hcp/policy/testing');
+const { policy, decisionFromProto, decideRequestToProto } = require('@hcp/proto');
+const { activeSession, call, path } = require('@hcp/policy/testing');
 
 const [url, principal] = process.argv.slice(2);
 const client = createGrpcClient(policy.PolicyDecisionClient, url);
-callUnary(client.decide.bind(client), {
-  principal: principalToProto({ id: principal, kind: 'agent' }),
-  session: sessionToProto(activeSession(principal)),
-  call: {
-    capabilityId: 'fs/read_file',
-    observedDefinitionDigest: READ_DEFINITION_DIGEST,
-    resource: resourceFactsToProto(path('/data/app/a.txt')),
-    argumentsDigest: argumentsDigest({ path: '/data/app/a.txt' }),
-    approvalId: '',
-  },
-  endpointFamily: 1,
-  traceId: '',
-  auditUnavailable: false,
-})
+callUnary(
+  client.decide.bind(client),
+  decideRequestToProto({
+    principal: { id: principal, kind: 'agent' },
+    session: activeSession(principal),
+    call: call('fs/read_file', path('/data/app/a.txt'), { path: '/data/app/a.txt' }),
+  }),
+)
   .then((res) => {
     const d = decisionFromProto(res.decision);
     process.stdout.write(

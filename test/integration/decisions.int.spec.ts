@@ -15,17 +15,15 @@ import {
   type Database,
   type EventBus,
 } from '@hcp/platform';
-import { argumentsDigest, type Decision } from '@hcp/core';
+import type { Decision } from '@hcp/core';
 import {
   capabilityToProto,
+  decideRequestToProto,
   decisionFromProto,
   grants,
   policy,
-  principalToProto,
-  resourceFactsToProto,
-  sessionToProto,
 } from '@hcp/proto';
-import { CAPABILITIES, READ_DEFINITION_DIGEST, activeSession, path } from '@hcp/policy/testing';
+import { CAPABILITIES, activeSession, call, path } from '@hcp/policy/testing';
 import {
   describeIntegration,
   integrationEnv,
@@ -146,20 +144,14 @@ for (const mode of MODES) {
       client: policy.PolicyDecisionClient,
       principalId: string,
     ): Promise<Decision> => {
-      const res = await callUnary(client.decide.bind(client), {
-        principal: principalToProto({ id: principalId, kind: 'agent' }),
-        session: sessionToProto(activeSession(principalId)),
-        call: {
-          capabilityId: 'fs/read_file',
-          observedDefinitionDigest: READ_DEFINITION_DIGEST,
-          resource: resourceFactsToProto(path('/data/app/a.txt')),
-          argumentsDigest: argumentsDigest({ path: '/data/app/a.txt' }),
-          approvalId: '',
-        },
-        endpointFamily: 1,
-        traceId: '',
-        auditUnavailable: false,
-      });
+      const res = await callUnary(
+        client.decide.bind(client),
+        decideRequestToProto({
+          principal: { id: principalId, kind: 'agent' },
+          session: activeSession(principalId),
+          call: call('fs/read_file', path('/data/app/a.txt'), { path: '/data/app/a.txt' }),
+        }),
+      );
       return decisionFromProto(res.decision!);
     };
 

@@ -1,9 +1,8 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { argumentsDigest } from '@hcp/core';
 import { parseAblations } from '@hcp/policy';
-import { ALICE, BOB, READ_DEFINITION_DIGEST, activeSession, call, path } from '@hcp/policy/testing';
+import { ALICE, BOB, activeSession, call, path } from '@hcp/policy/testing';
 import {
   callUnary,
   ConfigError,
@@ -12,13 +11,7 @@ import {
   createLogger,
   loadConfig,
 } from '@hcp/platform';
-import {
-  decisionFromProto,
-  policy,
-  principalToProto,
-  resourceFactsToProto,
-  sessionToProto,
-} from '@hcp/proto';
+import { decideRequestToProto, decisionFromProto, policy } from '@hcp/proto';
 import { startEmbedded } from './embedded';
 import { seedDemo } from './seed';
 
@@ -83,21 +76,14 @@ async function main(): Promise<void> {
 async function showDecisions(pdpUrl: string): Promise<void> {
   const client = createGrpcClient(policy.PolicyDecisionClient, pdpUrl);
   const ask = async (title: string, principal: typeof ALICE, p: string) => {
-    const facts = call('fs/read_file', path(p), { path: p });
-    const res = await callUnary(client.decide.bind(client), {
-      principal: principalToProto(principal),
-      session: sessionToProto(activeSession(principal.id)),
-      call: {
-        capabilityId: facts.capabilityId,
-        observedDefinitionDigest: READ_DEFINITION_DIGEST,
-        resource: facts.resource ? resourceFactsToProto(facts.resource) : undefined,
-        argumentsDigest: argumentsDigest({ path: p }),
-        approvalId: '',
-      },
-      endpointFamily: 1,
-      traceId: '',
-      auditUnavailable: false,
-    });
+    const res = await callUnary(
+      client.decide.bind(client),
+      decideRequestToProto({
+        principal,
+        session: activeSession(principal.id),
+        call: call('fs/read_file', path(p), { path: p }),
+      }),
+    );
     const d = decisionFromProto(res.decision!);
     console.log(`  ${d.outcome.toUpperCase().padEnd(5)} ${d.reason.padEnd(18)} ${title}`);
   };

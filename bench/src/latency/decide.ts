@@ -4,18 +4,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { credentials, makeGenericClientConstructor, Metadata, type Client } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { argumentsDigest } from '@hcp/core';
 import { callUnary, createGrpcClient, findFreePort } from '@hcp/platform';
 import {
   capabilityToProto,
+  decideRequestToProto,
   decisionFromProto,
   grants,
   policy,
-  principalToProto,
-  resourceFactsToProto,
-  sessionToProto,
 } from '@hcp/proto';
-import { CAPABILITIES, READ_DEFINITION_DIGEST, activeSession, path } from '@hcp/policy/testing';
+import { CAPABILITIES, activeSession, call, path } from '@hcp/policy/testing';
 import { summarize, type Summary } from '../micro/stats';
 
 /**
@@ -116,20 +113,14 @@ async function main(): Promise<void> {
         expiresAt: undefined,
       });
     const decide = async (principalId: string) => {
-      const res = await callUnary(pdp.decide.bind(pdp), {
-        principal: principalToProto({ id: principalId, kind: 'agent' }),
-        session: sessionToProto(activeSession(principalId)),
-        call: {
-          capabilityId: 'fs/read_file',
-          observedDefinitionDigest: READ_DEFINITION_DIGEST,
-          resource: resourceFactsToProto(path('/data/app/a.txt')),
-          argumentsDigest: argumentsDigest({ path: '/data/app/a.txt' }),
-          approvalId: '',
-        },
-        endpointFamily: 1,
-        traceId: '',
-        auditUnavailable: false,
-      });
+      const res = await callUnary(
+        pdp.decide.bind(pdp),
+        decideRequestToProto({
+          principal: { id: principalId, kind: 'agent' },
+          session: activeSession(principalId),
+          call: call('fs/read_file', path('/data/app/a.txt'), { path: '/data/app/a.txt' }),
+        }),
+      );
       return decisionFromProto(res.decision!);
     };
     const check = () =>

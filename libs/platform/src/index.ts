@@ -8,3 +8,4 @@ export * from './grpc/grpc-service';
 export * from './grpc/grpc-client';
 export * from './telemetry/telemetry';
 export * from './bus/nats-bus';
+export * from './process/run-service';

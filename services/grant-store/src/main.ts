@@ -1,13 +1,5 @@
 import 'reflect-metadata';
-import {
-  ConfigError,
-  createLogger,
-  InProcessBus,
-  NatsBus,
-  shutdownTelemetry,
-  startTelemetry,
-  type EventBus,
-} from '@hcp/platform';
+import { createLogger, InProcessBus, NatsBus, runService, type EventBus } from '@hcp/platform';
 import { databaseConfigOf, loadGrantStoreConfig } from './config';
 import { startGrantStore } from './index';
 
@@ -25,9 +17,8 @@ async function connectBus(natsUrl: string | undefined): Promise<EventBus> {
   return new InProcessBus();
 }
 
-async function main(): Promise<void> {
+runService('grant-store', async () => {
   const config = loadGrantStoreConfig();
-  startTelemetry({ serviceName: 'hcp-grant-store' });
   const bus = await connectBus(config.HCP_NATS_URL);
   const store = await startGrantStore({
     db: databaseConfigOf(config),
@@ -37,30 +28,5 @@ async function main(): Promise<void> {
     drainTimeoutMs: config.HCP_GRANT_STORE_DRAIN_MS,
   });
   log.info({ url: store.url, bus: bus.kind }, 'grant-store ready');
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    void store
-      .close()
-      .then(() => bus.close())
-      .then(() => shutdownTelemetry())
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    log.fatal({ problems: err.problems }, err.message);
-    process.exit(2);
-  }
-  log.fatal({ err }, 'grant-store failed to start');
-  process.exit(1);
+  return { close: () => store.close().then(() => bus.close()) };
 });

@@ -3,6 +3,7 @@ import type {
   Capability,
   Decision,
   Effect,
+  EndpointFamily,
   Grant,
   HandleRecord,
   Principal,
@@ -11,6 +12,7 @@ import type {
   SessionFacts,
 } from '@hcp/core';
 import type * as core from '../generated/hcp/core/v1/core';
+import type * as policyProto from '../generated/hcp/policy/v1/policy_decision';
 import { enums, fromTimestamp, toTimestamp } from './enums';
 
 /**
@@ -257,5 +259,40 @@ export function handleToProto(h: HandleRecord): core.Handle {
     createdAt: toTimestamp(h.createdAt),
     expiresAt: toTimestamp(h.expiresAt),
     sizeBytes: h.sizeBytes,
+  };
+}
+
+/** The facts of a Decide request in domain terms (what an enforcement point knows before asking). */
+export interface DecideRequestFacts {
+  readonly principal?: Principal;
+  readonly session: SessionFacts;
+  readonly call: {
+    readonly capabilityId: string;
+    readonly observedDefinitionDigest?: string;
+    readonly resource?: ResourceFacts;
+    readonly argumentsDigest: string;
+    readonly approvalId?: string;
+  };
+  readonly endpointFamily?: EndpointFamily;
+  readonly traceId?: string;
+  readonly auditAvailable?: boolean;
+}
+
+/** A Decide request as the PDP's gRPC API takes it. */
+export function decideRequestToProto(r: DecideRequestFacts): policyProto.DecideRequest {
+  const c = r.call;
+  return {
+    principal: r.principal ? principalToProto(r.principal) : undefined,
+    session: sessionToProto(r.session),
+    call: {
+      capabilityId: c.capabilityId,
+      observedDefinitionDigest: c.observedDefinitionDigest ?? '',
+      resource: c.resource ? resourceFactsToProto(c.resource) : undefined,
+      argumentsDigest: c.argumentsDigest,
+      approvalId: c.approvalId ?? '',
+    },
+    endpointFamily: enums.endpointFamily.toWire(r.endpointFamily ?? 'tools/call'),
+    traceId: r.traceId ?? '',
+    auditUnavailable: r.auditAvailable === false,
   };
 }

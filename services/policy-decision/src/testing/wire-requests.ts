@@ -1,12 +1,5 @@
 import type { DecideRequest as EngineDecide, PipeRequest as EnginePipe } from '@hcp/policy';
-import {
-  enums,
-  handleToProto,
-  principalToProto,
-  resourceFactsToProto,
-  sessionToProto,
-  type policy,
-} from '@hcp/proto';
+import { decideRequestToProto, handleToProto, type policy } from '@hcp/proto';
 import type { MemoryGrantSource } from './memory-grant-source';
 
 /** A fixture's Decide request as the edge would send it over gRPC (approval by id, no clock). */
@@ -14,22 +7,12 @@ export function decideRequestToWire(
   req: EngineDecide,
   source?: MemoryGrantSource,
 ): policy.DecideRequest {
-  const c = req.call;
-  if (c.approval !== undefined) source?.approvals.set(c.approval.id, c.approval);
-  return {
-    principal: req.principal ? principalToProto(req.principal) : undefined,
-    session: sessionToProto(req.session),
-    call: {
-      capabilityId: c.capabilityId,
-      observedDefinitionDigest: c.observedDefinitionDigest ?? '',
-      resource: c.resource ? resourceFactsToProto(c.resource) : undefined,
-      argumentsDigest: c.argumentsDigest,
-      approvalId: c.approval?.id ?? '',
-    },
-    endpointFamily: enums.endpointFamily.toWire(req.endpointFamily ?? 'tools/call'),
-    traceId: req.traceId ?? '',
-    auditUnavailable: req.auditAvailable === false,
-  };
+  const { approval, ...call } = req.call;
+  if (approval !== undefined) source?.approvals.set(approval.id, approval);
+  return decideRequestToProto({
+    ...req,
+    call: { ...call, ...(approval ? { approvalId: approval.id } : {}) },
+  });
 }
 
 /** A fixture pipe request over gRPC. */
