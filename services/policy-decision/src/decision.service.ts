@@ -10,7 +10,7 @@ import {
   type SessionFacts,
 } from '@hcp/core';
 import type { CallFacts, Explanation, PolicyContext, PolicyEngine } from '@hcp/policy';
-import { createLogger } from '@hcp/platform';
+import { createLogger, metrics } from '@hcp/platform';
 import type { GrantSource } from './grant-source';
 import { PolicyUnavailableError, type PolicyCache } from './policy-cache';
 
@@ -85,6 +85,7 @@ export class DecisionService {
 
   /** Decides a pipe: source ownership (from the vault's metadata) and the target's policy. */
   async decidePipe(input: PipeInput): Promise<Decision> {
+    const started = performance.now();
     const now = this.clock();
     const prepared = await this.prepare(input.target, now);
     const pipeOf = (req: ReturnType<typeof toRequest>) => ({
