@@ -1,3 +1,4 @@
+import { HcpError, type AuditEntry } from '@hcp/core';
 import { PolicyEngine } from '@hcp/policy';
 import {
   ALICE,
@@ -97,5 +98,80 @@ describe('DecisionService failing closed', () => {
     source.failing = true;
     const { decision, trace } = await service(source).decisions.explain(decideInputOf(read));
     expect([decision.reason, trace.length]).toEqual(['POLICY_UNAVAILABLE', 0]);
+  });
+});
+
+describe('DecisionService recording every decision (I7)', () => {
+  class FakeAudit {
+    entries: AuditEntry[] = [];
+    full = false;
+    refuseNext = false;
+    pending = 0;
+    record(entry: AuditEntry): void {
+      if (this.full || this.refuseNext) {
+        this.refuseNext = false;
+        throw new HcpError('AUDIT_UNAVAILABLE', 'audit buffer full');
+      }
+      this.entries.push(entry);
+    }
+    available(): boolean {
+      return !this.full;
+    }
+    flush(): Promise<void> {
+      return Promise.resolve();
+    }
+    close(): Promise<void> {
+      return Promise.resolve();
+    }
+  }
+  const setup = () => {
+    const source = new MemoryGrantSource(GRANTS, CAPABILITIES);
+    const audit = new FakeAudit();
+    const engine = new PolicyEngine({ supportedProtocolVersions: FIXTURE_VERSIONS });
+    const cache = new PolicyCache(source, { maxStalenessMs: 1000, clock: () => NOW });
+    return {
+      audit,
+      source,
+      decisions: new DecisionService(engine, cache, source, () => NOW, audit),
+    };
+  };
+  const allowed = FIXTURES.find((f) => f.name === 'i5.allow.prefix_on_boundary')!;
+  const denied = FIXTURES.find((f) => f.name === 'i5.deny.sibling_prefix')!;
+  const pipe = FIXTURES.find((f) => f.name === 'i6.deny.pipe_to_ungranted_target')!;
+
+  it('records one entry per decision, allow and deny, and none for explain', async () => {
+    const { audit, source, decisions } = setup();
+    if (allowed.op !== 'decide' || denied.op !== 'decide' || pipe.op !== 'pipe')
+      throw new Error('fixture kind');
+    const a = await decisions.decide(decideInputOf(allowed.request, source));
+    const d = await decisions.decide(decideInputOf(denied.request, source));
+    const p = await decisions.decidePipe(pipeInputOf(pipe.request, source));
+    await decisions.explain(decideInputOf(allowed.request, source));
+    expect(audit.entries.map((e) => [e.decisionId, e.outcome, e.reason, e.endpointFamily])).toEqual(
+      [
+        [a.id, 'allow', 'ALLOWED', 'tools/call'],
+        [d.id, 'deny', 'NO_MATCHING_GRANT', 'tools/call'],
+        [p.id, 'deny', 'PIPE_TARGET_DENIED', 'handle/pipe'],
+      ],
+    );
+    expect(audit.entries[2]?.handleIds).toEqual([pipe.request.sourceHandleId]);
+  });
+
+  it('denies AUDIT_UNAVAILABLE while its own audit buffer is full', async () => {
+    const { audit, source, decisions } = setup();
+    if (allowed.op !== 'decide') throw new Error('fixture kind');
+    audit.full = true;
+    const d = await decisions.decide(decideInputOf(allowed.request, source));
+    expect([d.outcome, d.reason]).toEqual(['deny', 'AUDIT_UNAVAILABLE']);
+    audit.full = false;
+    expect((await decisions.decide(decideInputOf(allowed.request, source))).outcome).toBe('allow');
+  });
+
+  it('turns an allow into a deny when its entry is refused at the last moment', async () => {
+    const { audit, source, decisions } = setup();
+    if (allowed.op !== 'decide') throw new Error('fixture kind');
+    audit.refuseNext = true;
+    const d = await decisions.decide(decideInputOf(allowed.request, source));
+    expect([d.outcome, d.reason]).toEqual(['deny', 'AUDIT_UNAVAILABLE']);
   });
 });

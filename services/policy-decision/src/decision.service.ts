@@ -1,5 +1,6 @@
 import {
   argumentsDigest,
+  HcpError,
   newId,
   type Approval,
   type Decision,
@@ -9,8 +10,14 @@ import {
   type ResourceFacts,
   type SessionFacts,
 } from '@hcp/core';
-import type { CallFacts, Explanation, PolicyContext, PolicyEngine } from '@hcp/policy';
-import { createLogger, metrics } from '@hcp/platform';
+import {
+  auditEntryFor,
+  type CallFacts,
+  type Explanation,
+  type PolicyContext,
+  type PolicyEngine,
+} from '@hcp/policy';
+import { createLogger, metrics, type AuditPublisher } from '@hcp/platform';
 import type { GrantSource } from './grant-source';
 import { PolicyUnavailableError, type PolicyCache } from './policy-cache';
 
@@ -57,20 +64,27 @@ export class DecisionService {
     private readonly cache: PolicyCache,
     private readonly source: GrantSource,
     private readonly clock: () => number = Date.now,
+    /** Where every decision is recorded (I7); absent only in unit tests of the decision logic. */
+    private readonly audit?: AuditPublisher,
   ) {}
 
-  /** Decides one call. */
-  async decide(input: DecideInput): Promise<Decision> {
+  /** Decides one call, and records the decision. */
+  async decide(given: DecideInput): Promise<Decision> {
+    const started = performance.now();
     const now = this.clock();
+    const input = this.withAuditState(given);
     const prepared = await this.prepare(input, now);
-    if ('unavailable' in prepared)
-      return this.unavailable(input, now, prepared.unavailable, (ctx, req) =>
-        this.engine.decide(req, ctx),
-      );
-    return this.engine.decide(prepared.request, prepared.context);
+    const decision =
+      'unavailable' in prepared
+        ? this.unavailable(input, now, prepared.unavailable, (ctx, req) =>
+            this.engine.decide(req, ctx),
+          )
+        : this.engine.decide(prepared.request, prepared.context);
+    const family = input.endpointFamily ?? 'tools/call';
+    return this.observe('decide', this.record(input, now, decision, [], family), started);
   }
 
-  /** Decides a call and returns the trace; a dry run. */
+  /** Decides a call and returns the trace; a dry run, so it is not recorded. */
   async explain(input: DecideInput): Promise<Explanation> {
     const now = this.clock();
     const prepared = await this.prepare(input, now);
@@ -84,9 +98,10 @@ export class DecisionService {
   }
 
   /** Decides a pipe: source ownership (from the vault's metadata) and the target's policy. */
-  async decidePipe(input: PipeInput): Promise<Decision> {
+  async decidePipe(given: PipeInput): Promise<Decision> {
     const started = performance.now();
     const now = this.clock();
+    const input: PipeInput = { ...given, target: this.withAuditState(given.target) };
     const prepared = await this.prepare(input.target, now);
     const pipeOf = (req: ReturnType<typeof toRequest>) => ({
       principal: req.principal,
@@ -98,12 +113,73 @@ export class DecisionService {
       ...(input.source !== undefined ? { source: input.source } : {}),
       target: req.call,
     });
-    if ('unavailable' in prepared) {
-      return this.unavailable(input.target, now, prepared.unavailable, (ctx, req) =>
-        this.engine.decidePipe(pipeOf(req), ctx),
+    const decision =
+      'unavailable' in prepared
+        ? this.unavailable(input.target, now, prepared.unavailable, (ctx, req) =>
+            this.engine.decidePipe(pipeOf(req), ctx),
+          )
+        : this.engine.decidePipe(pipeOf(prepared.request), prepared.context);
+    const recorded = this.record(
+      input.target,
+      now,
+      decision,
+      [input.sourceHandleId],
+      'handle/pipe',
+    );
+    return this.observe('pipe', recorded, started);
+  }
+
+  /** The request as the engine must see it: the audit path is unavailable if ours is. */
+  private withAuditState(input: DecideInput): DecideInput {
+    return this.audit !== undefined && !this.audit.available()
+      ? { ...input, auditAvailable: false }
+      : input;
+  }
+
+  /**
+   * Records the decision (I7). If the entry cannot be accepted, an allow becomes an
+   * AUDIT_UNAVAILABLE deny — nothing runs unaudited; a deny stands and is logged loudly.
+   */
+  private record(
+    input: DecideInput,
+    now: number,
+    decision: Decision,
+    handleIds: string[],
+    family: EndpointFamily,
+  ): Decision {
+    if (this.audit === undefined) return decision;
+    const req = toRequest(input, now, undefined);
+    try {
+      this.audit.record(
+        auditEntryFor(req, decision, { endpointFamily: family, call: req.call, handleIds }),
       );
+      return decision;
+    } catch (err: unknown) {
+      if (!(err instanceof HcpError) || err.reason !== 'AUDIT_UNAVAILABLE') throw err;
+      this.log.error(
+        { decision: decision.id, outcome: decision.outcome },
+        'audit refused the decision entry',
+      );
+      if (decision.outcome === 'deny') return decision;
+      return {
+        id: newId('dec'),
+        outcome: 'deny',
+        reason: 'AUDIT_UNAVAILABLE',
+        invariant: 'I7',
+        check: 'audit_path',
+        explanation: 'deny AUDIT_UNAVAILABLE: the decision could not be recorded',
+        decidedAt: now,
+        ablations: this.engine.ablations,
+      };
     }
-    return this.engine.decidePipe(pipeOf(prepared.request), prepared.context);
+  }
+
+  /** Counts the decision by outcome and reason and records its latency (OpenTelemetry; no-op when off). */
+  private observe(_kind: 'decide' | 'pipe', decision: Decision, started: number): Decision {
+    const m = metrics();
+    m.decisions.add(1, { outcome: decision.outcome, reason: decision.reason });
+    m.decisionDuration.record(performance.now() - started, { outcome: decision.outcome });
+    return decision;
   }
 
   private async prepare(

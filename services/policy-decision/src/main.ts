@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { NatsBus, runService } from '@hcp/platform';
+import { createAuditPublisher, NatsBus, runService } from '@hcp/platform';
 import { loadPolicyDecisionConfig } from './config';
 import { startPolicyDecision } from './policy-decision';
 
@@ -7,7 +7,9 @@ import { startPolicyDecision } from './policy-decision';
 runService('policy-decision', async () => {
   const config = loadPolicyDecisionConfig();
   const bus = await NatsBus.connect({ servers: config.HCP_NATS_URL, name: 'hcp-policy-decision' });
+  const audit = await createAuditPublisher(bus, { source: 'policy-decision' });
   const pdp = await startPolicyDecision({
+    audit,
     grantStoreUrl: config.HCP_GRANT_STORE_URL,
     bus,
     grpcPort: config.HCP_PDP_GRPC_PORT,
@@ -19,5 +21,11 @@ runService('policy-decision', async () => {
     ablations: config.HCP_ABLATIONS,
     authzenToken: config.HCP_AUTHZEN_TOKEN ?? null,
   });
-  return { close: () => pdp.close().then(() => bus.close()) };
+  return {
+    close: () =>
+      pdp
+        .close()
+        .then(() => audit.close())
+        .then(() => bus.close()),
+  };
 });

@@ -7,6 +7,7 @@ import {
   createLogger,
   NestJsonLogger,
   startGrpcService,
+  type AuditPublisher,
   type EventBus,
   type Subscription,
 } from '@hcp/platform';
@@ -34,6 +35,8 @@ export interface PolicyDecisionOptions {
   /** Bearer token AuthZEN callers must present; null disables the check (embedded demo only). */
   readonly authzenToken: string | null;
   readonly clock?: () => number;
+  /** Where decisions are recorded (I7). Required outside unit tests. */
+  readonly audit?: AuditPublisher;
   /** Replaces grant-store (tests). */
   readonly grantSource?: GrantSource;
 }
@@ -76,7 +79,7 @@ export async function startPolicyDecision(
     supportedProtocolVersions: options.protocolVersions,
     disabled: ablations,
   });
-  const decisions = new DecisionService(engine, cache, source, clock);
+  const decisions = new DecisionService(engine, cache, source, clock, options.audit);
 
   const subscription: Subscription = await options.bus.subscribe(GRANTS_CHANGED_SUBJECT, (msg) => {
     let event: grants.GrantsChangedEvent;
