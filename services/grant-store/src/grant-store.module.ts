@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Kysely } from 'kysely';
-import type { EventBus } from '@hcp/platform';
+import type { AuditPublisher, EventBus } from '@hcp/platform';
 import { ApprovalRepository } from './approval.repository';
 import { ApprovalService } from './approval.service';
 import { CapabilityRepository } from './capability.repository';
@@ -10,6 +10,7 @@ import { GrantRepository } from './grant.repository';
 import { GrantService } from './grant.service';
 import { GrantStoreController } from './grant-store.controller';
 import {
+  GRANT_STORE_AUDIT,
   GRANT_STORE_BUS,
   GRANT_STORE_CLOCK,
   GRANT_STORE_DB,
@@ -25,6 +26,8 @@ export interface GrantStoreModuleOptions {
   readonly bus: EventBus;
   /** Epoch millis; default Date.now. */
   readonly clock?: Clock;
+  /** Records grant and approval changes in the audit (I7); absent in unit tests only. */
+  readonly audit?: AuditPublisher;
 }
 
 /**
@@ -42,6 +45,7 @@ export class GrantStoreModule {
         { provide: GRANT_STORE_DB, useValue: options.db },
         { provide: GRANT_STORE_BUS, useValue: options.bus },
         { provide: GRANT_STORE_CLOCK, useValue: options.clock ?? Date.now },
+        { provide: GRANT_STORE_AUDIT, useValue: options.audit ?? null },
         GrantRepository,
         CapabilityRepository,
         ApprovalRepository,

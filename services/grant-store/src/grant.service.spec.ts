@@ -93,6 +93,12 @@ describe('GrantService', () => {
         [Kind.GRANT_CHANGE_KIND_REVOKED, 2],
       ]);
       await expect(h.grants.get(grant.id)).resolves.toEqual(revoked);
+      // Each committed change is an audit entry too (I7); the no-op second revoke is not.
+      const changes = h.auditEntries.filter((e) => e.matchedGrantId === grant.id);
+      expect(changes.map((e) => [e.endpointFamily, e.check, e.principalId])).toEqual([
+        ['grant', 'grant-store.created', grant.principalId],
+        ['grant', 'grant-store.revoked', grant.principalId],
+      ]);
     });
 
     it('answers NotFoundError for unknown ids and INPUT_INVALID for empty ones', async () => {

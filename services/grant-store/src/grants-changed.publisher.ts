@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createLogger, type EventBus } from '@hcp/platform';
+import { newId, type AuditEntry } from '@hcp/core';
+import { createLogger, type AuditPublisher, type EventBus } from '@hcp/platform';
 import { grants } from '@hcp/proto';
-import { GRANT_STORE_BUS } from './grant-store.tokens';
+import { GRANT_STORE_AUDIT, GRANT_STORE_BUS } from './grant-store.tokens';
 
 /** NATS subject of the change notification policy-decision invalidates its cache on. */
 export const GRANTS_CHANGED_SUBJECT = 'hcp.grants.changed';
@@ -54,9 +55,13 @@ export function encodeGrantsChanged(change: GrantsChange): Uint8Array {
 export class GrantsChangedPublisher {
   private readonly log = createLogger('GrantsChangedPublisher');
 
-  constructor(@Inject(GRANT_STORE_BUS) private readonly bus: EventBus) {}
+  constructor(
+    @Inject(GRANT_STORE_BUS) private readonly bus: EventBus,
+    @Inject(GRANT_STORE_AUDIT) private readonly audit: AuditPublisher | null,
+  ) {}
 
   async publish(change: GrantsChange): Promise<void> {
+    this.recordAudit(change);
     try {
       await this.bus.publish(GRANTS_CHANGED_SUBJECT, encodeGrantsChanged(change));
     } catch (err: unknown) {
@@ -64,6 +69,32 @@ export class GrantsChangedPublisher {
         { err, kind: change.kind, principalId: change.principalId, revision: change.revision },
         'hcp.grants.changed publish failed after commit; subscribers rely on their staleness bound',
       );
+    }
+  }
+
+  /**
+   * Grant and approval changes are audit entries too (I7). The write already committed, so a
+   * full audit buffer cannot undo it: the refusal is logged loudly with the change it concerns.
+   */
+  private recordAudit(change: GrantsChange): void {
+    if (this.audit === null) return;
+    const entry: AuditEntry = {
+      id: newId('aud'),
+      time: change.changedAt,
+      decisionId: '',
+      endpointFamily: change.kind === 'approval' ? 'approval' : 'grant',
+      outcome: 'allow',
+      reason: 'ALLOWED',
+      check: `grant-store.${change.kind}`,
+      handleIds: [],
+      ...(change.principalId !== '' ? { principalId: change.principalId } : {}),
+      ...(change.capabilityId !== undefined ? { capabilityId: change.capabilityId } : {}),
+      ...(change.grantId !== undefined ? { matchedGrantId: change.grantId } : {}),
+    };
+    try {
+      this.audit.record(entry);
+    } catch (err: unknown) {
+      this.log.error({ err, change }, 'audit refused a grant-store change entry');
     }
   }
 }

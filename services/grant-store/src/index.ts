@@ -5,6 +5,7 @@ import {
   startGrpcService,
   type Database,
   type DatabaseConfig,
+  type AuditPublisher,
   type EventBus,
 } from '@hcp/platform';
 import type { GrantStoreDb } from './database';
@@ -39,6 +40,8 @@ export interface StartGrantStoreOptions {
   readonly host?: string;
   /** Epoch millis; default Date.now. */
   readonly clock?: Clock;
+  /** Records grant and approval changes (I7). */
+  readonly audit?: AuditPublisher;
   /** Graceful shutdown bound passed to startGrpcService. */
   readonly drainTimeoutMs?: number;
 }
@@ -65,6 +68,7 @@ export async function startGrantStore(options: StartGrantStoreOptions): Promise<
         db: database.db,
         bus: options.bus,
         ...(options.clock !== undefined && { clock: options.clock }),
+        ...(options.audit !== undefined && { audit: options.audit }),
       }),
       ...GRANT_STORE_PROTO,
       ...(options.host !== undefined && { host: options.host }),

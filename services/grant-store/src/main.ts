@@ -1,5 +1,12 @@
 import 'reflect-metadata';
-import { createLogger, InProcessBus, NatsBus, runService, type EventBus } from '@hcp/platform';
+import {
+  createAuditPublisher,
+  createLogger,
+  InProcessBus,
+  NatsBus,
+  runService,
+  type EventBus,
+} from '@hcp/platform';
 import { databaseConfigOf, loadGrantStoreConfig } from './config';
 import { startGrantStore } from './index';
 
@@ -20,7 +27,9 @@ async function connectBus(natsUrl: string | undefined): Promise<EventBus> {
 runService('grant-store', async () => {
   const config = loadGrantStoreConfig();
   const bus = await connectBus(config.HCP_NATS_URL);
+  const audit = await createAuditPublisher(bus, { source: 'grant-store' });
   const store = await startGrantStore({
+    audit,
     db: databaseConfigOf(config),
     bus,
     host: config.HCP_GRANT_STORE_HOST,
@@ -28,5 +37,11 @@ runService('grant-store', async () => {
     drainTimeoutMs: config.HCP_GRANT_STORE_DRAIN_MS,
   });
   log.info({ url: store.url, bus: bus.kind }, 'grant-store ready');
-  return { close: () => store.close().then(() => bus.close()) };
+  return {
+    close: () =>
+      store
+        .close()
+        .then(() => audit.close())
+        .then(() => bus.close()),
+  };
 });

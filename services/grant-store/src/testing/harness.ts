@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Capability } from '@hcp/core';
-import { InProcessBus, openDatabase, type Database, type EventBus } from '@hcp/platform';
+import type { AuditEntry, Capability } from '@hcp/core';
+import {
+  InProcessBus,
+  openDatabase,
+  type AuditPublisher,
+  type Database,
+  type EventBus,
+} from '@hcp/platform';
 import { grants } from '@hcp/proto';
 import { ApprovalRepository } from '../approval.repository';
 import { ApprovalService } from '../approval.service';
@@ -87,6 +93,8 @@ export interface ServiceHarness {
   readonly approvals: ApprovalService;
   /** Every hcp.grants.changed event seen, decoded, in arrival order. */
   readonly events: grants.GrantsChangedEvent[];
+  /** Audit entries the services recorded (grant and approval changes). */
+  readonly auditEntries: AuditEntry[];
   /** Lets in-process deliveries (microtasks) land. */
   settle(): Promise<void>;
   /** Empties every table and the event log (between tests). */
@@ -144,7 +152,15 @@ export async function serviceHarness(options: { bus?: EventBus } = {}): Promise<
   const capabilityRepo = new CapabilityRepository(db);
   const approvalRepo = new ApprovalRepository(db);
   const revisions = new RevisionRepository(db);
-  const publisher = new GrantsChangedPublisher(bus);
+  const auditEntries: AuditEntry[] = [];
+  const audit: AuditPublisher = {
+    record: (e) => void auditEntries.push(e),
+    available: () => true,
+    pending: 0,
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  const publisher = new GrantsChangedPublisher(bus, audit);
   const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
   const capabilities = new CapabilityService(db, capabilityRepo, revisions, publisher, clock);
   return {
@@ -155,6 +171,7 @@ export async function serviceHarness(options: { bus?: EventBus } = {}): Promise<
     capabilities,
     approvals: new ApprovalService(db, approvalRepo, capabilityRepo, revisions, publisher, clock),
     events,
+    auditEntries,
     settle,
     async reset() {
       await sql`truncate grants, capabilities, approvals, principal_revisions`.execute(db);
@@ -162,6 +179,7 @@ export async function serviceHarness(options: { bus?: EventBus } = {}): Promise<
       clock.set(T0);
       await settle();
       events.length = 0;
+      auditEntries.length = 0;
     },
     async seedManifest() {
       for (const c of MANIFEST) await capabilities.put(c);
