@@ -28,7 +28,8 @@ module.exports = {
   transformIgnorePatterns: [`/node_modules/(?!.*(${DYNAMIC_IMPORT_PACKAGES.join('|')})/dist/)`],
   moduleNameMapper: {
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
-    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log)$': '<rootDir>/services/$1/src/index.ts',
+    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log)$':
+      '<rootDir>/services/$1/src/index.ts',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   testTimeout: 30000,

@@ -9,3 +9,5 @@ export * from './grpc/grpc-client';
 export * from './telemetry/telemetry';
 export * from './bus/nats-bus';
 export * from './process/run-service';
+export * from './audit/audit-publisher';
+export * from './auth/token-verifier';

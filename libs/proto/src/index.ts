@@ -19,3 +19,4 @@ export * as duration from './generated/google/protobuf/duration';
 export const PROTO_ROOT: string = path.resolve(__dirname, '../../../proto');
 export * from './convert/enums';
 export * from './convert/domain';
+export * from './convert/audit';

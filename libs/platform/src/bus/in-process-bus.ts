@@ -29,7 +29,8 @@ interface Stream {
 interface ConsumerState {
   /** Highest acknowledged sequence (messages are processed strictly in order). */
   ackedSeq: number;
-  running: boolean;
+  /** The subscription currently consuming; a loop whose token is no longer here stops. */
+  owner: symbol | undefined;
   wake?: () => void;
 }
 
@@ -142,17 +143,20 @@ export class InProcessBus implements EventBus {
     if (stream === undefined) throw new Error(`stream ${config.stream} does not exist`);
     let state = stream.consumers.get(config.durable);
     if (state === undefined) {
-      state = { ackedSeq: 0, running: false };
+      state = { ackedSeq: 0, owner: undefined };
       stream.consumers.set(config.durable, state);
     }
-    if (state.running)
+    if (state.owner !== undefined)
       return Promise.reject(new Error(`durable ${config.durable} is already being consumed`));
-    state.running = true;
+    // A fresh token per subscription: after unsubscribe + resubscribe, a previous loop still
+    // inside its handler sees it is no longer the owner and stops, so one loop runs at a time.
+    const token = Symbol(config.durable);
+    state.owner = token;
     const consumer = state;
     const retryMs = Math.min(config.ackWaitMs ?? 30_000, 1000);
     const loop = async () => {
       let attempts = 0;
-      while (consumer.running && !this.closed) {
+      while (consumer.owner === token && !this.closed) {
         const next = stream.messages.find(
           (m) =>
             m.seq > consumer.ackedSeq &&
@@ -189,7 +193,7 @@ export class InProcessBus implements EventBus {
     void loop();
     return Promise.resolve({
       unsubscribe: () => {
-        consumer.running = false;
+        if (consumer.owner === token) consumer.owner = undefined;
         consumer.wake?.();
         return Promise.resolve();
       },
@@ -202,7 +206,7 @@ export class InProcessBus implements EventBus {
     this.subs.clear();
     for (const s of this.streams.values())
       for (const c of s.consumers.values()) {
-        c.running = false;
+        c.owner = undefined;
         c.wake?.();
       }
     for (const l of this.statusListeners) l('closed');

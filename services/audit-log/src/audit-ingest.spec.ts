@@ -1,0 +1,261 @@
+import type { AuditEntry } from '@hcp/core';
+import { InProcessBus, openDatabase, type Database } from '@hcp/platform';
+import { audit, auditEntryToProto } from '@hcp/proto';
+import { migrateAuditLog, startAuditLog, type RunningAuditLog } from './audit-log';
+import { entryHash } from './chain';
+import { AuditEntryRepository } from './audit-entry.repository';
+import { AuditIngestService } from './audit-ingest.service';
+import { AuditRejectRepository } from './audit-reject.repository';
+import type { AuditDb } from './database';
+import {
+  deleteEntry,
+  publishEntries,
+  tamperWithEntry,
+  TEST_AUTH,
+  testEntry,
+  until,
+} from './testing';
+
+async function count(db: Database<AuditDb>): Promise<number> {
+  const r = await db.db
+    .selectFrom('audit_entries')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+async function ids(db: Database<AuditDb>): Promise<string[]> {
+  const rows = await db.db.selectFrom('audit_entries').select('id').orderBy('seq').execute();
+  return rows.map((r) => r.id);
+}
+
+describe('audit-log ingest (PGlite + in-process bus)', () => {
+  let database: Database<AuditDb>;
+  let bus: InProcessBus;
+  let running: RunningAuditLog[];
+  const start = async () => {
+    const a = await startAuditLog({
+      db: database,
+      bus,
+      httpPort: 0,
+      verifier: TEST_AUTH,
+      ackWaitMs: 50,
+    });
+    running.push(a);
+    return a;
+  };
+
+  beforeEach(async () => {
+    database = await openDatabase<AuditDb>({ kind: 'pglite' });
+    bus = new InProcessBus();
+    running = [];
+  });
+  afterEach(async () => {
+    for (const a of running) await a.close();
+    await bus.close();
+    await database.close();
+  });
+
+  it('stores N events published with duplicates exactly once each, in order, and the chain verifies', async () => {
+    const a = await start();
+    const entries = Array.from({ length: 40 }, (_, i) => testEntry(i + 1));
+    // Every fifth entry is published again with the same msgId (the stream drops it), and every
+    // seventh once more after the stream's de-duplication window (audit-log must drop it).
+    await publishEntries(bus, entries);
+    await publishEntries(
+      bus,
+      entries.filter((_, i) => i % 5 === 0),
+    );
+    await publishEntries(
+      bus,
+      entries.filter((_, i) => i % 7 === 0),
+      {
+        source: 'retry',
+        msgIdSuffix: '-late',
+      },
+    );
+    await until(async () => a.stats.duplicates === 6 && (await count(database)) >= 40, 'ingest');
+    expect(await count(database)).toBe(40);
+    expect(await ids(database)).toEqual(entries.map((e) => e.id));
+    const result = await a.query.verify();
+    expect(result).toMatchObject({ ok: true, checked: 40, lastSeq: 40 });
+    const stored = await a.query.get(entries[3]!.id);
+    expect(stored).toMatchObject({ ...entries[3], seq: 4, source: 'test' });
+  });
+
+  it('keeps exactly N across consumer restarts while publishing', async () => {
+    let a = await start();
+    const entries = Array.from({ length: 60 }, (_, i) => testEntry(i + 1));
+    const publishing = (async () => {
+      for (const [i, e] of entries.entries()) {
+        await publishEntries(bus, [e]);
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    for (let restart = 0; restart < 3; restart++) {
+      await new Promise((r) => setTimeout(r, 15));
+      await a.close();
+      a = await start();
+    }
+    await publishing;
+    // Re-publish everything after the stream's de-duplication window, as a publisher retrying
+    // after a long outage would: audit-log itself must drop them.
+    await publishEntries(bus, entries, { msgIdSuffix: '-late' });
+    await until(() => a.stats.duplicates === 60, 'the 60 re-published events');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await count(database)).toBe(60);
+    expect(new Set(await ids(database)).size).toBe(60);
+    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 60 });
+  });
+
+  it('parks bad events in audit_rejects with the reason and keeps consuming', async () => {
+    const a = await start();
+    const good = testEntry(1);
+    const rawEntry = auditEntryToProto(testEntry(2));
+    const bad: [string, Uint8Array][] = [
+      ['undecodable', new Uint8Array([0xff, 0xff, 0xff, 0xff])],
+      ['no entry', audit.AuditEvent.encode({ source: 'edge' }).finish()],
+      [
+        'no reason',
+        audit.AuditEvent.encode({ entry: { ...rawEntry, reason: 0 }, source: 'edge' }).finish(),
+      ],
+      [
+        'seq set',
+        audit.AuditEvent.encode({ entry: { ...rawEntry, seq: 5 }, source: 'edge' }).finish(),
+      ],
+      [
+        'NUL',
+        audit.AuditEvent.encode({
+          entry: { ...rawEntry, resourceRaw: 'a\u0000b' },
+          source: 'edge',
+        }).finish(),
+      ],
+      ['no source', audit.AuditEvent.encode({ entry: rawEntry, source: '' }).finish()],
+    ];
+    await publishEntries(bus, []);
+    for (const [name, data] of bad)
+      await bus.publishDurable('hcp.audit.tools_call', data, { msgId: name });
+    await publishEntries(bus, [good]);
+    await until(async () => (await count(database)) === 1, 'the good entry');
+    const rejects = await new AuditRejectRepository(database.db).list();
+    expect(rejects.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/^undecodable AuditEvent/),
+      'entry: is required',
+      expect.stringMatching(/^entry\.reason: /),
+      expect.stringMatching(/^entry\.seq: /),
+      expect.stringMatching(/^entry\.resource_raw: contains a NUL/),
+      'source: is required',
+    ]);
+    expect(rejects[2]).toMatchObject({ entryId: good.id.replace('1', '2'), source: 'edge' });
+    expect(rejects[0]!.payload).toEqual(bad[0]![1]);
+    expect(a.stats.rejected).toBe(6);
+  });
+
+  it('keeps the first of two different events with one id and parks the second', async () => {
+    const a = await start();
+    await publishEntries(bus, [testEntry(1)]);
+    await publishEntries(bus, [testEntry(1, { outcome: 'deny', reason: 'NO_MATCHING_GRANT' })], {
+      msgIdSuffix: '-forged',
+    });
+    await until(() => a.stats.rejected === 1, 'the reject');
+    expect((await a.query.get(testEntry(1).id)).outcome).toBe('allow');
+    const [reject] = await new AuditRejectRepository(database.db).list();
+    expect(reject?.reason).toMatch(/^entry\.id: already stored at seq 1 with different content/);
+  });
+
+  it('holds the stream while the database fails, and stores the event once it is back', async () => {
+    const entries = new AuditEntryRepository(database.db);
+    const rejects = new AuditRejectRepository(database.db);
+    await migrateAuditLog(database.db);
+    let fail = 2;
+    const flaky = Object.create(entries) as AuditEntryRepository;
+    flaky.append = (...args: Parameters<AuditEntryRepository['append']>) =>
+      fail-- > 0 ? Promise.reject(new Error('connection terminated')) : entries.append(...args);
+    const ingest = new AuditIngestService(bus, flaky, rejects, { ackWaitMs: 20 });
+    await ingest.start();
+    try {
+      await publishEntries(bus, [testEntry(1), testEntry(2)]);
+      await until(async () => (await count(database)) === 2, 'both entries');
+      expect(await ids(database)).toEqual([testEntry(1).id, testEntry(2).id]);
+      expect(await rejects.list()).toEqual([]);
+    } finally {
+      await ingest.stop();
+    }
+  });
+
+  describe('verify after tampering (a DBA bypassing the append-only trigger)', () => {
+    let a: RunningAuditLog;
+    const n = 12;
+    beforeEach(async () => {
+      a = await start();
+      await publishEntries(
+        bus,
+        Array.from({ length: n }, (_, i) => testEntry(i + 1)),
+      );
+      await until(async () => (await count(database)) === n, `${n} entries`);
+      expect(await a.query.verify()).toMatchObject({ ok: true, checked: n });
+    });
+
+    it('names entry k when its canonical resource was rewritten (hash_mismatch)', async () => {
+      await tamperWithEntry(database.db, 7, 'resource_canonical', '/etc/shadow');
+      expect(await a.query.verify()).toMatchObject({
+        ok: false,
+        checked: 7,
+        firstBroken: { seq: 7, id: testEntry(7).id, reason: 'hash_mismatch' },
+      });
+    });
+
+    it('names entry k+1 when entry k was rewritten and its hash recomputed (prev_hash_mismatch)', async () => {
+      const k = await a.query.get(testEntry(4).id);
+      const forged: AuditEntry = { ...k, outcome: 'deny' };
+      await tamperWithEntry(database.db, 4, 'outcome', 'deny');
+      await tamperWithEntry(database.db, 4, 'hash', entryHash(k.prevHash, forged));
+      expect((await a.query.verify()).firstBroken).toMatchObject({
+        seq: 5,
+        id: testEntry(5).id,
+        reason: 'prev_hash_mismatch',
+      });
+    });
+
+    it('reports a deleted entry as a seq_gap at its seq', async () => {
+      await deleteEntry(database.db, 3);
+      expect((await a.query.verify()).firstBroken).toMatchObject({
+        seq: 3,
+        id: '',
+        reason: 'seq_gap',
+      });
+    });
+
+    it('detects a rewritten last entry through the chain head, and a truncated tail', async () => {
+      const last = await a.query.get(testEntry(n).id);
+      await tamperWithEntry(database.db, n, 'principal_id', 'someone-else');
+      await tamperWithEntry(
+        database.db,
+        n,
+        'hash',
+        entryHash(last.prevHash, { ...last, principalId: 'someone-else' }),
+      );
+      expect((await a.query.verify()).firstBroken).toMatchObject({
+        seq: n,
+        reason: 'hash_mismatch',
+      });
+      await deleteEntry(database.db, n);
+      expect((await a.query.verify()).firstBroken).toMatchObject({
+        seq: n,
+        id: '',
+        reason: 'seq_gap',
+      });
+    });
+
+    it('verifies a sub-range, and keeps verifying while entries arrive', async () => {
+      expect(await a.query.verify({ fromSeq: 5, toSeq: 9 })).toMatchObject({
+        ok: true,
+        checked: 5,
+        lastSeq: 9,
+      });
+      await publishEntries(bus, [testEntry(n + 1)]);
+      await until(async () => (await count(database)) === n + 1, 'one more');
+      expect(await a.query.verify()).toMatchObject({ ok: true, checked: n + 1 });
+    });
+  });
+});

@@ -1,0 +1,10 @@
+import type { MigrationSet } from '@hcp/platform';
+import * as initialSchema from './20261128120000-InitialSchema';
+
+/** audit-log's migrations in order; run with `migrateToLatest(db, auditLogMigrations, 'audit_log')`. */
+export const auditLogMigrations: MigrationSet = {
+  '20261128120000-InitialSchema': initialSchema,
+};
+
+/** The migration table prefix audit-log uses, so services can share one database. */
+export const AUDIT_LOG_MIGRATION_TABLE = 'audit_log';

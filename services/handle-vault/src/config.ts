@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { configFields, loadConfig, type DatabaseConfig } from '@hcp/platform';
+import { ACTIVE_KEY_VARIABLE, KEYS_VARIABLE, keyringProblems, VaultKeyring } from './keyring';
+import { DEFAULT_LIMITS, MAX_WIRE_PAYLOAD_BYTES, type VaultLimits } from './limits';
+import { DEFAULT_SWEEP_INTERVAL_MS } from './handle-vault.module';
+
+const bytes = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().positive().max(max).default(fallback);
+
+/** Environment of the distributed handle-vault process (docs/operations.md lists every variable). */
+export const handleVaultConfigSchema = z
+  .object({
+    HCP_VAULT_HOST: z.string().min(1).default('127.0.0.1'),
+    HCP_VAULT_PORT: configFields.port(50053),
+    /** `pglite` selects the in-process database; anything else needs HCP_DATABASE_URL. */
+    HCP_DATABASE: z.enum(['postgres', 'pglite']).optional(),
+    HCP_DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    HCP_PGLITE_DIR: z.string().min(1).optional(),
+    /** Absent: audit entries go to an in-process bus nobody else reads (logged loudly). */
+    HCP_NATS_URL: z.string().min(1).optional(),
+    /** `kid1:<base64 of 32 bytes>,kid2:...`; secret. */
+    [KEYS_VARIABLE]: z.string({ error: 'required: kid:<base64 of 32 bytes>[,kid:...]' }),
+    [ACTIVE_KEY_VARIABLE]: z.string({ error: `required: the id of a key in ${KEYS_VARIABLE}` }),
+    HCP_VAULT_MAX_HANDLE_BYTES: bytes(DEFAULT_LIMITS.maxHandleBytes, MAX_WIRE_PAYLOAD_BYTES),
+    HCP_VAULT_MAX_PRINCIPAL_BYTES: bytes(DEFAULT_LIMITS.maxPrincipalBytes),
+    HCP_VAULT_DEFAULT_TTL_MS: configFields.millis(DEFAULT_LIMITS.defaultTtlMs),
+    HCP_VAULT_MAX_TTL_MS: configFields.millis(DEFAULT_LIMITS.maxTtlMs),
+    HCP_VAULT_PEEK_DEFAULT_BYTES: bytes(DEFAULT_LIMITS.defaultPeekBytes),
+    HCP_VAULT_PEEK_MAX_BYTES: bytes(DEFAULT_LIMITS.maxPeekBytes),
+    HCP_VAULT_EXPIRED_RETENTION_MS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULT_LIMITS.expiredRetentionMs),
+    HCP_VAULT_SWEEP_INTERVAL_MS: configFields.millis(DEFAULT_SWEEP_INTERVAL_MS),
+    HCP_VAULT_DRAIN_MS: configFields.millis(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.HCP_DATABASE !== 'pglite' && env.HCP_DATABASE_URL === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HCP_DATABASE_URL'],
+        message: 'required (postgres://user:pass@host:port/db) unless HCP_DATABASE=pglite',
+      });
+    for (const p of keyringProblems(env[KEYS_VARIABLE], env[ACTIVE_KEY_VARIABLE]))
+      ctx.addIssue({ code: 'custom', path: [p.variable], message: p.message });
+    const pairs: [string, number, string, number][] = [
+      [
+        'HCP_VAULT_MAX_PRINCIPAL_BYTES',
+        env.HCP_VAULT_MAX_PRINCIPAL_BYTES,
+        'HCP_VAULT_MAX_HANDLE_BYTES',
+        env.HCP_VAULT_MAX_HANDLE_BYTES,
+      ],
+      [
+        'HCP_VAULT_MAX_TTL_MS',
+        env.HCP_VAULT_MAX_TTL_MS,
+        'HCP_VAULT_DEFAULT_TTL_MS',
+        env.HCP_VAULT_DEFAULT_TTL_MS,
+      ],
+      [
+        'HCP_VAULT_PEEK_MAX_BYTES',
+        env.HCP_VAULT_PEEK_MAX_BYTES,
+        'HCP_VAULT_PEEK_DEFAULT_BYTES',
+        env.HCP_VAULT_PEEK_DEFAULT_BYTES,
+      ],
+    ];
+    for (const [big, bigValue, small, smallValue] of pairs)
+      if (bigValue < smallValue)
+        ctx.addIssue({ code: 'custom', path: [big], message: `must be at least ${small}` });
+  });
+
+/** The parsed configuration. */
+export type HandleVaultConfig = z.infer<typeof handleVaultConfigSchema>;
+
+/**
+ * Reads and validates the environment; throws ConfigError naming each bad
+ * variable (a key that is not exactly 32 bytes names HCP_VAULT_KEYS, without
+ * echoing key material).
+ */
+export function loadHandleVaultConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): HandleVaultConfig {
+  return loadConfig(handleVaultConfigSchema, env);
+}
+
+/** Which database the configuration selects. */
+export function databaseConfigOf(config: HandleVaultConfig): DatabaseConfig {
+  if (config.HCP_DATABASE === 'pglite')
+    return config.HCP_PGLITE_DIR === undefined
+      ? { kind: 'pglite' }
+      : { kind: 'pglite', dataDir: config.HCP_PGLITE_DIR };
+  if (config.HCP_DATABASE_URL === undefined)
+    throw new Error('HCP_DATABASE_URL is required unless HCP_DATABASE=pglite');
+  return { kind: 'postgres', url: config.HCP_DATABASE_URL };
+}
+
+/** The keyring the configuration names. */
+export function keyringOf(config: HandleVaultConfig): VaultKeyring {
+  return VaultKeyring.parse(config[KEYS_VARIABLE], config[ACTIVE_KEY_VARIABLE]);
+}
+
+/** The limits the configuration sets. */
+export function limitsOf(config: HandleVaultConfig): VaultLimits {
+  return {
+    maxHandleBytes: config.HCP_VAULT_MAX_HANDLE_BYTES,
+    maxPrincipalBytes: config.HCP_VAULT_MAX_PRINCIPAL_BYTES,
+    defaultTtlMs: config.HCP_VAULT_DEFAULT_TTL_MS,
+    maxTtlMs: config.HCP_VAULT_MAX_TTL_MS,
+    defaultPeekBytes: config.HCP_VAULT_PEEK_DEFAULT_BYTES,
+    maxPeekBytes: config.HCP_VAULT_PEEK_MAX_BYTES,
+    expiredRetentionMs: config.HCP_VAULT_EXPIRED_RETENTION_MS,
+  };
+}
