@@ -1,20 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { startAuditLog } from '@hcp/audit-log';
 import { startGrantStore } from '@hcp/grant-store';
+import { startHandleVault, VaultKeyring } from '@hcp/handle-vault';
 import { startPolicyDecision, DEFAULT_PROTOCOL_VERSIONS } from '@hcp/policy-decision';
-import { createLogger, InProcessBus, type EventBus } from '@hcp/platform';
+import {
+  createAuditPublisher,
+  createLogger,
+  InProcessBus,
+  type AuditPublisher,
+  type EventBus,
+  type TokenVerifierOptions,
+} from '@hcp/platform';
 import type { AblationSwitch } from '@hcp/policy';
 
 /** How to run the embedded stack: every service in this process, gRPC over loopback, PGlite storage. */
 export interface EmbeddedOptions {
-  /** PGlite data directory; absent: in memory (lost on exit). */
+  /** PGlite data directory root (one subfolder per service); absent: in memory (lost on exit). */
   readonly dataDir?: string;
   readonly host?: string;
   readonly grantStorePort?: number;
   readonly pdpGrpcPort?: number;
   /** AuthZEN HTTP port; null: no HTTP side. */
   readonly pdpHttpPort?: number | null;
+  readonly vaultPort?: number;
+  readonly auditHttpPort?: number;
   readonly maxStalenessMs?: number;
   readonly ablations?: readonly AblationSwitch[];
   readonly authzenToken?: string | null;
+  /** How audit-log verifies operator tokens; default: HS256 with a random per-process secret. */
+  readonly auth?: TokenVerifierOptions & { readonly hs256Secret: string };
+  /** Vault keyring text `kid:base64,...` and active id; default: one random key (memory only). */
+  readonly vaultKeys?: { readonly keys: string; readonly active: string };
 }
 
 /** The running stack and the addresses a client needs. */
@@ -23,6 +40,12 @@ export interface EmbeddedStack {
   readonly grantStoreUrl: string;
   readonly pdpUrl: string;
   readonly pdpHttpPort: number | null;
+  readonly vaultUrl: string;
+  readonly auditUrl: string;
+  /** The token settings audit-log accepts, so the caller can mint demo tokens. */
+  readonly auth: TokenVerifierOptions & { readonly hs256Secret: string };
+  /** The publisher a co-located caller (e.g. the edge) records its own entries through. */
+  readonly audit: AuditPublisher;
   close(): Promise<void>;
 }
 
@@ -30,46 +53,103 @@ const log = createLogger('Embedded');
 
 /**
  * The composition root of the embedded mode. It is the one place that imports
- * more than one service: each service still runs its own gRPC server and talks
- * to the others over loopback, so this is the distributed code path in one process.
+ * more than one service: each service still runs its own server and talks to
+ * the others over loopback and the bus, so this is the distributed code path
+ * in one process, with PGlite and the in-process bus as the adapters.
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedStack> {
   const host = options.host ?? '127.0.0.1';
-  const bus = new InProcessBus();
-  const grantStore = await startGrantStore({
-    db:
-      options.dataDir !== undefined
-        ? { kind: 'pglite', dataDir: options.dataDir }
-        : { kind: 'pglite' },
-    bus,
-    host,
-    port: options.grantStorePort ?? 0,
-  });
-  const pdp = await startPolicyDecision({
-    grantStoreUrl: grantStore.url,
-    bus,
-    host,
-    grpcPort: options.pdpGrpcPort ?? 0,
-    httpPort: options.pdpHttpPort === undefined ? 0 : options.pdpHttpPort,
-    maxStalenessMs: options.maxStalenessMs ?? 5000,
-    fetchDeadlineMs: 1000,
-    protocolVersions: DEFAULT_PROTOCOL_VERSIONS,
-    ablations: options.ablations ?? [],
-    authzenToken: options.authzenToken ?? null,
-  });
-  log.info(
-    { grantStore: grantStore.url, pdp: pdp.grpcUrl, authzen: pdp.httpPort },
-    'embedded stack started',
-  );
-  return {
-    bus,
-    grantStoreUrl: grantStore.url,
-    pdpUrl: pdp.grpcUrl,
-    pdpHttpPort: pdp.httpPort,
-    close: async () => {
-      await pdp.close();
-      await grantStore.close();
-      await bus.close();
-    },
+  const dir = (name: string) =>
+    options.dataDir !== undefined
+      ? { kind: 'pglite' as const, dataDir: `${options.dataDir}/${name}` }
+      : { kind: 'pglite' as const };
+  const auth = options.auth ?? {
+    issuer: 'hcp-embedded',
+    audience: 'hcp',
+    hs256Secret: randomBytes(32).toString('base64url'),
   };
+  const keys = options.vaultKeys ?? {
+    keys: `k1:${randomBytes(32).toString('base64')}`,
+    active: 'k1',
+  };
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
+  const bus = new InProcessBus();
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse())
+      await c().catch((err: unknown) => log.error({ err }, 'close failed'));
+    await bus.close();
+  };
+  try {
+    const auditLog = await startAuditLog({
+      db: dir('audit-log'),
+      bus,
+      host,
+      httpPort: options.auditHttpPort ?? 0,
+      verifier: auth,
+    });
+    closers.push(() => auditLog.close());
+    const publishers: AuditPublisher[] = [];
+    const publisher = async (source: string) => {
+      const p = await createAuditPublisher(bus, { source });
+      publishers.push(p);
+      closers.push(() => p.close());
+      return p;
+    };
+    const grantStore = await startGrantStore({
+      db: dir('grant-store'),
+      bus,
+      host,
+      port: options.grantStorePort ?? 0,
+      audit: await publisher('grant-store'),
+    });
+    closers.push(() => grantStore.close());
+    const vault = await startHandleVault({
+      db: dir('handle-vault'),
+      audit: await publisher('handle-vault'),
+      keys: VaultKeyring.parse(keys.keys, keys.active),
+      host,
+      port: options.vaultPort ?? 0,
+    });
+    closers.push(() => vault.close());
+    const pdp = await startPolicyDecision({
+      grantStoreUrl: grantStore.url,
+      bus,
+      host,
+      grpcPort: options.pdpGrpcPort ?? 0,
+      httpPort: options.pdpHttpPort === undefined ? 0 : options.pdpHttpPort,
+      maxStalenessMs: options.maxStalenessMs ?? 5000,
+      fetchDeadlineMs: 1000,
+      protocolVersions: DEFAULT_PROTOCOL_VERSIONS,
+      ablations: options.ablations ?? [],
+      authzenToken: options.authzenToken ?? null,
+      audit: await publisher('policy-decision'),
+    });
+    closers.push(() => pdp.close());
+    const edgeAudit = await publisher('edge');
+    log.info(
+      {
+        grantStore: grantStore.url,
+        pdp: pdp.grpcUrl,
+        authzen: pdp.httpPort,
+        vault: vault.url,
+        audit: auditLog.url,
+      },
+      'embedded stack started',
+    );
+    return {
+      bus,
+      grantStoreUrl: grantStore.url,
+      pdpUrl: pdp.grpcUrl,
+      pdpHttpPort: pdp.httpPort,
+      vaultUrl: vault.url,
+      auditUrl: auditLog.url,
+      auth,
+      audit: edgeAudit,
+      close,
+    };
+  } catch (err: unknown) {
+    await close();
+    throw err;
+  }
 }
