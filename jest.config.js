@@ -27,6 +27,8 @@ module.exports = {
   },
   transformIgnorePatterns: [`/node_modules/(?!.*(${DYNAMIC_IMPORT_PACKAGES.join('|')})/dist/)`],
   moduleNameMapper: {
+    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log)/testing$':
+      '<rootDir>/services/$1/src/testing/index.ts',
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
     '^@hcp/(grant-store|policy-decision|handle-vault|audit-log)$':
       '<rootDir>/services/$1/src/index.ts',
