@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   configFields,
+  databaseEnvFields,
   loadConfig,
-  type DatabaseConfig,
+  requireDatabaseUrl,
   type TokenVerifierOptions,
 } from '@hcp/platform';
 
@@ -14,13 +15,7 @@ export const auditLogConfigSchema = z
     HCP_AUDIT_HTTP_PORT: configFields.port(8082),
     /** Absent: no gRPC AuditLog side (REST only). */
     HCP_AUDIT_GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-    /** `pglite` selects the in-process database; anything else needs HCP_DATABASE_URL. */
-    HCP_DATABASE: z.enum(['postgres', 'pglite']).optional(),
-    HCP_DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-      .optional(),
-    HCP_PGLITE_DIR: z.string().min(1).optional(),
+    ...databaseEnvFields,
     HCP_NATS_URL: z.string().min(1, 'required: nats://host:port'),
     HCP_AUTH_ISSUER: z.string().min(1, 'required: the issuer (iss) operator tokens carry'),
     HCP_AUTH_AUDIENCE: z.string().min(1, 'required: the audience (aud) operator tokens carry'),
@@ -31,12 +26,7 @@ export const auditLogConfigSchema = z
     HCP_AUDIT_DRAIN_MS: configFields.millis(10_000),
   })
   .superRefine((env, ctx) => {
-    if (env.HCP_DATABASE !== 'pglite' && env.HCP_DATABASE_URL === undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['HCP_DATABASE_URL'],
-        message: 'required (postgres://user:pass@host:port/db) unless HCP_DATABASE=pglite',
-      });
+    requireDatabaseUrl(env, ctx);
     const keys = [
       env.HCP_AUTH_HS256_SECRET,
       env.HCP_AUTH_PUBLIC_KEY_FILE,
@@ -61,17 +51,6 @@ export function loadAuditLogConfig(
   return loadConfig(auditLogConfigSchema, env);
 }
 
-/** Which database the configuration selects. */
-export function databaseConfigOf(config: AuditLogConfig): DatabaseConfig {
-  if (config.HCP_DATABASE === 'pglite')
-    return config.HCP_PGLITE_DIR === undefined
-      ? { kind: 'pglite' }
-      : { kind: 'pglite', dataDir: config.HCP_PGLITE_DIR };
-  if (config.HCP_DATABASE_URL === undefined)
-    throw new Error('HCP_DATABASE_URL is required unless HCP_DATABASE=pglite');
-  return { kind: 'postgres', url: config.HCP_DATABASE_URL };
-}
-
 /** The token verifier options the configuration selects (reads the public key file). */
 export function verifierOptionsOf(config: AuditLogConfig): TokenVerifierOptions {
   const base = { issuer: config.HCP_AUTH_ISSUER, audience: config.HCP_AUTH_AUDIENCE };
@@ -81,3 +60,6 @@ export function verifierOptionsOf(config: AuditLogConfig): TokenVerifierOptions 
     return { ...base, publicKeyPem: readFileSync(config.HCP_AUTH_PUBLIC_KEY_FILE, 'utf8') };
   return { ...base, jwksUrl: config.HCP_AUTH_JWKS_URL! };
 }
+
+/** Which database the configuration selects (shared rule, in @hcp/platform). */
+export { databaseConfigOf } from '@hcp/platform';

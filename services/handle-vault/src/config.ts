@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { configFields, loadConfig, type DatabaseConfig } from '@hcp/platform';
+import { configFields, databaseEnvFields, loadConfig, requireDatabaseUrl } from '@hcp/platform';
 import { ACTIVE_KEY_VARIABLE, KEYS_VARIABLE, keyringProblems, VaultKeyring } from './keyring';
 import { DEFAULT_LIMITS, MAX_WIRE_PAYLOAD_BYTES, type VaultLimits } from './limits';
 import { DEFAULT_SWEEP_INTERVAL_MS } from './handle-vault.module';
@@ -12,13 +12,7 @@ export const handleVaultConfigSchema = z
   .object({
     HCP_VAULT_HOST: z.string().min(1).default('127.0.0.1'),
     HCP_VAULT_PORT: configFields.port(50053),
-    /** `pglite` selects the in-process database; anything else needs HCP_DATABASE_URL. */
-    HCP_DATABASE: z.enum(['postgres', 'pglite']).optional(),
-    HCP_DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-      .optional(),
-    HCP_PGLITE_DIR: z.string().min(1).optional(),
+    ...databaseEnvFields,
     /** Absent: audit entries go to an in-process bus nobody else reads (logged loudly). */
     HCP_NATS_URL: z.string().min(1).optional(),
     /** `kid1:<base64 of 32 bytes>,kid2:...`; secret. */
@@ -39,12 +33,7 @@ export const handleVaultConfigSchema = z
     HCP_VAULT_DRAIN_MS: configFields.millis(10_000),
   })
   .superRefine((env, ctx) => {
-    if (env.HCP_DATABASE !== 'pglite' && env.HCP_DATABASE_URL === undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['HCP_DATABASE_URL'],
-        message: 'required (postgres://user:pass@host:port/db) unless HCP_DATABASE=pglite',
-      });
+    requireDatabaseUrl(env, ctx);
     for (const p of keyringProblems(env[KEYS_VARIABLE], env[ACTIVE_KEY_VARIABLE]))
       ctx.addIssue({ code: 'custom', path: [p.variable], message: p.message });
     const pairs: [string, number, string, number][] = [
@@ -86,17 +75,6 @@ export function loadHandleVaultConfig(
   return loadConfig(handleVaultConfigSchema, env);
 }
 
-/** Which database the configuration selects. */
-export function databaseConfigOf(config: HandleVaultConfig): DatabaseConfig {
-  if (config.HCP_DATABASE === 'pglite')
-    return config.HCP_PGLITE_DIR === undefined
-      ? { kind: 'pglite' }
-      : { kind: 'pglite', dataDir: config.HCP_PGLITE_DIR };
-  if (config.HCP_DATABASE_URL === undefined)
-    throw new Error('HCP_DATABASE_URL is required unless HCP_DATABASE=pglite');
-  return { kind: 'postgres', url: config.HCP_DATABASE_URL };
-}
-
 /** The keyring the configuration names. */
 export function keyringOf(config: HandleVaultConfig): VaultKeyring {
   return VaultKeyring.parse(config[KEYS_VARIABLE], config[ACTIVE_KEY_VARIABLE]);
@@ -114,3 +92,6 @@ export function limitsOf(config: HandleVaultConfig): VaultLimits {
     expiredRetentionMs: config.HCP_VAULT_EXPIRED_RETENTION_MS,
   };
 }
+
+/** Which database the configuration selects (shared rule, in @hcp/platform). */
+export { databaseConfigOf } from '@hcp/platform';

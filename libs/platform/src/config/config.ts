@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DatabaseConfig } from '../db/database';
 
 /** Raised at boot when the environment does not satisfy a service's schema; names every bad variable. */
 export class ConfigError extends Error {
@@ -42,3 +43,42 @@ export const configFields = {
       .default(fallback ? 'true' : 'false')
       .transform((v) => v === 'true' || v === '1'),
 };
+
+/** The database variables every stateful service reads (`...databaseEnvFields` in its schema). */
+export const databaseEnvFields = {
+  /** `pglite` selects the in-process database; anything else needs HCP_DATABASE_URL. */
+  HCP_DATABASE: z.enum(['postgres', 'pglite']).optional(),
+  HCP_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  HCP_PGLITE_DIR: z.string().min(1).optional(),
+};
+
+/** The parsed database variables. */
+export interface DatabaseEnv {
+  readonly HCP_DATABASE?: 'postgres' | 'pglite' | undefined;
+  readonly HCP_DATABASE_URL?: string | undefined;
+  readonly HCP_PGLITE_DIR?: string | undefined;
+}
+
+/** Schema refinement: HCP_DATABASE_URL is required unless HCP_DATABASE=pglite. */
+export function requireDatabaseUrl(env: DatabaseEnv, ctx: z.RefinementCtx): void {
+  if (env.HCP_DATABASE !== 'pglite' && env.HCP_DATABASE_URL === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['HCP_DATABASE_URL'],
+      message: 'required (postgres://user:pass@host:port/db) unless HCP_DATABASE=pglite',
+    });
+}
+
+/** Which database the variables select. */
+export function databaseConfigOf(env: DatabaseEnv): DatabaseConfig {
+  if (env.HCP_DATABASE === 'pglite')
+    return env.HCP_PGLITE_DIR === undefined
+      ? { kind: 'pglite' }
+      : { kind: 'pglite', dataDir: env.HCP_PGLITE_DIR };
+  if (env.HCP_DATABASE_URL === undefined)
+    throw new Error('HCP_DATABASE_URL is required unless HCP_DATABASE=pglite');
+  return { kind: 'postgres', url: env.HCP_DATABASE_URL };
+}
