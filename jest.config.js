@@ -27,10 +27,10 @@ module.exports = {
   },
   transformIgnorePatterns: [`/node_modules/(?!.*(${DYNAMIC_IMPORT_PACKAGES.join('|')})/dist/)`],
   moduleNameMapper: {
-    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log)/testing$':
+    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log|edge)/testing$':
       '<rootDir>/services/$1/src/testing/index.ts',
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
-    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log)$':
+    '^@hcp/(grant-store|policy-decision|handle-vault|audit-log|edge)$':
       '<rootDir>/services/$1/src/index.ts',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },

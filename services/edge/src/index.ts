@@ -1,0 +1,86 @@
+// Upstream side: provider configuration, MCP clients to providers, definition pinning (I1).
+export {
+  PROVIDER_CONFIG_LIMITS,
+  parseProviderConfig,
+  providerConfigSchema,
+  type HttpTransportConfig,
+  type ProviderConfig,
+  type StdioTransportConfig,
+} from './providers/provider-config';
+export {
+  UpstreamClient,
+  UpstreamError,
+  type CallOptions,
+  type UpstreamCallResult,
+  type UpstreamClientOptions,
+  type UpstreamErrorKind,
+  type UpstreamOperation,
+} from './providers/upstream-client';
+export {
+  pinnedToolDefinition,
+  toolDefinitionDigest,
+  type PinnedToolDefinition,
+} from './providers/tool-definition';
+export {
+  ProviderRegistry,
+  capabilityIdOf,
+  checkPinned,
+  compareWithPins,
+  listingOf,
+  type DefinitionDrift,
+  type ListedCapability,
+  type ProviderListing,
+  type RejectedTool,
+} from './providers/provider-registry';
+
+// Agent side: authentication of each request, and explicit protocol state (I8) per MCP revision.
+export {
+  AUTH_JSON_RPC_CODE,
+  authenticateBearer,
+  bearerChallenge,
+  type AuthenticationError,
+  type AuthenticationResult,
+  type BearerChallengeOptions,
+} from './auth/authenticate';
+export {
+  InMemorySessionMarks,
+  SignedSessionStore,
+  type InMemorySessionMarksOptions,
+  type SessionKey,
+  type SessionLookupState,
+  type SessionMarks,
+  type SessionRecord,
+  type SessionStore,
+  type SignedSessionStoreOptions,
+} from './protocol/session-store';
+export {
+  PROTOCOL_JSON_RPC_CODES,
+  protocolError,
+  type ProtocolError,
+  type ProtocolErrorData,
+  type ProtocolRevision,
+} from './protocol/protocol-error';
+export {
+  singleHeader,
+  type ProtocolHeaders,
+  type ProtocolRequest,
+  type ProtocolStateStrategy,
+  type ProtocolVerdict,
+} from './protocol/protocol-request';
+export {
+  DEFAULT_SUPPORTED_PROTOCOL_VERSIONS,
+  ProtocolState,
+  type ProtocolStateOptions,
+} from './protocol/protocol-state';
+export {
+  SESSION_HEADER,
+  VERSION_HEADER,
+  SessionProtocolStrategy,
+  type SessionProtocolStrategyOptions,
+} from './protocol/session-strategy';
+export {
+  STATELESS_META_VERSION_KEY,
+  STATELESS_REVISION_VERSION,
+  StatelessProtocolStrategy,
+  type StatelessProtocolStrategyOptions,
+} from './protocol/stateless-strategy';
