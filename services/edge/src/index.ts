@@ -84,3 +84,32 @@ export {
   StatelessProtocolStrategy,
   type StatelessProtocolStrategyOptions,
 } from './protocol/stateless-strategy';
+
+// The call path and the built-in hcp_peek / hcp_pipe, transport-free behind ports.
+export {
+  CALL_LIMITS,
+  CallService,
+  boundedArguments,
+  type CallOutcome,
+  type CallRefusal,
+  type CallSuccess,
+  type CallToolInput,
+  type PeekInput,
+  type PeekOutcome,
+  type PipeInput,
+} from './call/call.service';
+export type {
+  ApprovalPort,
+  AuditPort,
+  CallableCapability,
+  CallPorts,
+  CanonicalizerPort,
+  DecidePipeFacts,
+  DecisionPort,
+  ManifestPort,
+  UpstreamPort,
+  VaultPort,
+  VaultPreview,
+  VaultPutInput,
+  VaultResolved,
+} from './call/ports';

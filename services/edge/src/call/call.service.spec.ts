@@ -1,0 +1,565 @@
+import {
+  HcpError,
+  argumentsDigest,
+  type AuditEntry,
+  type Capability,
+  type Decision,
+  type HandleRecord,
+  type Principal,
+  type ReasonCode,
+  type ResourceFacts,
+  type SessionFacts,
+} from '@hcp/core';
+import type { DecideRequestFacts } from '@hcp/proto';
+import type { UpstreamCallResult } from '../providers/upstream-client';
+import { CALL_LIMITS, CallService, boundedArguments, type CallRefusal } from './call.service';
+import type { CallableCapability, CallPorts, DecidePipeFacts, VaultPutInput } from './ports';
+
+const alice: Principal = { id: 'alice', kind: 'agent' };
+const session: SessionFacts = {
+  state: 'active',
+  id: 'ses-1',
+  initialized: true,
+  ownerPrincipalId: 'alice',
+  negotiatedVersion: '2025-11-25',
+};
+
+const readFile: Capability = {
+  id: 'fs/read_file',
+  provider: 'fs',
+  tool: 'read_file',
+  effects: ['read'],
+  risk: 'low',
+  approvalRequired: false,
+  requiredScopes: [],
+  resourceArgument: { name: 'path', canonicalizer: 'path' },
+  definitionDigest: 'sha256:pinned',
+};
+const fetchUrl: Capability = {
+  id: 'web/fetch',
+  provider: 'web',
+  tool: 'fetch',
+  effects: ['network'],
+  risk: 'medium',
+  approvalRequired: false,
+  requiredScopes: [],
+  resourceArgument: { name: 'url', canonicalizer: 'url' },
+};
+const writeFile: Capability = {
+  id: 'fs/write_file',
+  provider: 'fs',
+  tool: 'write_file',
+  effects: ['write'],
+  risk: 'medium',
+  approvalRequired: false,
+  requiredScopes: [],
+  resourceArgument: { name: 'path', canonicalizer: 'path' },
+};
+
+function decision(
+  outcome: 'allow' | 'deny',
+  reason: ReasonCode,
+  extra: Partial<Decision> = {},
+): Decision {
+  return {
+    id: `dec-${reason}`,
+    outcome,
+    reason,
+    check: outcome === 'allow' ? 'all' : 'scoped_grant',
+    explanation: `${reason} explained`,
+    decidedAt: 1000,
+    ablations: [],
+    ...extra,
+  };
+}
+
+const allow = decision('allow', 'ALLOWED');
+
+function handle(id: string, owner = 'alice', labels: Record<string, string> = {}): HandleRecord {
+  return {
+    id,
+    ownerPrincipalId: owner,
+    producingCapability: 'fs/read_file',
+    labels,
+    createdAt: 1,
+    expiresAt: 10_000,
+    sizeBytes: 5,
+  };
+}
+
+/** Fakes for every port, each recording what it was asked. */
+function harness(
+  options: {
+    decide?: Decision | Error;
+    decidePipe?: Decision;
+    upstream?: UpstreamCallResult | Error;
+    auditFails?: boolean;
+    auditAvailable?: boolean;
+    manifest?: Record<string, CallableCapability>;
+    source?: HandleRecord;
+    putError?: Error;
+    consumeError?: Error;
+    canonicalizeError?: Error;
+  } = {},
+) {
+  const calls = {
+    decide: [] as DecideRequestFacts[],
+    decidePipe: [] as DecidePipeFacts[],
+    upstream: [] as { capabilityId: string; args: Record<string, unknown> }[],
+    put: [] as VaultPutInput[],
+    peek: [] as { principalId: string; handleId: string; maxBytes: number }[],
+    resolve: [] as { principalId: string; handleId: string; decisionId: string }[],
+    consume: [] as { approvalId: string }[],
+    audit: [] as AuditEntry[],
+  };
+  const manifest = options.manifest ?? {
+    'fs/read_file': { capability: readFile, inlinePreview: false, sensitivity: 'internal' },
+    'fs/write_file': { capability: writeFile, inlinePreview: false },
+    'web/fetch': { capability: fetchUrl, inlinePreview: true, previewMaxBytes: 16 },
+  };
+  const ports: CallPorts = {
+    now: () => 2000,
+    decision: {
+      decide: (facts) => {
+        calls.decide.push(facts);
+        const d = options.decide ?? allow;
+        return d instanceof Error ? Promise.reject(d) : Promise.resolve(d);
+      },
+      decidePipe: (facts) => {
+        calls.decidePipe.push(facts);
+        return Promise.resolve(options.decidePipe ?? allow);
+      },
+    },
+    vault: {
+      put: (input) => {
+        calls.put.push(input);
+        if (options.putError) return Promise.reject(options.putError);
+        return Promise.resolve({
+          ...handle(`hdl-${calls.put.length}`, input.ownerPrincipalId, { ...input.labels }),
+          producingCapability: input.producingCapability,
+          sizeBytes: input.payload.length,
+        });
+      },
+      peek: (input) => {
+        calls.peek.push(input);
+        if (input.principalId !== 'alice') {
+          return Promise.reject(new HcpError('HANDLE_NOT_OWNED', 'not yours'));
+        }
+        return Promise.resolve({
+          handle: handle(input.handleId),
+          preview: 'hello',
+          truncated: false,
+        });
+      },
+      describe: (input) =>
+        Promise.resolve(
+          options.source !== undefined && options.source.ownerPrincipalId === input.principalId
+            ? options.source
+            : undefined,
+        ),
+      resolveForPipe: (input) => {
+        calls.resolve.push(input);
+        const src = options.source ?? handle(input.handleId);
+        return Promise.resolve({ handle: src, payload: Buffer.from('secret data', 'utf8') });
+      },
+    },
+    upstream: {
+      callTool: (capabilityId, args) => {
+        calls.upstream.push({ capabilityId, args });
+        const r = options.upstream ?? {
+          content: [{ type: 'text', text: 'file body' }],
+          isError: false,
+          sizeBytes: 9,
+        };
+        return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+      },
+    },
+    canonicalizer: {
+      canonicalize: (capability, args): Promise<ResourceFacts | undefined> => {
+        if (options.canonicalizeError) return Promise.reject(options.canonicalizeError);
+        const arg = capability.resourceArgument;
+        if (arg === undefined) return Promise.resolve(undefined);
+        const raw = String(args[arg.name]);
+        if (raw.includes('..')) {
+          return Promise.resolve({
+            status: 'denied',
+            kind: arg.canonicalizer,
+            raw,
+            rule: 'path.outside_roots',
+            detail: 'escapes the root',
+          });
+        }
+        return Promise.resolve({
+          status: 'resolved',
+          resource: { kind: arg.canonicalizer, raw, canonical: `/root/${raw}` },
+        });
+      },
+    },
+    manifest: { capability: (id) => Promise.resolve(manifest[id]) },
+    approvals: {
+      consume: (input) => {
+        calls.consume.push(input);
+        return options.consumeError ? Promise.reject(options.consumeError) : Promise.resolve();
+      },
+    },
+    audit: {
+      available: () => options.auditAvailable ?? true,
+      record: (entry) => {
+        if (options.auditFails) throw new HcpError('AUDIT_UNAVAILABLE', 'audit buffer full');
+        calls.audit.push(entry);
+      },
+    },
+  };
+  return { service: new CallService(ports), calls };
+}
+
+const call = (args: unknown = { path: 'a.txt' }, capabilityId = 'fs/read_file') => ({
+  principal: alice,
+  session,
+  capabilityId,
+  args,
+  observedDigest: 'sha256:pinned',
+  traceId: 'trace-1',
+});
+
+function refused(outcome: unknown): CallRefusal {
+  expect(outcome).toMatchObject({ kind: 'refused' });
+  return outcome as CallRefusal;
+}
+
+describe('CallService.callTool', () => {
+  it('on allow invokes the provider once, stores the output as a handle and audits the invocation', async () => {
+    const { service, calls } = harness();
+    const out = await service.callTool(call());
+    expect(out).toEqual({
+      kind: 'handle',
+      handleId: 'hdl-1',
+      decisionId: allow.id,
+      sizeBytes: 9,
+      toolError: false,
+    });
+    expect(calls.upstream).toEqual([{ capabilityId: 'fs/read_file', args: { path: 'a.txt' } }]);
+    expect(calls.put).toHaveLength(1);
+    expect(calls.put[0]?.ownerPrincipalId).toBe('alice');
+    expect(Buffer.from(calls.put[0]?.payload ?? []).toString()).toBe('file body');
+    expect(calls.put[0]?.labels).toEqual({
+      provider: 'fs',
+      capability: 'fs/read_file',
+      encoding: 'text',
+      sensitivity: 'internal',
+    });
+    // The decision saw the canonical resource, the arguments digest and the observed definition.
+    expect(calls.decide[0]?.call).toMatchObject({
+      capabilityId: 'fs/read_file',
+      argumentsDigest: argumentsDigest({ path: 'a.txt' }),
+      observedDefinitionDigest: 'sha256:pinned',
+      resource: { status: 'resolved', resource: { canonical: '/root/a.txt' } },
+    });
+    expect(calls.decide[0]?.auditAvailable).toBe(true);
+    expect(calls.audit).toHaveLength(1);
+    expect(calls.audit[0]).toMatchObject({
+      decisionId: allow.id,
+      endpointFamily: 'tools/call',
+      check: 'invocation',
+      outcome: 'allow',
+      principalId: 'alice',
+      capabilityId: 'fs/read_file',
+      resourceCanonical: '/root/a.txt',
+      handleIds: ['hdl-1'],
+      traceId: 'trace-1',
+    });
+    // No preview unless the capability allows it.
+    expect(calls.peek).toHaveLength(0);
+  });
+
+  it('returns an inline preview through the vault only where the capability allows it', async () => {
+    const { service, calls } = harness();
+    const out = await service.callTool(call({ url: 'https://example.org' }, 'web/fetch'));
+    expect(out).toMatchObject({ kind: 'handle', preview: { text: 'hello', truncated: false } });
+    expect(calls.peek).toEqual([{ principalId: 'alice', handleId: 'hdl-1', maxBytes: 16 }]);
+  });
+
+  it.each<[string, Decision]>([
+    ['NO_MATCHING_GRANT', decision('deny', 'NO_MATCHING_GRANT', { invariant: 'I5' })],
+    ['RESOURCE_DENIED', decision('deny', 'RESOURCE_DENIED', { invariant: 'I3' })],
+    ['TOOL_DEFINITION_CHANGED', decision('deny', 'TOOL_DEFINITION_CHANGED', { invariant: 'I1' })],
+    ['APPROVAL_REQUIRED', decision('deny', 'APPROVAL_REQUIRED', { invariant: 'I2' })],
+    ['CAPABILITY_UNKNOWN', decision('deny', 'CAPABILITY_UNKNOWN', { invariant: 'I1' })],
+    ['AUDIT_UNAVAILABLE', decision('deny', 'AUDIT_UNAVAILABLE', { invariant: 'I7' })],
+  ])(
+    'a %s deny is returned with its reason, never reaches the provider and is not re-audited',
+    async (reason, d) => {
+      const { service, calls } = harness({ decide: d });
+      const out = refused(await service.callTool(call()));
+      expect(out).toEqual({
+        kind: 'refused',
+        reason,
+        message: d.explanation,
+        decisionId: d.id,
+        invariant: d.invariant,
+      });
+      expect(calls.upstream).toHaveLength(0);
+      expect(calls.put).toHaveLength(0);
+      expect(calls.audit).toHaveLength(0);
+    },
+  );
+
+  it('passes a canonicaliser refusal to the decision point as facts', async () => {
+    const { service, calls } = harness({ decide: decision('deny', 'RESOURCE_DENIED') });
+    await service.callTool(call({ path: '../etc/passwd' }));
+    expect(calls.decide[0]?.call.resource).toMatchObject({
+      status: 'denied',
+      rule: 'path.outside_roots',
+    });
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('tells the decision point when the audit buffer is full', async () => {
+    const { service, calls } = harness({
+      auditAvailable: false,
+      decide: decision('deny', 'AUDIT_UNAVAILABLE'),
+    });
+    await service.callTool(call());
+    expect(calls.decide[0]?.auditAvailable).toBe(false);
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('refuses with POLICY_UNAVAILABLE when the decision point cannot be reached', async () => {
+    const { service, calls } = harness({ decide: new Error('UNAVAILABLE') });
+    expect(refused(await service.callTool(call())).reason).toBe('POLICY_UNAVAILABLE');
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it.each<[string, unknown]>([
+    ['a non-object', 'path'],
+    ['an array', ['a']],
+    ['too deep', nest(CALL_LIMITS.maxArgumentDepth + 1)],
+    ['too large', { path: 'x'.repeat(CALL_LIMITS.maxArgumentBytes) }],
+  ])('refuses %s arguments with INPUT_INVALID before deciding, and audits it', async (_l, args) => {
+    const { service, calls } = harness();
+    const out = refused(await service.callTool(call(args)));
+    expect(out.reason).toBe('INPUT_INVALID');
+    expect(calls.decide).toHaveLength(0);
+    expect(calls.upstream).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        decisionId: out.decisionId,
+        reason: 'INPUT_INVALID',
+        check: 'input_bounds',
+        outcome: 'deny',
+      }),
+    ]);
+  });
+
+  it('withholds the output when the invocation cannot be audited (the provider already ran)', async () => {
+    const { service, calls } = harness({ auditFails: true });
+    const out = refused(await service.callTool(call()));
+    expect(out).toMatchObject({
+      reason: 'AUDIT_UNAVAILABLE',
+      decisionId: allow.id,
+      invariant: 'I7',
+    });
+    expect(out).not.toHaveProperty('handleId');
+    expect(calls.upstream).toHaveLength(1);
+  });
+
+  it('turns a provider failure into an audited INPUT_INVALID refusal', async () => {
+    const { service, calls } = harness({ upstream: new Error('boom') });
+    const out = refused(await service.callTool(call()));
+    expect(out).toMatchObject({ reason: 'INPUT_INVALID', decisionId: allow.id });
+    expect(calls.put).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({ check: 'invocation', outcome: 'deny', reason: 'INPUT_INVALID' }),
+    ]);
+  });
+
+  it('audits a vault refusal after the provider ran', async () => {
+    const { service, calls } = harness({
+      putError: new HcpError('PAYLOAD_TOO_LARGE', 'too big'),
+    });
+    const out = refused(await service.callTool(call()));
+    expect(out.reason).toBe('PAYLOAD_TOO_LARGE');
+    expect(calls.audit[0]).toMatchObject({ check: 'invocation', reason: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('stores a tool error (isError) as a handle too, flagged, so its text is not inlined', async () => {
+    const { service } = harness({
+      upstream: { content: [{ type: 'text', text: 'ENOENT' }], isError: true, sizeBytes: 6 },
+    });
+    expect(await service.callTool(call())).toMatchObject({ kind: 'handle', toolError: true });
+  });
+
+  it('consumes the approval of an approval-backed allow before invoking, once', async () => {
+    const d = decision('allow', 'ALLOWED', { approvalToConsume: 'apr-1' });
+    const { service, calls } = harness({ decide: d });
+    await service.callTool({ ...call(), approvalId: 'apr-1' });
+    expect(calls.consume).toEqual([
+      { approvalId: 'apr-1', principalId: 'alice', decisionId: d.id },
+    ]);
+    expect(calls.upstream).toHaveLength(1);
+    expect(calls.audit[0]?.approvalId).toBe('apr-1');
+  });
+
+  it('never invokes when the approval was already consumed (replay)', async () => {
+    const { service, calls } = harness({
+      decide: decision('allow', 'ALLOWED', { approvalToConsume: 'apr-1' }),
+      consumeError: new HcpError('APPROVAL_CONSUMED', 'used'),
+    });
+    expect(refused(await service.callTool(call())).reason).toBe('APPROVAL_CONSUMED');
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('decides over an unresolvable resource when the canonicaliser throws', async () => {
+    const { service, calls } = harness({
+      decide: decision('deny', 'RESOURCE_UNRESOLVABLE'),
+      canonicalizeError: new Error('EIO'),
+    });
+    expect(refused(await service.callTool(call())).reason).toBe('RESOURCE_UNRESOLVABLE');
+    expect(calls.decide[0]?.call.resource).toMatchObject({
+      status: 'unresolvable',
+      rule: 'canonicalizer.error',
+      raw: 'a.txt',
+    });
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('fails closed when the decision point allows a capability the edge has no manifest for', async () => {
+    const { service, calls } = harness({ manifest: {} });
+    expect(refused(await service.callTool(call())).reason).toBe('CAPABILITY_UNKNOWN');
+    expect(calls.upstream).toHaveLength(0);
+  });
+});
+
+describe('CallService.peek', () => {
+  it('returns the vault preview for the owner', async () => {
+    const { service, calls } = harness();
+    const out = await service.peek({ principal: alice, session, handleId: 'hdl-9', maxBytes: 10 });
+    expect(out).toMatchObject({ kind: 'preview', text: 'hello', truncated: false });
+    expect(calls.peek).toEqual([{ principalId: 'alice', handleId: 'hdl-9', maxBytes: 10 }]);
+  });
+
+  it("refuses another principal's handle with the vault's reason", async () => {
+    const { service } = harness();
+    const bob: Principal = { id: 'bob', kind: 'agent' };
+    const out = await service.peek({ principal: bob, session, handleId: 'hdl-9' });
+    expect(refused(out).reason).toBe('HANDLE_NOT_OWNED');
+  });
+
+  it.each([0, -1, 1.5, CALL_LIMITS.maxPreviewBytes + 1])(
+    'refuses maxBytes %p with INPUT_INVALID',
+    async (maxBytes) => {
+      const { service, calls } = harness();
+      const out = await service.peek({ principal: alice, session, handleId: 'h', maxBytes });
+      expect(refused(out).reason).toBe('INPUT_INVALID');
+      expect(calls.peek).toHaveLength(0);
+    },
+  );
+});
+
+describe('CallService.pipe', () => {
+  const source = handle('hdl-src', 'alice', { sensitivity: 'secret', provider: 'fs' });
+  const pipe = (targetCapabilityId = 'fs/write_file', argumentName = 'content') => ({
+    principal: alice,
+    session,
+    sourceHandleId: 'hdl-src',
+    targetCapabilityId,
+    argumentName,
+    args: { path: 'out.txt' },
+  });
+
+  it('on allow resolves once, invokes the target once with the payload and stores a new handle', async () => {
+    const { service, calls } = harness({ source });
+    const out = await service.pipe(pipe());
+    expect(out).toMatchObject({ kind: 'handle', handleId: 'hdl-1', decisionId: allow.id });
+    expect(calls.decidePipe).toHaveLength(1);
+    expect(calls.decidePipe[0]?.source).toEqual(source);
+    expect(calls.decidePipe[0]?.target.endpointFamily).toBe('handle/pipe');
+    expect(calls.decidePipe[0]?.target.call.argumentsDigest).toBe(
+      argumentsDigest({ path: 'out.txt', content: { hcpHandle: 'hdl-src' } }),
+    );
+    expect(calls.resolve).toEqual([
+      { principalId: 'alice', handleId: 'hdl-src', decisionId: allow.id },
+    ]);
+    expect(calls.upstream).toEqual([
+      { capabilityId: 'fs/write_file', args: { path: 'out.txt', content: 'secret data' } },
+    ]);
+    // The derived output keeps the source's classification.
+    expect(calls.put[0]?.labels).toMatchObject({
+      sensitivity: 'secret',
+      capability: 'fs/write_file',
+      pipedFrom: 'hdl-src',
+    });
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        endpointFamily: 'handle/pipe',
+        check: 'invocation',
+        handleIds: ['hdl-src', 'hdl-1'],
+      }),
+    ]);
+  });
+
+  it('to a denied target never resolves the payload nor invokes anything', async () => {
+    const d = decision('deny', 'PIPE_TARGET_DENIED', {
+      invariant: 'I6',
+      targetReason: 'NO_MATCHING_GRANT',
+    });
+    const { service, calls } = harness({ source, decidePipe: d });
+    const out = refused(await service.pipe(pipe('web/fetch', 'body')));
+    expect(out).toMatchObject({
+      reason: 'PIPE_TARGET_DENIED',
+      targetReason: 'NO_MATCHING_GRANT',
+      decisionId: d.id,
+    });
+    expect(calls.resolve).toHaveLength(0);
+    expect(calls.upstream).toHaveLength(0);
+    expect(calls.audit).toHaveLength(0);
+  });
+
+  it("passes no source metadata for another principal's handle (the PDP answers HANDLE_NOT_OWNED)", async () => {
+    const { service, calls } = harness({
+      source: handle('hdl-src', 'bob'),
+      decidePipe: decision('deny', 'HANDLE_NOT_OWNED', { invariant: 'I4' }),
+    });
+    expect(refused(await service.pipe(pipe())).reason).toBe('HANDLE_NOT_OWNED');
+    expect(calls.decidePipe[0]?.source).toBeUndefined();
+    expect(calls.resolve).toHaveLength(0);
+  });
+
+  it.each<[string, string, Record<string, unknown>]>([
+    ['the resource argument', 'path', {}],
+    ['an argument already given', 'content', { path: 'out.txt', content: 'x' }],
+    ['an empty name', '', { path: 'out.txt' }],
+  ])('refuses piping into %s with INPUT_INVALID before deciding', async (_l, name, args) => {
+    const { service, calls } = harness({ source });
+    const out = await service.pipe({ ...pipe('fs/write_file', name), args });
+    expect(refused(out).reason).toBe('INPUT_INVALID');
+    expect(refused(out).message).toContain('argumentName');
+    expect(calls.decidePipe).toHaveLength(0);
+    expect(calls.resolve).toHaveLength(0);
+  });
+
+  it('withholds the piped output when the invocation cannot be audited', async () => {
+    const { service, calls } = harness({ source, auditFails: true });
+    expect(refused(await service.pipe(pipe())).reason).toBe('AUDIT_UNAVAILABLE');
+    expect(calls.upstream).toHaveLength(1);
+  });
+});
+
+describe('boundedArguments', () => {
+  it('treats absent arguments as empty and keeps a plain object', () => {
+    expect(boundedArguments(undefined)).toEqual({});
+    expect(boundedArguments({ a: 1 })).toEqual({ a: 1 });
+  });
+
+  it('refuses a cyclic value without throwing', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(typeof boundedArguments(cyclic)).toBe('string');
+  });
+});
+
+function nest(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 0; i < depth; i++) value = { v: value };
+  return value;
+}

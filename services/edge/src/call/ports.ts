@@ -1,0 +1,130 @@
+import type { Capability, Decision, HandleRecord, ResourceFacts } from '@hcp/core';
+import type { AuditPublisher } from '@hcp/platform';
+import type { DecideRequestFacts } from '@hcp/proto';
+import type { UpstreamCallResult } from '../providers/upstream-client';
+
+/*
+ * The call path talks to the rest of HCP only through these ports, so CallService is transport-free:
+ * the gRPC/MCP adapters implement them in the wiring, and unit tests implement them with fakes.
+ * Every port signals an expected refusal by throwing HcpError with a reason code; anything else
+ * it throws is treated as the dependency being unavailable.
+ */
+
+/** The pipe decision's input: the source handle and the target call, decided together (I6). */
+export interface DecidePipeFacts {
+  readonly sourceHandleId: string;
+  /** The source's metadata as the vault reported it to its owner; absent = unknown or not owned. */
+  readonly source?: HandleRecord;
+  readonly target: DecideRequestFacts;
+}
+
+/** The decision point (policy-decision over gRPC); it records the audit entry of each decision itself. */
+export interface DecisionPort {
+  decide(facts: DecideRequestFacts): Promise<Decision>;
+  decidePipe(facts: DecidePipeFacts): Promise<Decision>;
+}
+
+/** What the vault stores for one tool output. */
+export interface VaultPutInput {
+  readonly ownerPrincipalId: string;
+  readonly producingCapability: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly payload: Uint8Array;
+}
+
+/** A bounded, redacted preview of a handle, as the vault renders it. */
+export interface VaultPreview {
+  readonly handle: HandleRecord;
+  readonly preview: string;
+  readonly truncated: boolean;
+}
+
+/** The payload a pipe moves, released by the vault only against an allow decision id. */
+export interface VaultResolved {
+  readonly handle: HandleRecord;
+  readonly payload: Uint8Array;
+}
+
+/** The handle vault; it checks ownership again on every read and audits peeks and resolves itself. */
+export interface VaultPort {
+  put(input: VaultPutInput): Promise<HandleRecord>;
+  peek(input: {
+    readonly principalId: string;
+    readonly handleId: string;
+    readonly maxBytes: number;
+  }): Promise<VaultPreview>;
+  /**
+   * The handle's metadata for its owner, or undefined when it is unknown or owned by someone else
+   * (the decision point then answers HANDLE_NOT_OWNED). Until the vault has a metadata RPC the
+   * adapter can implement this with a 1-byte Peek.
+   */
+  describe(input: {
+    readonly principalId: string;
+    readonly handleId: string;
+  }): Promise<HandleRecord | undefined>;
+  resolveForPipe(input: {
+    readonly principalId: string;
+    readonly handleId: string;
+    readonly decisionId: string;
+  }): Promise<VaultResolved>;
+}
+
+/** The provider side: one MCP tools/call on the provider that owns the capability. */
+export interface UpstreamPort {
+  callTool(capabilityId: string, args: Record<string, unknown>): Promise<UpstreamCallResult>;
+}
+
+/** Resource canonicalisation (I3), configured per provider (filesystem roots, URL rules). */
+export interface CanonicalizerPort {
+  /**
+   * The canonicaliser's verdict on the capability's resource argument, or undefined when the
+   * capability declares none. A refusal is returned as facts (never thrown) so the decision and its
+   * audit entry record it.
+   */
+  canonicalize(
+    capability: Capability,
+    args: Readonly<Record<string, unknown>>,
+  ): Promise<ResourceFacts | undefined>;
+}
+
+/** A manifest entry plus the edge-side settings the call path needs for it. */
+export interface CallableCapability {
+  /** The manifest entry: pinned definition digest, resource argument, approval flag. */
+  readonly capability: Capability;
+  /** True when the operator allows an inline (redacted, bounded) preview of this tool's output. */
+  readonly inlinePreview: boolean;
+  /** Bound of that preview; the service default applies when absent. */
+  readonly previewMaxBytes?: number;
+  /** Data classification of the output (from the manifest or provider config), as a vault label. */
+  readonly sensitivity?: string;
+}
+
+/** The capability manifest as held in grant-store (cached by the wiring). */
+export interface ManifestPort {
+  capability(capabilityId: string): Promise<CallableCapability | undefined>;
+}
+
+/** The grant-store approval API: marks an approval used so it cannot be replayed (I2, single use). */
+export interface ApprovalPort {
+  consume(input: {
+    readonly approvalId: string;
+    readonly principalId: string;
+    readonly decisionId: string;
+  }): Promise<void>;
+}
+
+/** The edge's audit publisher (I7); `record` throws HcpError('AUDIT_UNAVAILABLE') when full. */
+export type AuditPort = Pick<AuditPublisher, 'record' | 'available'>;
+
+/** Everything CallService depends on, injected as one object. */
+export interface CallPorts {
+  readonly decision: DecisionPort;
+  readonly vault: VaultPort;
+  readonly upstream: UpstreamPort;
+  readonly canonicalizer: CanonicalizerPort;
+  readonly manifest: ManifestPort;
+  readonly approvals: ApprovalPort;
+  readonly audit: AuditPort;
+  /** Clock for audit times; tests pin it. */
+  readonly now?: () => number;
+}
