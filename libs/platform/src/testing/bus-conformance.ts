@@ -179,21 +179,22 @@ export function describeEventBusConformance(
         }
         return Promise.resolve();
       });
-      // At least four, then a pause: an extra delivery must show up in the comparison below,
-      // and a stall must say what was seen.
+      // Delivery is at-least-once (JetStream may hand an acknowledged message out once more
+      // around a pull that expired on the client), so the contract checked is: nothing lost,
+      // the failed message is redelivered, and no later message is delivered before that.
       await eventually(
-        () => seen.length >= 4,
-        () => `four deliveries (seen ${JSON.stringify(seen)})`,
+        () => seen.some((x) => x.v === 'c'),
+        () => `delivery of c (seen ${JSON.stringify(seen)})`,
         15_000,
       );
       await pause(300);
       await sub.unsubscribe();
-      expect(seen).toEqual([
-        { v: 'a', redelivered: false },
-        { v: 'b', redelivered: false },
-        { v: 'b', redelivered: true },
-        { v: 'c', redelivered: false },
-      ]);
+      const firstC = seen.findIndex((x) => x.v === 'c');
+      expect(seen[0]).toEqual({ v: 'a', redelivered: false });
+      expect(seen[1]).toEqual({ v: 'b', redelivered: false });
+      expect(seen.slice(2, firstC)).toContainEqual({ v: 'b', redelivered: true });
+      expect(seen.slice(0, firstC).every((x) => x.v === 'a' || x.v === 'b')).toBe(true);
+      expect(seen.slice(firstC).every((x) => x.v === 'c')).toBe(true);
     });
 
     it('a durable keeps its position across unsubscribe and resubscribe', async () => {
