@@ -11,3 +11,4 @@ export * from './bus/nats-bus';
 export * from './process/run-service';
 export * from './audit/audit-publisher';
 export * from './auth/token-verifier';
+export * from './bus/subjects';

@@ -1,11 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { newId, type AuditEntry } from '@hcp/core';
-import { createLogger, type AuditPublisher, type EventBus } from '@hcp/platform';
+import {
+  createLogger,
+  GRANTS_CHANGED_SUBJECT,
+  type AuditPublisher,
+  type EventBus,
+} from '@hcp/platform';
 import { grants } from '@hcp/proto';
 import { GRANT_STORE_AUDIT, GRANT_STORE_BUS } from './grant-store.tokens';
 
-/** NATS subject of the change notification policy-decision invalidates its cache on. */
-export const GRANTS_CHANGED_SUBJECT = 'hcp.grants.changed';
+export { GRANTS_CHANGED_SUBJECT };
 
 /** A committed write, as the change event reports it. */
 export interface GrantsChange {

@@ -5,6 +5,7 @@ import { PolicyEngine, type AblationSwitch } from '@hcp/policy';
 import {
   createGrpcClient,
   createLogger,
+  GRANTS_CHANGED_SUBJECT,
   NestJsonLogger,
   startGrpcService,
   type AuditPublisher,
@@ -17,8 +18,7 @@ import { PolicyCache } from './policy-cache';
 import { PolicyDecisionGrpcModule, PolicyDecisionHttpModule } from './policy-decision.module';
 import type { GrantSource } from './grant-source';
 
-/** NATS subject grant-store announces every committed write on. */
-export const GRANTS_CHANGED_SUBJECT = 'hcp.grants.changed';
+export { GRANTS_CHANGED_SUBJECT };
 
 /** Everything the PDP needs to run; the composition root or main.ts fills it. */
 export interface PolicyDecisionOptions {
