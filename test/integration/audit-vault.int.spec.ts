@@ -26,6 +26,7 @@ import {
   integrationEnv,
   openScratchPostgres,
   restartNats,
+  waitFor,
 } from '@hcp/platform/testing';
 import { vault } from '@hcp/proto';
 import { tamperWithEntry } from '@hcp/audit-log/testing';
@@ -67,20 +68,6 @@ const MODES: Mode[] = [
     restartBus: restartNats,
   },
 ];
-
-async function until<T>(
-  what: () => string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const entry = (i: number, run: string, over: Partial<AuditEntry> = {}): AuditEntry => ({
   id: `aud_${run}_${i}`,
@@ -161,7 +148,7 @@ for (const mode of MODES) {
         if (i % 20 === 0) await new Promise((r) => setTimeout(r, 5));
       }
       await publisher.flush(20_000);
-      const stored = await until(
+      const stored = await waitFor(
         () => `${N} entries`,
         async () => {
           const got = await entriesOf(`trace_id=${run}`);
@@ -186,7 +173,7 @@ for (const mode of MODES) {
           if (i % 20 === 0) await new Promise((r) => setTimeout(r, 5));
         }
         await publisher.flush(30_000);
-        const stored = await until(
+        const stored = await waitFor(
           () => `${N} entries`,
           async () => {
             const got = await entriesOf(`trace_id=${run}`);
@@ -204,7 +191,7 @@ for (const mode of MODES) {
       const run = newId('aud').slice(-10);
       for (let i = 0; i < 5; i++) publisher.record(entry(i, run));
       await publisher.flush(10_000);
-      const stored = await until(
+      const stored = await waitFor(
         () => '5 entries',
         async () => {
           const got = await entriesOf(`trace_id=${run}`);
@@ -326,7 +313,7 @@ for (const mode of MODES) {
         expect(reasonOfGrpcError(stolen!)?.reason).toBe('HANDLE_NOT_OWNED');
 
         await vaultAudit.flush(10_000);
-        const attempts = await until(
+        const attempts = await waitFor(
           () => 'the thief in the audit',
           async () => {
             const got = await entriesOf(`principal=${thief}&reason=HANDLE_NOT_OWNED`);

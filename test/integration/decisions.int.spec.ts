@@ -29,6 +29,7 @@ import {
   integrationEnv,
   openScratchPostgres,
   restartNats,
+  waitFor,
 } from '@hcp/platform/testing';
 
 /**
@@ -65,22 +66,6 @@ const MODES: Mode[] = [
 
 let principalSeq = 0;
 const freshPrincipal = (mode: string) => `p-${mode}-${Date.now().toString(36)}-${principalSeq++}`;
-
-function until<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  return (async () => {
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-}
 
 for (const mode of MODES) {
   const suite = mode.name === 'distributed' ? describeIntegration : describe;
@@ -177,7 +162,7 @@ for (const mode of MODES) {
         expect((await decideRead(client, p)).outcome).toBe('allow'); // cached now
         const t0 = performance.now();
         await revoke(grantId);
-        await until(
+        await waitFor(
           'deny after revoke',
           async () => ((await decideRead(client, p)).outcome === 'deny' ? true : undefined),
           2000,
@@ -200,7 +185,7 @@ for (const mode of MODES) {
         const down = await decideRead(client, p);
         expect([down.outcome, down.reason]).toEqual(['deny', 'POLICY_UNAVAILABLE']);
         await startStore(storePort);
-        const back = await until(
+        const back = await waitFor(
           'recovery',
           async () => {
             const d = await decideRead(client, p);
@@ -246,7 +231,7 @@ for (const mode of MODES) {
         );
         const delivered = (p: string) =>
           events.find((e) => e.p === p && e.revision >= revokedAt.get(p)!)?.at;
-        await until<boolean>(
+        await waitFor<boolean>(
           'every revoke delivered',
           () => (principals.every((p) => delivered(p) !== undefined) ? true : undefined),
           3000,
@@ -278,7 +263,7 @@ for (const mode of MODES) {
           const statuses: string[] = [];
           const off = bus.onStatus((s) => statuses.push(s));
           await restart();
-          await until<boolean>(
+          await waitFor<boolean>(
             'bus reconnected',
             () => (statuses.includes('reconnected') ? true : undefined),
             15_000,
@@ -288,7 +273,7 @@ for (const mode of MODES) {
           expect(statuses).toContain('disconnected');
           expect(pdp.cache.size).toBe(0);
           await revoke(grantId);
-          const d = await until(
+          const d = await waitFor(
             'deny after revoke post-restart',
             async () => {
               const x = await decideRead(client, p);

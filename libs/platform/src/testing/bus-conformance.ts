@@ -10,19 +10,34 @@ export interface BusConformanceControls {
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
+/**
+ * Polls `probe` until it returns a value (not undefined); fails with `what` after `timeoutMs`.
+ * The one waiting helper of the test suites.
+ */
+export async function waitFor<T>(
+  what: string | (() => string),
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+  intervalMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 /** Polls until `check` returns true; fails with `what` after `timeoutMs`. */
 export async function eventually(
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   what: string | (() => string),
   timeoutMs = 10_000,
 ): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) {
-      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(what, async () => ((await check()) ? true : undefined), timeoutMs);
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));

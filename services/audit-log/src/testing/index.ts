@@ -7,6 +7,7 @@ import {
   mintToken,
   type EventBus,
 } from '@hcp/platform';
+import { eventually } from '@hcp/platform/testing';
 import type { AuditDb } from '../database';
 
 /** Issuer, audience and secret the unit specs (and the lead's suites, if they like) sign with. */
@@ -104,9 +105,5 @@ export async function until(
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await eventually(check, what, timeoutMs);
 }
