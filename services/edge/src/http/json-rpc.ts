@@ -1,0 +1,195 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ReasonCode } from '@hcp/core';
+import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+/** Bounds of one HTTP request to /mcp, checked before any JSON-RPC handling. */
+export const HTTP_LIMITS = {
+  /** Largest POST body; tool arguments are bounded to 256 KiB inside it. */
+  maxBodyBytes: 1024 * 1024,
+  /** Most messages in one JSON-RPC batch (2025-03-26 clients only). */
+  maxBatchMessages: 32,
+  /** A body that is not fully received within this time is refused. */
+  bodyTimeoutMs: 10_000,
+} as const;
+
+/**
+ * JSON-RPC codes of the edge's own refusals. A policy denial is -32003 (an implementation-defined
+ * server error, JSON-RPC 2.0 §5.1) with the reason code in `data.reason`; malformed input keeps
+ * the standard codes so generic clients understand it.
+ */
+export const EDGE_JSON_RPC_CODES = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  INVALID_PARAMS: -32602,
+  BAD_REQUEST: -32000,
+  DENIED: -32003,
+} as const;
+
+/** What the `data` of every refusal carries: the reason code and what links it to the audit. */
+export interface RefusalData {
+  readonly reason: ReasonCode;
+  readonly decisionId?: string;
+  readonly invariant?: string;
+  readonly [key: string]: unknown;
+}
+
+/** A refusal answered at the HTTP level, before the request reached the MCP server. */
+export class HttpRefusal extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly jsonRpcCode: number,
+    message: string,
+    readonly data: RefusalData,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'HttpRefusal';
+  }
+}
+
+/** Writes a JSON-RPC error response; `id` is null when the request's id is unknown. */
+export function sendJsonRpcError(
+  res: ServerResponse,
+  refusal: HttpRefusal,
+  id: string | number | null = null,
+): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    error: { code: refusal.jsonRpcCode, message: refusal.message, data: refusal.data },
+  });
+  res.writeHead(refusal.httpStatus, {
+    ...refusal.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+function inputInvalid(status: number, code: number, message: string): HttpRefusal {
+  return new HttpRefusal(status, code, message, { reason: 'INPUT_INVALID' });
+}
+
+/** True for `application/json` with optional parameters (charset), case-insensitive. */
+function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return value.split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+/**
+ * Reads and parses a POST body within HTTP_LIMITS: wrong content type (415), too large (413),
+ * too slow (408), not JSON (-32700) and not JSON-RPC (-32600) are HttpRefusals; nothing partial
+ * is ever handed on.
+ */
+export async function readJsonRpcBody(
+  req: IncomingMessage,
+  limits: { readonly maxBodyBytes: number; readonly bodyTimeoutMs: number } = HTTP_LIMITS,
+): Promise<{ readonly messages: JSONRPCMessage[]; readonly batch: boolean }> {
+  if (!isJsonContentType(req.headers['content-type'])) {
+    throw inputInvalid(
+      415,
+      EDGE_JSON_RPC_CODES.BAD_REQUEST,
+      'Unsupported Media Type: Content-Type must be application/json',
+    );
+  }
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limits.maxBodyBytes) {
+    throw inputInvalid(
+      413,
+      EDGE_JSON_RPC_CODES.BAD_REQUEST,
+      `Payload Too Large: the body exceeds ${limits.maxBodyBytes} bytes`,
+    );
+  }
+  const raw = await readBounded(req, limits);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw inputInvalid(400, EDGE_JSON_RPC_CODES.PARSE_ERROR, 'Parse error: the body is not JSON');
+  }
+  const batch = Array.isArray(parsed);
+  const items: unknown[] = batch ? (parsed as unknown[]) : [parsed];
+  if (items.length === 0 || items.length > HTTP_LIMITS.maxBatchMessages) {
+    throw inputInvalid(
+      400,
+      EDGE_JSON_RPC_CODES.INVALID_REQUEST,
+      `Invalid Request: a batch holds 1 to ${HTTP_LIMITS.maxBatchMessages} messages`,
+    );
+  }
+  const messages: JSONRPCMessage[] = [];
+  for (const item of items) {
+    const result = JSONRPCMessageSchema.safeParse(item);
+    if (!result.success) {
+      throw inputInvalid(
+        400,
+        EDGE_JSON_RPC_CODES.INVALID_REQUEST,
+        'Invalid Request: not a JSON-RPC 2.0 message',
+      );
+    }
+    messages.push(result.data);
+  }
+  return { messages, batch };
+}
+
+function readBounded(
+  req: IncomingMessage,
+  limits: { readonly maxBodyBytes: number; readonly bodyTimeoutMs: number },
+): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: HttpRefusal | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      if (err === undefined) resolve(Buffer.concat(chunks, size));
+      else {
+        // Stop reading; the response still goes out on this connection, which then closes.
+        req.resume();
+        reject(err);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) {
+        finish(
+          inputInvalid(
+            413,
+            EDGE_JSON_RPC_CODES.BAD_REQUEST,
+            `Payload Too Large: the body exceeds ${limits.maxBodyBytes} bytes`,
+          ),
+        );
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish(undefined);
+    const onError = () =>
+      finish(inputInvalid(400, EDGE_JSON_RPC_CODES.BAD_REQUEST, 'the request body was aborted'));
+    const timer = setTimeout(
+      () =>
+        finish(
+          inputInvalid(408, EDGE_JSON_RPC_CODES.BAD_REQUEST, 'Request Timeout: body too slow'),
+        ),
+      limits.bodyTimeoutMs,
+    );
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/** The id of a message when it is a request (responses and notifications have none to answer). */
+export function requestIdOf(message: JSONRPCMessage | undefined): string | number | null {
+  if (message !== undefined && 'method' in message && 'id' in message) return message.id;
+  return null;
+}

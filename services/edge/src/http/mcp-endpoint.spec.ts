@@ -1,0 +1,462 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AuditEntry, Capability, Grant, Principal } from '@hcp/core';
+import { HcpError } from '@hcp/core';
+import { createTokenVerifier, mintToken } from '@hcp/platform';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { CallOutcome, PeekOutcome } from '../call/call.service';
+import type { CallableCapability } from '../call/ports';
+import { ProtocolState } from '../protocol/protocol-state';
+import { InMemorySessionMarks, SignedSessionStore } from '../protocol/session-store';
+import { listingOf } from '../providers/provider-registry';
+import { EdgeHttpModule } from './edge-http.module';
+import { McpEndpoint, type EdgeMode } from './mcp-endpoint';
+import { ListingCache, toolNameOf } from './tool-catalog';
+
+const AUTH = {
+  issuer: 'hcp-test',
+  audience: 'hcp',
+  hs256Secret: 'edge-http-spec-secret-0123456789abcdef',
+};
+const alice: Principal = { id: 'alice', kind: 'agent' };
+const bob: Principal = { id: 'bob', kind: 'agent' };
+
+const TOOLS = [
+  { name: 'read', description: 'Reads.', inputSchema: { type: 'object' as const, properties: {} } },
+  {
+    name: 'write',
+    description: 'Writes.',
+    inputSchema: { type: 'object' as const, properties: {} },
+  },
+  {
+    name: 'secret',
+    description: 'Unpinned.',
+    inputSchema: { type: 'object' as const, properties: {} },
+  },
+];
+
+function capabilityOf(tool: string, digest: string): CallableCapability {
+  const capability: Capability = {
+    id: `up/${tool}`,
+    provider: 'up',
+    tool,
+    effects: ['read'],
+    risk: 'low',
+    approvalRequired: false,
+    requiredScopes: [],
+    definitionDigest: digest,
+  };
+  return { capability, inlinePreview: false };
+}
+
+interface Harness {
+  readonly url: string;
+  readonly audit: AuditEntry[];
+  readonly calls: { principal: string; capabilityId: string; observedDigest?: string }[];
+  readonly upstreamCalls: string[];
+  readonly app: NestExpressApplication;
+  close(): Promise<void>;
+}
+
+async function start(mode: EdgeMode = 'hcp', ablations: string[] = []): Promise<Harness> {
+  const listings = new ListingCache();
+  const listing = listingOf('up', TOOLS);
+  listings.update(listing);
+  const digest = (tool: string) =>
+    listing.capabilities.find((c) => c.capabilityId === `up/${tool}`)!.digest;
+  // `secret` has no manifest entry: never listed, never callable.
+  const manifest = [capabilityOf('read', digest('read')), capabilityOf('write', digest('write'))];
+  const grants: Record<string, Grant[]> = {
+    alice: [
+      {
+        id: 'g1',
+        principalId: 'alice',
+        capabilities: ['up/read', 'up/write'],
+        resourcePatterns: [],
+        scopes: [],
+        createdAt: 1,
+      },
+    ],
+    bob: [
+      {
+        id: 'g2',
+        principalId: 'bob',
+        capabilities: ['up/read'],
+        resourcePatterns: [],
+        scopes: [],
+        createdAt: 1,
+      },
+    ],
+  };
+  const audit: AuditEntry[] = [];
+  const calls: Harness['calls'] = [];
+  const upstreamCalls: string[] = [];
+  const endpoint = new McpEndpoint({
+    verifier: createTokenVerifier(AUTH),
+    protocol: new ProtocolState({
+      store: new SignedSessionStore({
+        keys: [{ id: 'k1', secret: 'session-key-0123456789abcdef0123456789' }],
+        marks: new InMemorySessionMarks(),
+      }),
+    }),
+    calls: {
+      callTool: async (input): Promise<CallOutcome> => {
+        calls.push({
+          principal: input.principal.id,
+          capabilityId: input.capabilityId,
+          ...(input.observedDigest === undefined ? {} : { observedDigest: input.observedDigest }),
+        });
+        if (input.capabilityId === 'up/write')
+          return {
+            kind: 'refused',
+            reason: 'NO_MATCHING_GRANT',
+            message: 'no grant',
+            decisionId: 'dec-1',
+            invariant: 'I5',
+          };
+        return {
+          kind: 'handle',
+          handleId: 'hdl_1',
+          decisionId: 'dec-2',
+          sizeBytes: 3,
+          toolError: false,
+        };
+      },
+      peek: async (input): Promise<PeekOutcome> =>
+        input.handleId === 'hdl_1' && input.principal.id === 'alice'
+          ? {
+              kind: 'preview',
+              handle: {
+                id: 'hdl_1',
+                ownerPrincipalId: 'alice',
+                producingCapability: 'up/read',
+                labels: {},
+                createdAt: 1,
+                expiresAt: 2,
+                sizeBytes: 3,
+              },
+              text: 'abc',
+              truncated: false,
+            }
+          : {
+              kind: 'refused',
+              reason: 'HANDLE_NOT_OWNED',
+              message: 'not yours',
+              decisionId: 'dec-3',
+              invariant: 'I4',
+            },
+      pipe: () => Promise.reject(new Error('not used')),
+    },
+    listings,
+    manifest: { all: async () => manifest },
+    grants: { grantsOf: async (id) => grants[id] ?? [] },
+    audit: {
+      record: (entry) => {
+        audit.push(entry);
+      },
+      available: () => true,
+    },
+    upstream: {
+      callTool: async (capabilityId) => {
+        upstreamCalls.push(capabilityId);
+        return { content: [{ type: 'text', text: 'raw' }], isError: false, sizeBytes: 3 };
+      },
+    },
+    mode,
+    ablations: new Set(ablations),
+  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    EdgeHttpModule.forRoot({ endpoint, ready: async () => undefined }),
+    { logger: false, bodyParser: false },
+  );
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${address.port}/mcp`,
+    audit,
+    calls,
+    upstreamCalls,
+    app,
+    close: () => app.close(),
+  };
+}
+
+async function connect(
+  url: string,
+  principal: Principal,
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const token = await mintToken(principal, AUTH);
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  const client = new Client({ name: 'spec-agent', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function rpc(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{
+  status: number;
+  json: { error?: { code: number; data?: { reason?: string } } } | undefined;
+  headers: Headers;
+}> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    json: text === '' ? undefined : JSON.parse(text),
+    headers: res.headers,
+  };
+}
+
+const initialize = (id = 1) => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'initialize',
+  params: {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'raw', version: '1' },
+  },
+});
+
+describe('McpEndpoint over HTTP with the SDK client', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await start();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('lists only the tools a grant of the caller could allow, plus the built-ins', async () => {
+    const { client } = await connect(h.url, alice);
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    expect(names).toEqual(['hcp_peek', 'hcp_pipe', 'up.read', 'up.write']);
+    const asBob = await connect(h.url, bob);
+    const bobs = (await asBob.client.listTools()).tools.map((t) => t.name).sort();
+    // Neighbour: bob sees read but not write; `secret` (no manifest entry) is shown to no one.
+    expect(bobs).toEqual(['hcp_peek', 'hcp_pipe', 'up.read']);
+    await client.close();
+    await asBob.client.close();
+  });
+
+  it('returns a handle for an allowed call and a JSON-RPC error with the reason for a denied one', async () => {
+    const { client } = await connect(h.url, alice);
+    const ok = await client.callTool({ name: toolNameOf('up/read'), arguments: {} });
+    expect(ok.structuredContent).toMatchObject({ handle: 'hdl_1', decisionId: 'dec-2' });
+    expect(h.calls.at(-1)).toMatchObject({ principal: 'alice', capabilityId: 'up/read' });
+    expect(h.calls.at(-1)?.observedDigest).toMatch(/^sha256:/);
+    const err = await client.callTool({ name: 'up.write', arguments: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(McpError);
+    expect((err as McpError).code).toBe(-32003);
+    expect((err as McpError).data).toEqual({
+      reason: 'NO_MATCHING_GRANT',
+      decisionId: 'dec-1',
+      invariant: 'I5',
+    });
+    await client.close();
+  });
+
+  it('peeks an own handle and refuses another principal the same handle', async () => {
+    const { client } = await connect(h.url, alice);
+    const peek = await client.callTool({ name: 'hcp_peek', arguments: { handle: 'hdl_1' } });
+    expect(peek.content).toEqual([{ type: 'text', text: 'abc' }]);
+    const thief = await connect(h.url, bob);
+    const err = await thief.client
+      .callTool({ name: 'hcp_peek', arguments: { handle: 'hdl_1' } })
+      .catch((e: unknown) => e);
+    expect((err as McpError).data).toMatchObject({ reason: 'HANDLE_NOT_OWNED' });
+    const bad = await client
+      .callTool({ name: 'hcp_peek', arguments: { handle: 'hdl_1', extra: 1 } })
+      .catch((e: unknown) => e);
+    expect((bad as McpError).code).toBe(-32602);
+    await client.close();
+    await thief.client.close();
+  });
+
+  it('refuses a missing or bad credential with 401 on every method, and audits it', async () => {
+    for (const method of ['POST', 'GET', 'DELETE']) {
+      const before = h.audit.length;
+      const res = await fetch(h.url, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        ...(method === 'POST' ? { body: JSON.stringify(initialize()) } : {}),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+      const body = (await res.json()) as { error: { data: { reason: string } } };
+      expect(body.error.data.reason).toBe('PRINCIPAL_UNAUTHENTICATED');
+      expect(h.audit.slice(before).map((e) => e.reason)).toEqual(['PRINCIPAL_UNAUTHENTICATED']);
+    }
+    const forged = await rpc(h.url, initialize(), { authorization: 'Bearer not.a.jwt' });
+    expect(forged.status).toBe(401);
+  });
+
+  it('refuses a session used by another principal (SESSION_FOREIGN) but serves its owner', async () => {
+    const { client, transport } = await connect(h.url, alice);
+    const sessionId = transport.sessionId!;
+    const bobToken = await mintToken(bob, AUTH);
+    const stolen = await rpc(
+      h.url,
+      { jsonrpc: '2.0', id: 7, method: 'tools/list' },
+      {
+        authorization: `Bearer ${bobToken}`,
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
+    expect(stolen.json?.error?.data?.reason).toBe('SESSION_FOREIGN');
+    expect(h.audit.at(-1)).toMatchObject({
+      principalId: 'bob',
+      reason: 'SESSION_FOREIGN',
+      outcome: 'deny',
+    });
+    await expect(client.listTools()).resolves.toBeDefined();
+    await client.close();
+  });
+
+  it('refuses tools/list before initialize, and after the session was ended with DELETE', async () => {
+    const token = await mintToken(alice, AUTH);
+    const auth = { authorization: `Bearer ${token}` };
+    const early = await rpc(h.url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, auth);
+    expect(early.json?.error?.data?.reason).toBe('SESSION_NOT_INITIALIZED');
+    const { client, transport } = await connect(h.url, alice);
+    const sessionId = transport.sessionId!;
+    await transport.terminateSession();
+    const after = await rpc(
+      h.url,
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+      { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+    );
+    expect(after.json?.error?.data?.reason).toBe('SESSION_UNKNOWN');
+    await client.close();
+  });
+
+  it('answers malformed JSON, non-JSON-RPC, wrong content type and oversized bodies with protocol errors, and keeps serving', async () => {
+    const token = await mintToken(alice, AUTH);
+    const auth = { authorization: `Bearer ${token}` };
+    const parse = await rpc(h.url, '{"jsonrpc":', auth);
+    expect(parse.status).toBe(400);
+    expect(parse.json?.error?.code).toBe(-32700);
+    const notRpc = await rpc(h.url, { hello: 'world' }, auth);
+    expect(notRpc.status).toBe(400);
+    expect(notRpc.json?.error?.code).toBe(-32600);
+    const wrongType = await fetch(h.url, {
+      method: 'POST',
+      headers: {
+        ...auth,
+        'content-type': 'text/plain',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify(initialize()),
+    });
+    expect(wrongType.status).toBe(415);
+    const big = await rpc(h.url, { ...initialize(), pad: 'x'.repeat(2 * 1024 * 1024) }, auth);
+    expect(big.status).toBe(413);
+    expect(big.json?.error?.data?.reason).toBe('INPUT_INVALID');
+    const put = await fetch(h.url, { method: 'PUT', headers: auth });
+    expect(put.status).toBe(405);
+    // Neighbour: a well-formed initialize still works after all of that.
+    const ok = await rpc(h.url, initialize(), auth);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('mcp-session-id')).toBeTruthy();
+  });
+});
+
+describe('McpEndpoint measurement modes', () => {
+  it('naive mode forwards every listed tool straight to the upstream, with no decision', async () => {
+    const h = await start('naive');
+    try {
+      const { client } = await connect(h.url, bob);
+      const names = (await client.listTools()).tools.map((t) => t.name).sort();
+      expect(names).toEqual(['up.read', 'up.secret', 'up.write']);
+      const out = await client.callTool({ name: 'up.secret', arguments: {} });
+      expect(out.content).toEqual([{ type: 'text', text: 'raw' }]);
+      expect(h.upstreamCalls).toEqual(['up/secret']);
+      expect(h.calls).toEqual([]);
+      await client.close();
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the session_binding ablation lets a foreign session through (and only that ablation)', async () => {
+    const h = await start('hcp', ['session_binding']);
+    try {
+      const { client, transport } = await connect(h.url, alice);
+      const bobToken = await mintToken(bob, AUTH);
+      const stolen = await rpc(
+        h.url,
+        { jsonrpc: '2.0', id: 7, method: 'tools/list' },
+        {
+          authorization: `Bearer ${bobToken}`,
+          'mcp-session-id': transport.sessionId!,
+          'mcp-protocol-version': '2025-11-25',
+        },
+      );
+      expect(stolen.status).toBe(200);
+      expect(stolen.json?.error).toBeUndefined();
+      await client.close();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('route coverage (issue 5 item 8)', () => {
+  it('every registered route either is /mcp (authenticated on every method) or an explicitly tool-free health route', async () => {
+    const h = await start();
+    try {
+      const router = (
+        h.app.getHttpAdapter().getInstance() as {
+          router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] };
+        }
+      ).router;
+      const routes = router.stack
+        .filter((layer) => layer.route !== undefined)
+        .map((layer) => ({ path: layer.route!.path, methods: Object.keys(layer.route!.methods) }));
+      const TOOL_FREE = new Set(['/healthz', '/readyz']);
+      const paths = [...new Set(routes.map((r) => r.path))].sort();
+      expect(paths).toEqual(['/healthz', '/mcp', '/readyz']);
+      for (const route of routes) {
+        if (TOOL_FREE.has(route.path)) continue;
+        for (const method of ['GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'OPTIONS']) {
+          const res = await fetch(new URL(route.path, h.url), {
+            method,
+            headers: { 'content-type': 'application/json' },
+            ...(method === 'POST' || method === 'PUT' || method === 'PATCH'
+              ? { body: JSON.stringify(initialize()) }
+              : {}),
+          });
+          // Unauthenticated: refused before anything else, or refused as a method /mcp does not serve.
+          expect([401, 405]).toContain(res.status);
+          if (['GET', 'POST', 'DELETE'].includes(method)) expect(res.status).toBe(401);
+        }
+      }
+      expect(h.calls).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+// HcpError is imported to keep the error contract visible next to the fakes.
+void HcpError;

@@ -1,0 +1,132 @@
+import type { Grant } from '@hcp/core';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallableCapability } from '../call/ports';
+import type { ListedCapability, ProviderListing } from '../providers/provider-registry';
+
+/** The built-in tool that previews a handle the caller owns (I4). */
+export const PEEK_TOOL = 'hcp_peek';
+/** The built-in tool that moves a handle's payload into another tool's argument (I6). */
+export const PIPE_TOOL = 'hcp_pipe';
+
+/**
+ * Agent-facing name of a capability. Capability ids are `provider/tool`, but MCP tool names
+ * should only use `[A-Za-z0-9._-]`; provider ids never contain '.', so `provider.tool` maps back
+ * to exactly one capability (split at the first '.').
+ */
+export function toolNameOf(capabilityId: string): string {
+  const slash = capabilityId.indexOf('/');
+  return slash < 0
+    ? capabilityId
+    : `${capabilityId.slice(0, slash)}.${capabilityId.slice(slash + 1)}`;
+}
+
+/** The capability id a listed tool name stands for; undefined for names that cannot be one. */
+export function capabilityIdOfToolName(name: string): string | undefined {
+  const dot = name.indexOf('.');
+  if (dot <= 0 || dot === name.length - 1) return undefined;
+  return `${name.slice(0, dot)}/${name.slice(dot + 1)}`;
+}
+
+/**
+ * True when some grant of the principal could allow the capability: active, unexpired, listing
+ * the capability or its provider's wildcard. Discovery only; the decision point decides calls.
+ */
+export function grantCouldAllow(
+  grants: readonly Grant[],
+  capabilityId: string,
+  now: number,
+): boolean {
+  const slash = capabilityId.indexOf('/');
+  const wildcard = slash < 0 ? undefined : `${capabilityId.slice(0, slash)}/*`;
+  return grants.some(
+    (g) =>
+      g.revokedAt === undefined &&
+      (g.expiresAt === undefined || g.expiresAt > now) &&
+      g.capabilities.some((c) => c === capabilityId || c === wildcard),
+  );
+}
+
+/** Input schemas of the built-in tools; also what the edge validates their arguments against. */
+export const BUILTIN_TOOLS: readonly Tool[] = [
+  {
+    name: PEEK_TOOL,
+    description:
+      'Shows a bounded, redacted preview of a handle you own. Tool outputs are returned as handles.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        handle: { type: 'string', description: 'The handle id (hdl_...).' },
+        maxBytes: { type: 'integer', minimum: 1, maximum: 65536 },
+      },
+      required: ['handle'],
+      additionalProperties: false,
+    },
+  },
+  {
+    name: PIPE_TOOL,
+    description:
+      "Calls a tool with one argument filled from a handle you own, without the data passing through you. Allowed only if both the handle's data and the target call are allowed.",
+    inputSchema: {
+      type: 'object',
+      properties: {
+        handle: { type: 'string', description: 'The source handle id.' },
+        tool: { type: 'string', description: 'The target tool name, as tools/list shows it.' },
+        argument: { type: 'string', description: 'The target argument that receives the data.' },
+        arguments: { type: 'object', description: 'The other arguments of the target call.' },
+      },
+      required: ['handle', 'tool', 'argument'],
+      additionalProperties: false,
+    },
+  },
+];
+
+/**
+ * The tools each provider currently lists, as last seen by this replica. Kept here so that
+ * tools/list and the observed-digest of a call need no upstream round trip; refreshed when a
+ * provider is registered or re-listed.
+ */
+export class ListingCache {
+  private readonly byCapability = new Map<string, ListedCapability>();
+
+  /** Replaces everything known of the listing's provider. */
+  update(listing: ProviderListing): void {
+    const prefix = `${listing.providerId}/`;
+    for (const id of [...this.byCapability.keys()])
+      if (id.startsWith(prefix)) this.byCapability.delete(id);
+    for (const cap of listing.capabilities) this.byCapability.set(cap.capabilityId, cap);
+  }
+
+  /** The tool as the provider currently lists it. */
+  get(capabilityId: string): ListedCapability | undefined {
+    return this.byCapability.get(capabilityId);
+  }
+
+  /** Everything listed, in a stable order. */
+  all(): ListedCapability[] {
+    return [...this.byCapability.values()].sort((a, b) =>
+      a.capabilityId < b.capabilityId ? -1 : a.capabilityId > b.capabilityId ? 1 : 0,
+    );
+  }
+}
+
+/**
+ * What tools/list shows a principal in hcp mode: a provider tool only when the manifest pins it,
+ * its current definition still matches the pin (a changed one is hidden and uncallable until
+ * re-approved, I1), and some grant of the principal's could allow it; plus the built-in tools.
+ */
+export function visibleTools(input: {
+  readonly listed: readonly ListedCapability[];
+  readonly manifest: ReadonlyMap<string, CallableCapability>;
+  readonly grants: readonly Grant[];
+  readonly now: number;
+}): Tool[] {
+  const tools: Tool[] = [];
+  for (const listed of input.listed) {
+    const entry = input.manifest.get(listed.capabilityId);
+    const pin = entry?.capability.definitionDigest;
+    if (pin === undefined || pin !== listed.digest) continue;
+    if (!grantCouldAllow(input.grants, listed.capabilityId, input.now)) continue;
+    tools.push({ ...listed.tool, name: toolNameOf(listed.capabilityId) });
+  }
+  return [...tools, ...BUILTIN_TOOLS];
+}
