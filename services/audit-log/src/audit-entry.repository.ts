@@ -23,6 +23,7 @@ export interface AuditFilter {
   /** Exclusive upper bound on the entry's time, epoch millis. */
   readonly to?: number;
   readonly traceId?: string;
+  readonly decisionId?: string;
 }
 
 /** What an append did. */
@@ -152,6 +153,7 @@ export class AuditEntryRepository {
     if (filter.from !== undefined) q = q.where('time', '>=', new Date(filter.from));
     if (filter.to !== undefined) q = q.where('time', '<', new Date(filter.to));
     if (filter.traceId !== undefined) q = q.where('trace_id', '=', filter.traceId);
+    if (filter.decisionId !== undefined) q = q.where('decision_id', '=', filter.decisionId);
     const rows = await q.orderBy('seq', 'asc').limit(limit).execute();
     return rows.map(rowToEntry);
   }

@@ -91,6 +91,11 @@ export class AuditHttpController {
   })
   @ApiQuery({ name: 'trace_id', required: false, description: 'Only entries of this trace.' })
   @ApiQuery({
+    name: 'decision_id',
+    required: false,
+    description: 'Only entries of this decision (the id a denial carries in its error data).',
+  })
+  @ApiQuery({
     name: 'limit',
     required: false,
     description: 'Page size, 1..1000; default 100.',

@@ -89,6 +89,7 @@ describe('audit-log REST API', () => {
     ['capability', 'capability=http%2Ffetch', (e) => e.capabilityId === 'http/fetch'],
     ['endpoint family', 'endpoint_family=handle/peek', (e) => e.endpointFamily === 'handle/peek'],
     ['trace id', 'trace_id=trace-2', (e) => e.traceId === 'trace-2'],
+    ['decision id', 'decision_id=dec_7', (e) => e.decisionId === 'dec_7'],
     [
       'time range (from inclusive, to exclusive)',
       `from=${new Date(T0 + 10_000).toISOString()}&to=2026-11-28T13:00:20%2B01:00`,

@@ -13,6 +13,7 @@ export const ENTRIES_QUERY_PARAMS = [
   'from',
   'to',
   'trace_id',
+  'decision_id',
   'limit',
   'cursor',
 ] as const;
@@ -113,6 +114,7 @@ export function parseEntriesQuery(q: RawQuery): EntriesQuery {
     ...defined('from', from),
     ...defined('to', to),
     ...defined('traceId', idLike(q, 'trace_id')),
+    ...defined('decisionId', idLike(q, 'decision_id')),
   };
   const limit = integer(q, 'limit', 1, MAX_PAGE_SIZE) ?? DEFAULT_PAGE_SIZE;
   const cursor = single(q, 'cursor');

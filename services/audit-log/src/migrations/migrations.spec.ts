@@ -11,7 +11,10 @@ describe('audit-log migrations (PGlite)', () => {
   afterAll(() => database.close());
 
   it('migrates once, idempotently, starting the chain at the genesis head', async () => {
-    await expect(migrateAuditLog(database.db)).resolves.toEqual(['20261128120000-InitialSchema']);
+    await expect(migrateAuditLog(database.db)).resolves.toEqual([
+      '20261128120000-InitialSchema',
+      '20261128120001-DecisionIdIndex',
+    ]);
     await expect(migrateAuditLog(database.db)).resolves.toEqual([]);
     const head = await database.db
       .selectFrom('audit_chain_head')
