@@ -32,6 +32,7 @@ module.exports = {
     '^@hcp/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
     '^@hcp/(grant-store|policy-decision|handle-vault|audit-log|edge)$':
       '<rootDir>/services/$1/src/index.ts',
+    '^@hcp/embedded$': '<rootDir>/apps/embedded/src/index.ts',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   testTimeout: 30000,

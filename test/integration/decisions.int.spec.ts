@@ -119,6 +119,7 @@ for (const mode of MODES) {
         resourcePatterns: [{ pattern: { $case: 'pathPrefix', value: '/data/app' } }],
         scopes: ['fs:read'],
         expiresAt: undefined,
+        argumentConstraints: [],
       });
       return res.grant!.id;
     };

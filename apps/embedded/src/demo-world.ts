@@ -83,6 +83,13 @@ export function filesystemProvider(sandbox: DemoSandbox): EdgeProviderSpec {
   };
 }
 
+/** Edge-side settings: what is read from secrets/ is labelled secret (I6 keeps it from egress). */
+export function demoCapabilitySettings(
+  sandbox: DemoSandbox,
+): Record<string, { sensitivePaths: { prefix: string; sensitivity: string }[] }> {
+  return { 'fs/*': { sensitivePaths: [{ prefix: sandbox.secretsDir, sensitivity: 'secret' }] } };
+}
+
 /** The demo grants (ids and times are assigned by grant-store). */
 export function demoGrants(sandbox: DemoSandbox): Omit<Grant, 'id' | 'createdAt' | 'revision'>[] {
   const prefix = (p: string) => ({ kind: 'path_prefix' as const, prefix: p });

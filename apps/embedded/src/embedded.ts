@@ -9,6 +9,8 @@ import {
   createLogger,
   InProcessBus,
   type AuditPublisher,
+  type Database,
+  type DatabaseConfig,
   type EventBus,
   type TokenVerifierOptions,
 } from '@hcp/platform';
@@ -32,6 +34,14 @@ export interface EmbeddedOptions {
   readonly auth?: TokenVerifierOptions & { readonly hs256Secret: string };
   /** Vault keyring text `kid:base64,...` and active id; default: one random key (memory only). */
   readonly vaultKeys?: { readonly keys: string; readonly active: string };
+  /**
+   * Storage per service; default PGlite (in memory, or under dataDir). Tests pass PostgreSQL here
+   * to run the same composition on the distributed adapters; an open Database stays the caller's.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly database?: (service: string) => Promise<DatabaseConfig | Database<any>>;
+  /** The event bus; default a new in-process bus (closed with the stack). A given bus stays the caller's. */
+  readonly bus?: EventBus;
 }
 
 /** The running stack and the addresses a client needs. */
@@ -59,10 +69,12 @@ const log = createLogger('Embedded');
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedStack> {
   const host = options.host ?? '127.0.0.1';
-  const dir = (name: string) =>
-    options.dataDir !== undefined
-      ? { kind: 'pglite' as const, dataDir: `${options.dataDir}/${name}` }
-      : { kind: 'pglite' as const };
+  const dir = async (name: string) =>
+    options.database !== undefined
+      ? options.database(name)
+      : options.dataDir !== undefined
+        ? { kind: 'pglite' as const, dataDir: `${options.dataDir}/${name}` }
+        : { kind: 'pglite' as const };
   const auth = options.auth ?? {
     issuer: 'hcp-embedded',
     audience: 'hcp',
@@ -73,16 +85,17 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     active: 'k1',
   };
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
-  const bus = new InProcessBus();
+  const ownsBus = options.bus === undefined;
+  const bus = options.bus ?? new InProcessBus();
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const c of closers.reverse())
       await c().catch((err: unknown) => log.error({ err }, 'close failed'));
-    await bus.close();
+    if (ownsBus) await bus.close();
   };
   try {
     const auditLog = await startAuditLog({
-      db: dir('audit-log'),
+      db: await dir('audit-log'),
       bus,
       host,
       httpPort: options.auditHttpPort ?? 0,
@@ -97,15 +110,17 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       return p;
     };
     const grantStore = await startGrantStore({
-      db: dir('grant-store'),
+      db: await dir('grant-store'),
       bus,
       host,
       port: options.grantStorePort ?? 0,
       audit: await publisher('grant-store'),
+      // Approvals are decided only by operator tokens (I2: never the agent's own client).
+      verifier: auth,
     });
     closers.push(() => grantStore.close());
     const vault = await startHandleVault({
-      db: dir('handle-vault'),
+      db: await dir('handle-vault'),
       audit: await publisher('handle-vault'),
       keys: VaultKeyring.parse(keys.keys, keys.active),
       host,

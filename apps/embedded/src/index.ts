@@ -1,2 +1,4 @@
 export * from './embedded';
 export * from './seed';
+export * from './demo-world';
+export { runDemoAgent } from './demo-agent';

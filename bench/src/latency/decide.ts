@@ -110,6 +110,7 @@ async function main(): Promise<void> {
         capabilities: ['fs/read_file'],
         resourcePatterns: [{ pattern: { $case: 'pathPrefix', value: '/data/app' } }],
         scopes: ['fs:read'],
+        argumentConstraints: [],
         expiresAt: undefined,
       });
     const decide = async (principalId: string) => {

@@ -29,6 +29,8 @@ export const REASON_CODE_NUMBERS = {
   AUDIT_UNAVAILABLE: 23,
   INPUT_INVALID: 24,
   PAYLOAD_TOO_LARGE: 25,
+  ARGUMENT_NOT_GRANTED: 26,
+  PROVIDER_UNAVAILABLE: 27,
 } as const;
 
 /** A reason code as the TypeScript side names it (the proto name without its `REASON_CODE_` prefix). */
@@ -91,4 +93,8 @@ export const REASON_CODE_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
     'The audit path cannot record the decision; work is refused rather than run unaudited.',
   INPUT_INVALID: 'The request is malformed or exceeds a bound.',
   PAYLOAD_TOO_LARGE: 'The payload exceeds the per-handle or per-principal size limit.',
+  ARGUMENT_NOT_GRANTED:
+    "A grant covers capability, resource and scopes, but the call's arguments break one of its argument constraints.",
+  PROVIDER_UNAVAILABLE:
+    'The upstream MCP server failed, timed out or crashed after the call was allowed.',
 };

@@ -61,6 +61,29 @@ export type ResourcePattern =
   /** An opaque resource id, matched exactly. */
   | { readonly kind: 'exact_id'; readonly id: string };
 
+/** A JSON scalar, the only kind of value a `one_of` argument constraint lists. */
+export type JsonScalar = string | number | boolean | null;
+
+/** The rule of an argument constraint, one kind per way a grant can narrow an argument. */
+export type ArgumentRule =
+  /** The argument equals one of these scalars (JSON equality; objects and arrays never match). */
+  | { readonly kind: 'one_of'; readonly values: readonly JsonScalar[] }
+  /** The argument is a string the RE2 pattern matches in full (implicitly anchored). */
+  | { readonly kind: 'pattern'; readonly pattern: string }
+  /** The argument is a string of at most `maxLength` Unicode code points. */
+  | { readonly kind: 'max_length'; readonly maxLength: number }
+  /** The argument is a finite number within [min, max]; at least one bound is set. */
+  | { readonly kind: 'range'; readonly min?: number; readonly max?: number }
+  /** The argument is not present (a JSON null counts as present). */
+  | { readonly kind: 'absent' };
+
+/**
+ * A rule on one top-level argument of a call, so a grant can narrow what a tool may be called
+ * with and not only which tool (I5). Constraints only ever narrow a grant; a missing argument
+ * fails every rule except `absent`. Semantics in docs/policy.md ("Argument constraints").
+ */
+export type ArgumentConstraint = { readonly argument: string } & ArgumentRule;
+
 /** What a principal may do: capabilities x resources x scopes, until it expires or is revoked. */
 export interface Grant {
   readonly id: string;
@@ -75,6 +98,8 @@ export interface Grant {
   readonly revokedAt?: EpochMillis;
   /** Per-principal revision at which the grant was written; caches compare it. */
   readonly revision?: number;
+  /** Rules on the call's arguments, all of which must hold; absent or empty: unconstrained. */
+  readonly argumentConstraints?: readonly ArgumentConstraint[];
 }
 
 /** A side effect a tool may have; declared in the manifest, never taken from a tool description. */

@@ -10,6 +10,7 @@ import {
   ALICE,
   FIXTURES,
   FIXTURE_VERSIONS,
+  GRANTS,
   NOW,
   activeSession,
   call,
@@ -105,7 +106,11 @@ describe('ablation switches', () => {
       'i5.deny.scope_missing',
       'i5.deny.sibling_prefix',
       'i5.deny.wildcard_apex',
+      // Argument constraints are part of grant matching, so they fall with it.
+      'i5.deny.argument_not_one_of',
+      'i5.deny.constrained_argument_missing',
       // The pipe's target policy is grant matching on the target, so it falls with it.
+      'i6.deny.pipe_argument_breaks_pattern',
       'i6.deny.pipe_to_ungranted_target',
     ],
     approval_gate: [
@@ -116,7 +121,11 @@ describe('ablation switches', () => {
       'i2.deny.approval_replayed',
       'i2.deny.write_without_approval',
     ],
-    pipe_target_policy: ['i6.deny.pipe_to_ungranted_target', 'i6.deny.secret_to_unscoped_target'],
+    pipe_target_policy: [
+      'i6.deny.pipe_argument_breaks_pattern',
+      'i6.deny.pipe_to_ungranted_target',
+      'i6.deny.secret_to_unscoped_target',
+    ],
   };
 
   it.each(ABLATION_SWITCHES.map((s) => [s]))('%s re-exposes exactly its own cases', (sw) => {
@@ -212,7 +221,7 @@ describe('principal isolation and metadata non-authority', () => {
     expect(engine.decide(f.request, everyone).reason).toBe('NO_MATCHING_GRANT');
   });
 
-  it('decides on the argument digest only: text in arguments claiming authority changes nothing', () => {
+  it('reads arguments only through grant constraints: text claiming authority changes nothing', () => {
     const base = { principal: ALICE, session: activeSession('alice'), now: NOW };
     const poisoned = call('fs/read_file', path('/etc/shadow'), {
       path: '/etc/shadow',
@@ -238,6 +247,60 @@ describe('principal isolation and metadata non-authority', () => {
       contextFor('alice'),
     );
     expect(d.reason).toBe('NO_MATCHING_GRANT');
+  });
+});
+
+describe('argument constraints (I5)', () => {
+  const f = byName.get('i5.deny.argument_not_one_of')!;
+  if (f.op !== 'decide') throw new Error('fixture kind');
+
+  it('names the grant and the constraint that failed, never the argument value', () => {
+    const d = engine.decide(f.request, contextFor('alice'));
+    expect([d.reason, d.invariant, d.check]).toEqual([
+      'ARGUMENT_NOT_GRANTED',
+      'I5',
+      'scoped_grant',
+    ]);
+    expect(d.nearestGrant).toEqual({
+      grantId: 'grt_alice_append',
+      mismatch: 'argument mode breaks one_of ["append"]',
+    });
+    expect(d.explanation).not.toContain('overwrite');
+    const missing = byName.get('i5.deny.constrained_argument_missing')!;
+    if (missing.op !== 'decide') throw new Error('fixture kind');
+    expect(engine.decide(missing.request, contextFor('alice')).nearestGrant?.mismatch).toBe(
+      'argument mode (missing) breaks one_of ["append"]',
+    );
+  });
+
+  it('allows the same call once an unconstrained grant also covers it', () => {
+    const wider = GRANTS.concat({
+      id: 'grt_alice_logs_any',
+      principalId: 'alice',
+      capabilities: ['fs/write_file'],
+      resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app/logs' }],
+      scopes: ['fs:write'],
+      createdAt: NOW - 1,
+    });
+    const d = engine.decide(f.request, contextFor('alice', wider));
+    expect([d.outcome, d.matchedGrantId]).toEqual(['allow', 'grt_alice_logs_any']);
+  });
+
+  it('does not match a constrained grant when the arguments were not provided (fail closed)', () => {
+    const { arguments: _dropped, ...withoutArgs } = f.request.call;
+    const allowed = byName.get('i5.allow.argument_in_one_of')!;
+    if (allowed.op !== 'decide') throw new Error('fixture kind');
+    const { arguments: _a, ...allowedWithoutArgs } = allowed.request.call;
+    for (const c of [withoutArgs, allowedWithoutArgs]) {
+      const d = engine.decide({ ...f.request, call: c }, contextFor('alice'));
+      expect(d.reason).toBe('ARGUMENT_NOT_GRANTED');
+      expect(d.nearestGrant?.mismatch).toMatch(/^arguments not provided/);
+    }
+  });
+
+  it('prefers SCOPE_MISSING over ARGUMENT_NOT_GRANTED: scopes are checked first', () => {
+    const noScope = GRANTS.map((g) => (g.id === 'grt_alice_append' ? { ...g, scopes: [] } : g));
+    expect(engine.decide(f.request, contextFor('alice', noScope)).reason).toBe('SCOPE_MISSING');
   });
 });
 

@@ -206,7 +206,9 @@ export class PolicyEngine {
             break;
           case 'scoped_grant':
             out =
-              call === undefined ? SKIP('no capability invoked') : this.scopedGrant(req, ctx, s);
+              call === undefined
+                ? SKIP('no capability invoked')
+                : this.scopedGrant(req, call, ctx, s);
             break;
           case 'approval':
             out =
@@ -424,14 +426,27 @@ export class PolicyEngine {
     }
   }
 
-  // I5: principal, capability, canonical resource and scopes all match one live grant.
-  private scopedGrant(req: RequestEnvelope, ctx: PolicyContext, s: Scratch): Outcome {
+  // I5: principal, capability, canonical resource, scopes and argument constraints all match one
+  // live grant.
+  private scopedGrant(
+    req: RequestEnvelope,
+    call: CallFacts,
+    ctx: PolicyContext,
+    s: Scratch,
+  ): Outcome {
     const capability = s.capability;
     if (capability === undefined || s.blocked) return SKIP('prerequisite check failed');
     if (this.off.has('grant_matching')) return OFF('grant_matching');
     const principal = req.principal;
     if (principal === undefined) return FAIL('PRINCIPAL_UNAUTHENTICATED', 'no principal');
-    const match = matchGrant(principal.id, ctx.grants, capability, s.resource, req.now);
+    const match = matchGrant(
+      principal.id,
+      ctx.grants,
+      capability,
+      s.resource,
+      req.now,
+      call.arguments,
+    );
     if (match.matched) {
       s.matchedGrantId = match.grant.id;
       s.matchedScopes = match.grant.scopes;
@@ -441,7 +456,7 @@ export class PolicyEngine {
     if (match.nearest === undefined)
       return FAIL('NO_MATCHING_GRANT', `principal ${principal.id} holds no grants`);
     return FAIL(
-      match.scopeMissing ? 'SCOPE_MISSING' : 'NO_MATCHING_GRANT',
+      match.reason,
       `nearest grant ${match.nearest.grantId}: ${match.nearest.mismatch}`,
       match.nearest,
     );

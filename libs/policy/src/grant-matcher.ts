@@ -1,5 +1,10 @@
 import ipaddr from 'ipaddr.js';
 import type { CanonicalResource, Capability, EpochMillis, Grant, ResourcePattern } from '@hcp/core';
+import {
+  describeBrokenConstraint,
+  firstBrokenConstraint,
+  type CallArguments,
+} from './argument-constraints';
 
 /** How far a grant got before it stopped matching; higher is nearer to a match. */
 enum Stage {
@@ -8,7 +13,8 @@ enum Stage {
   Capability = 2,
   Resource = 3,
   Scopes = 4,
-  Matched = 5,
+  Arguments = 5,
+  Matched = 6,
 }
 
 /** Outcome of matching a principal's grants against one call (I5). */
@@ -16,14 +22,18 @@ export type GrantMatch =
   | { readonly matched: true; readonly grant: Grant }
   | {
       readonly matched: false;
-      /** True when the nearest grant covered capability and resource but lacked a scope. */
-      readonly scopeMissing: boolean;
+      /**
+       * SCOPE_MISSING when the nearest grant covered capability and resource but lacked a scope;
+       * ARGUMENT_NOT_GRANTED when it also had the scopes but the arguments broke a constraint.
+       */
+      readonly reason: 'NO_MATCHING_GRANT' | 'SCOPE_MISSING' | 'ARGUMENT_NOT_GRANTED';
       readonly nearest?: { readonly grantId: string; readonly mismatch: string };
     };
 
 /**
- * Finds the first grant (in the given order) that covers principal, capability,
- * canonical resource and required scopes at `now`; otherwise the nearest one and why it failed.
+ * Finds the first grant (in the given order) that covers principal, capability, canonical
+ * resource, required scopes and the call's arguments at `now`; otherwise the nearest one and
+ * why it failed.
  */
 export function matchGrant(
   principalId: string,
@@ -31,26 +41,32 @@ export function matchGrant(
   capability: Capability,
   resource: CanonicalResource | undefined,
   now: EpochMillis,
+  args?: CallArguments,
 ): GrantMatch {
   let nearest: Grant | undefined;
   let nearestStage = Stage.Revoked;
   for (const grant of grants) {
     if (grant.principalId !== principalId) continue;
-    const stage = evaluate(grant, capability, resource, now);
+    const stage = evaluate(grant, capability, resource, now, args);
     if (stage === Stage.Matched) return { matched: true, grant };
     if (nearest === undefined || stage > nearestStage) {
       nearest = grant;
       nearestStage = stage;
     }
   }
-  if (nearest === undefined) return { matched: false, scopeMissing: false };
+  if (nearest === undefined) return { matched: false, reason: 'NO_MATCHING_GRANT' };
   // The mismatch text is built once, for the nearest grant only: matching stays allocation-free.
   return {
     matched: false,
-    scopeMissing: nearestStage === Stage.Scopes,
+    reason:
+      nearestStage === Stage.Scopes
+        ? 'SCOPE_MISSING'
+        : nearestStage === Stage.Arguments
+          ? 'ARGUMENT_NOT_GRANTED'
+          : 'NO_MATCHING_GRANT',
     nearest: {
       grantId: nearest.id,
-      mismatch: describe(nearestStage, nearest, capability, resource),
+      mismatch: describe(nearestStage, nearest, capability, resource, args),
     },
   };
 }
@@ -60,6 +76,7 @@ function evaluate(
   capability: Capability,
   resource: CanonicalResource | undefined,
   now: EpochMillis,
+  args: CallArguments | undefined,
 ): Stage {
   if (grant.revokedAt !== undefined && grant.revokedAt <= now) return Stage.Revoked;
   if (grant.expiresAt !== undefined && grant.expiresAt <= now) return Stage.Expired;
@@ -71,6 +88,11 @@ function evaluate(
   for (const scope of capability.requiredScopes) {
     if (!grant.scopes.includes(scope)) return Stage.Scopes;
   }
+  // Last, so a constrained grant is only "nearer" than one that failed on the tool or resource.
+  const constraints = grant.argumentConstraints;
+  if (constraints !== undefined && constraints.length > 0) {
+    if (firstBrokenConstraint(constraints, args) !== undefined) return Stage.Arguments;
+  }
   return Stage.Matched;
 }
 
@@ -79,6 +101,7 @@ function describe(
   grant: Grant,
   capability: Capability,
   resource: CanonicalResource | undefined,
+  args: CallArguments | undefined,
 ): string {
   switch (stage) {
     case Stage.Revoked:
@@ -93,6 +116,10 @@ function describe(
         : `resource ${resource.canonical} not covered by any pattern`;
     case Stage.Scopes:
       return `missing scope ${capability.requiredScopes.find((s) => !grant.scopes.includes(s)) ?? ''}`;
+    case Stage.Arguments: {
+      const broken = firstBrokenConstraint(grant.argumentConstraints, args);
+      return broken === undefined ? 'arguments' : describeBrokenConstraint(broken, args);
+    }
     case Stage.Matched:
       return 'matched';
   }

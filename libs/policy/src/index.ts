@@ -1,5 +1,6 @@
 export * from './ablations';
 export * from './request';
+export * from './argument-constraints';
 export * from './grant-matcher';
 export * from './engine';
 export * from './audit';

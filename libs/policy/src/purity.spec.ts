@@ -8,6 +8,7 @@ const ALLOWED: Record<string, string> = {
   canonicalize: 'RFC 8785 canonical JSON',
   uuid: 'time-ordered ids',
   'ipaddr.js': 'CIDR matching in host_set grants',
+  re2js: 'linear-time (RE2) matching of argument-constraint patterns: no ReDoS',
   '@hcp/core': 'domain types',
 };
 

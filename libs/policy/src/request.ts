@@ -17,8 +17,14 @@ export interface CallFacts {
   readonly observedDefinitionDigest?: string;
   /** The canonicaliser's verdict on the resource argument, when the capability declares one (I3). */
   readonly resource?: ResourceFacts;
-  /** `argumentsDigest(arguments)`; the engine never sees argument values, only their digest. */
+  /** `argumentsDigest(arguments)`: what an approval is bound to (I2). */
   readonly argumentsDigest: string;
+  /**
+   * The validated top-level arguments, read only by grants' argument constraints (I5); never
+   * read as policy. For a pipe, the target's arguments with the piped one as a handle reference.
+   * Absent: not provided, and a grant with argument constraints then does not match.
+   */
+  readonly arguments?: Readonly<Record<string, unknown>>;
   /** The approval presented with the call, already fetched by id (I2). */
   readonly approval?: Approval;
 }

@@ -113,3 +113,47 @@ export type {
   VaultPutInput,
   VaultResolved,
 } from './call/ports';
+export type { ApprovalRequestInput, ArgumentValidatorPort } from './call/ports';
+
+// Adapters of the call ports to the real services (gRPC, grant-store manifest, registry, canonical).
+export * from './adapters';
+
+// URL providers: the egress proxy that re-checks every request (and so every redirect hop).
+export {
+  EGRESS_RULES,
+  startEgressProxy,
+  type EgressDialer,
+  type EgressProxyOptions,
+  type EgressRefusal,
+  type EgressRule,
+  type RunningEgressProxy,
+} from './egress/egress-proxy';
+
+// The agent-facing MCP endpoint and the composition root.
+export { EDGE_JSON_RPC_CODES, HTTP_LIMITS, HttpRefusal, type RefusalData } from './http/json-rpc';
+export {
+  APPROVAL_META_KEY,
+  McpEndpoint,
+  type ConnectionGatePort,
+  type McpEndpointDeps,
+} from './http/mcp-endpoint';
+export {
+  BUILTIN_TOOLS,
+  ListingCache,
+  PEEK_TOOL,
+  PIPE_TOOL,
+  capabilityIdOfToolName,
+  toolNameOf,
+  visibleTools,
+} from './http/tool-catalog';
+export { EdgeHttpModule } from './http/edge-http.module';
+export {
+  startEdge,
+  type CapabilitySpec,
+  type EdgeProviderSpec,
+  type RunningEdge,
+  type StartEdgeOptions,
+} from './edge';
+
+// Measurement modes (DESIGN.md §5) and the connection-layer baseline's parts.
+export * from './modes';

@@ -16,6 +16,22 @@ export interface NewApproval {
   readonly expiresAt: number;
 }
 
+/** An approval with what an operator needs to decide it; the domain Approval leaves these out. */
+export interface ApprovalRecord {
+  readonly approval: Approval;
+  readonly summary: string;
+  readonly createdAt: number;
+}
+
+/** One keyset page of waiting approvals. */
+export interface PendingApprovalQuery {
+  /** Undefined: every principal. */
+  readonly principalId?: string;
+  readonly afterId?: string;
+  readonly now: number;
+  readonly limit: number;
+}
+
 /** I/O for approvals; no rules (ApprovalService owns them). */
 @Injectable()
 export class ApprovalRepository {
@@ -49,6 +65,32 @@ export class ApprovalRepository {
       .where('id', '=', id)
       .executeTakeFirst();
     return row === undefined ? undefined : approvalFromRow(row);
+  }
+
+  async findRecordById(id: string): Promise<ApprovalRecord | undefined> {
+    const row = await this.db
+      .selectFrom('approvals')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row === undefined ? undefined : approvalRecordFromRow(row);
+  }
+
+  /**
+   * Pending, unexpired approvals in id order (ids are UUIDv7, so request order), served by
+   * the partial index approvals_pending_id_idx.
+   */
+  async listPending(q: PendingApprovalQuery): Promise<ApprovalRecord[]> {
+    let query = this.db
+      .selectFrom('approvals')
+      .selectAll()
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', new Date(q.now))
+      .orderBy('id')
+      .limit(q.limit);
+    if (q.principalId !== undefined) query = query.where('principal_id', '=', q.principalId);
+    if (q.afterId !== undefined) query = query.where('id', '>', q.afterId);
+    return (await query.execute()).map(approvalRecordFromRow);
   }
 
   /** Moves a pending, unexpired approval to its verdict; undefined when the row was not in that state. */
@@ -111,5 +153,14 @@ export function approvalFromRow(row: ApprovalRow): Approval {
     expiresAt: toMillis(row.expires_at),
     ...(row.consumed_at !== null && { consumedAt: toMillis(row.consumed_at) }),
     ...(row.decided_by !== null && { decidedBy: row.decided_by }),
+  };
+}
+
+/** Maps a stored row to the approval plus its summary and request time. */
+export function approvalRecordFromRow(row: ApprovalRow): ApprovalRecord {
+  return {
+    approval: approvalFromRow(row),
+    summary: row.summary,
+    createdAt: toMillis(row.created_at),
   };
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
 import { newId, type Approval } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
-import { ApprovalRepository } from './approval.repository';
+import { ApprovalRepository, type ApprovalRecord } from './approval.repository';
 import { CapabilityRepository } from './capability.repository';
 import type { GrantStoreDb } from './database';
 import { FailedPreconditionError, NotFoundError } from './errors';
@@ -15,6 +15,7 @@ import {
   requireText,
 } from './grant-store.validation';
 import { GrantsChangedPublisher } from './grants-changed.publisher';
+import { decodeApprovalPageToken, encodeApprovalPageToken } from './page-token';
 import { RevisionRepository } from './revision.repository';
 
 /** How long an approval stays usable when the request names no TTL. */
@@ -31,6 +32,27 @@ export interface RequestApprovalInput {
   /** Undefined: DEFAULT_APPROVAL_TTL_MS. */
   readonly ttlMs?: number;
   readonly summary: string;
+}
+
+/** ListApprovals page size when the caller sends 0 (the proto's documented default). */
+export const DEFAULT_APPROVAL_PAGE_SIZE = 50;
+/** ListApprovals page size cap (the proto's documented maximum). */
+export const MAX_APPROVAL_PAGE_SIZE = 200;
+
+/** What ListApprovals asks for. */
+export interface ListApprovalsInput {
+  /** Empty: every principal. */
+  readonly principalId: string;
+  /** 0: DEFAULT_APPROVAL_PAGE_SIZE. */
+  readonly pageSize: number;
+  /** Empty: the first page. */
+  readonly pageToken: string;
+}
+
+/** One page of waiting approvals; an empty token means this was the last page. */
+export interface ApprovalPage {
+  readonly approvals: ApprovalRecord[];
+  readonly nextPageToken: string;
 }
 
 /** An operator's verdict. */
@@ -156,6 +178,43 @@ export class ApprovalService {
     const approval = await this.approvals.findById(approvalId);
     if (approval === undefined) throw new NotFoundError('approval', approvalId);
     return approval;
+  }
+
+  /** One approval with its summary and request time, for an operator about to decide it. */
+  async getRecord(approvalId: string): Promise<ApprovalRecord> {
+    requireText('approvalId', approvalId, LIMITS.idLength);
+    const record = await this.approvals.findRecordById(approvalId);
+    if (record === undefined) throw new NotFoundError('approval', approvalId);
+    return record;
+  }
+
+  /** What waits for an operator: pending and unexpired, oldest first, bounded pages. */
+  async listPending(input: ListApprovalsInput): Promise<ApprovalPage> {
+    if (input.principalId !== '')
+      requireText('principalId', input.principalId, LIMITS.principalIdLength);
+    if (!Number.isInteger(input.pageSize) || input.pageSize < 0)
+      throw invalidArgument('pageSize', 'must be 0 (default) or a positive integer');
+    const pageSize =
+      input.pageSize === 0
+        ? DEFAULT_APPROVAL_PAGE_SIZE
+        : Math.min(input.pageSize, MAX_APPROVAL_PAGE_SIZE);
+    const cursor =
+      input.pageToken === ''
+        ? undefined
+        : decodeApprovalPageToken(input.pageToken, { principalId: input.principalId });
+    const rows = await this.approvals.listPending({
+      ...(input.principalId !== '' && { principalId: input.principalId }),
+      ...(cursor !== undefined && { afterId: cursor.afterId }),
+      now: this.clock(),
+      limit: pageSize + 1,
+    });
+    const page = rows.slice(0, pageSize);
+    const last = page[page.length - 1];
+    const nextPageToken =
+      rows.length > pageSize && last !== undefined
+        ? encodeApprovalPageToken({ principalId: input.principalId, afterId: last.approval.id })
+        : '';
+    return { approvals: page, nextPageToken };
   }
 
   private published(approval: Approval, revision: number, now: number): Promise<void> {

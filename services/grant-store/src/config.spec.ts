@@ -1,5 +1,5 @@
 import { ConfigError } from '@hcp/platform';
-import { databaseConfigOf, loadGrantStoreConfig } from './config';
+import { databaseConfigOf, loadGrantStoreConfig, verifierOptionsOf } from './config';
 
 describe('grant-store configuration', () => {
   it('defaults the port and host and selects PostgreSQL from HCP_DATABASE_URL', () => {
@@ -41,5 +41,59 @@ describe('grant-store configuration', () => {
     expect(() => loadGrantStoreConfig({ HCP_DATABASE_URL: 'mysql://x' })).toThrow(
       /HCP_DATABASE_URL: must be a postgres/,
     );
+  });
+
+  describe('operator token verification', () => {
+    const db = { HCP_DATABASE: 'pglite' };
+    const auth = { HCP_AUTH_ISSUER: 'https://issuer', HCP_AUTH_AUDIENCE: 'hcp' };
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadGrantStoreConfig(env);
+        return [];
+      } catch (e: unknown) {
+        return (e as ConfigError).problems.map((p) => p.variable).sort();
+      }
+    };
+
+    it('selects a verifier when one key source is set', () => {
+      const config = loadGrantStoreConfig({
+        ...db,
+        ...auth,
+        HCP_AUTH_HS256_SECRET: 'x'.repeat(32),
+      });
+      expect(verifierOptionsOf(config)).toEqual({
+        issuer: 'https://issuer',
+        audience: 'hcp',
+        hs256Secret: 'x'.repeat(32),
+      });
+      expect(
+        verifierOptionsOf(
+          loadGrantStoreConfig({ ...db, ...auth, HCP_AUTH_JWKS_URL: 'https://issuer/jwks' }),
+        ),
+      ).toEqual({ issuer: 'https://issuer', audience: 'hcp', jwksUrl: 'https://issuer/jwks' });
+    });
+
+    it('has no verifier (the dev-only metadata path) when no key source is set', () => {
+      expect(verifierOptionsOf(loadGrantStoreConfig(db))).toBeUndefined();
+      expect(verifierOptionsOf(loadGrantStoreConfig({ ...db, ...auth }))).toBeUndefined();
+    });
+
+    it('refuses two key sources, a short secret, and a key without issuer or audience', () => {
+      expect(
+        problems({
+          ...db,
+          ...auth,
+          HCP_AUTH_HS256_SECRET: 'x'.repeat(32),
+          HCP_AUTH_JWKS_URL: 'https://issuer/jwks',
+        }),
+      ).toEqual(['HCP_AUTH_HS256_SECRET']);
+      expect(problems({ ...db, ...auth, HCP_AUTH_HS256_SECRET: 'short' })).toEqual([
+        'HCP_AUTH_HS256_SECRET',
+      ]);
+      expect(problems({ ...db, HCP_AUTH_HS256_SECRET: 'x'.repeat(32) })).toEqual([
+        'HCP_AUTH_AUDIENCE',
+        'HCP_AUTH_ISSUER',
+      ]);
+    });
   });
 });

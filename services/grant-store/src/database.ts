@@ -1,5 +1,11 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
-import type { Effect, ResourceArgument, ResourcePattern, RiskClass } from '@hcp/core';
+import type {
+  ArgumentConstraint,
+  Effect,
+  ResourceArgument,
+  ResourcePattern,
+  RiskClass,
+} from '@hcp/core';
 
 /**
  * A bigint column. `pg` returns int8 as a string and PGlite as a number or
@@ -35,6 +41,8 @@ export interface GrantsTable {
   revoke_reason: string | null;
   /** The principal's revision at the grant's last write (create or revoke). */
   revision: Int8;
+  /** Rules on call arguments; `[]` (the column default) for an unconstrained grant. */
+  argument_constraints: Jsonb<ArgumentConstraint[]>;
 }
 
 /** The capability manifest, keyed `provider/tool`. */

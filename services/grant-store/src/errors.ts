@@ -40,3 +40,20 @@ export class FailedPreconditionError extends Error {
     super(message);
   }
 }
+
+/**
+ * The caller authenticated, but not as an approver (an agent or service token on an operator
+ * RPC). gRPC says PERMISSION_DENIED for an identified caller without the right; the reason is
+ * PRINCIPAL_UNAUTHENTICATED because the closed enum has no role code and, for the approver
+ * role, no approver principal is known: the remedy is another credential (an operator token).
+ */
+export class ApproverRequiredError extends Error {
+  override readonly name = 'ApproverRequiredError';
+  readonly reason: ReasonCode = 'PRINCIPAL_UNAUTHENTICATED';
+  constructor(
+    readonly kind: string,
+    action: string,
+  ) {
+    super(`${action} needs an operator token; this token is for a principal of kind ${kind}`);
+  }
+}

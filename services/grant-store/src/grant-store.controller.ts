@@ -1,34 +1,30 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import { HcpError } from '@hcp/core';
 import { ApprovalService } from './approval.service';
+import { approverOf, type ApproverAuthentication } from './approver';
 import { CapabilityService } from './capability.service';
 import { GrantService } from './grant.service';
 import { GrantStoreExceptionFilter } from './grant-store.exception-filter';
 import {
+  approvalRecordToWire,
   approvalToWire,
   capabilityFromWire,
   capabilityToWire,
   createGrantInputFromWire,
   decideApprovalInputFromWire,
   grantToWire,
+  listApprovalsInputFromWire,
   listGrantsInputFromWire,
   readString,
   requestApprovalInputFromWire,
   requestObject,
   type WireApproval,
+  type WireApprovalRecord,
   type WireCapability,
   type WireGrant,
 } from './grant-store.mapping';
-
-/**
- * Metadata key carrying the acting operator's principal id for DecideApproval.
- * The proto says the operator comes from the caller's credential, never a
- * request field; until service authentication lands, the trusted caller (an
- * operator tool or the embedded composition root) sets it.
- */
-export const OPERATOR_METADATA_KEY = 'hcp-principal-id';
+import { GRANT_STORE_APPROVER_AUTH } from './grant-store.tokens';
 
 /** gRPC surface of grant-store: maps proto-loader objects to domain inputs and back; no rules here. */
 @Controller()
@@ -38,6 +34,7 @@ export class GrantStoreController {
     @Inject(GrantService) private readonly grants: GrantService,
     @Inject(CapabilityService) private readonly capabilities: CapabilityService,
     @Inject(ApprovalService) private readonly approvals: ApprovalService,
+    @Inject(GRANT_STORE_APPROVER_AUTH) private readonly approverAuth: ApproverAuthentication,
   ) {}
 
   @GrpcMethod('GrantStore', 'CreateGrant')
@@ -112,9 +109,25 @@ export class GrantStoreController {
 
   @GrpcMethod('GrantStore', 'DecideApproval')
   async decideApproval(request: unknown, metadata?: Metadata): Promise<{ approval: WireApproval }> {
+    // Authenticate before reading the body, so an unauthenticated caller learns nothing from it.
+    const approver = await approverOf(this.approverAuth, metadata, 'DecideApproval');
     const { approvalId, verdict } = decideApprovalInputFromWire(request);
-    const approval = await this.approvals.decide(approvalId, verdict, operatorOf(metadata));
+    const approval = await this.approvals.decide(approvalId, verdict, approver.id);
     return { approval: approvalToWire(approval) };
+  }
+
+  @GrpcMethod('GrantStore', 'ListApprovals')
+  async listApprovals(
+    request: unknown,
+    metadata?: Metadata,
+  ): Promise<{ approvals: WireApprovalRecord[]; nextPageToken: string }> {
+    // Every principal's pending calls are an operator's view, not an agent's.
+    await approverOf(this.approverAuth, metadata, 'ListApprovals');
+    const page = await this.approvals.listPending(listApprovalsInputFromWire(request));
+    return {
+      approvals: page.approvals.map(approvalRecordToWire),
+      nextPageToken: page.nextPageToken,
+    };
   }
 
   @GrpcMethod('GrantStore', 'ConsumeApproval')
@@ -129,19 +142,8 @@ export class GrantStoreController {
   }
 
   @GrpcMethod('GrantStore', 'GetApproval')
-  async getApproval(request: unknown): Promise<{ approval: WireApproval }> {
-    const approval = await this.approvals.get(readString(requestObject(request), 'approvalId'));
-    return { approval: approvalToWire(approval) };
+  async getApproval(request: unknown): Promise<WireApprovalRecord> {
+    const record = await this.approvals.getRecord(readString(requestObject(request), 'approvalId'));
+    return approvalRecordToWire(record);
   }
-}
-
-/** The acting operator from call metadata; without one nobody can decide an approval. */
-export function operatorOf(metadata: Metadata | undefined): string {
-  const value = metadata?.get(OPERATOR_METADATA_KEY)[0];
-  if (typeof value !== 'string' || value === '')
-    throw new HcpError(
-      'PRINCIPAL_UNAUTHENTICATED',
-      `DecideApproval needs the operator's principal id in metadata ${OPERATOR_METADATA_KEY}`,
-    );
-  return value;
 }

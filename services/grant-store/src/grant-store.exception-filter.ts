@@ -4,14 +4,21 @@ import { throwError, type Observable } from 'rxjs';
 import { HcpError, REASON_CODE_NUMBERS, type ReasonCode } from '@hcp/core';
 import { ERROR_DETAIL_KEY, grpcErrorFromHcp, type GrpcServiceError } from '@hcp/platform';
 import { core } from '@hcp/proto';
-import { FailedPreconditionError, NotFoundError } from './errors';
+import { ApproverRequiredError, FailedPreconditionError, NotFoundError } from './errors';
+
+/** Every typed error grant-store answers with; anything else is a fault (INTERNAL). */
+export type GrantStoreError =
+  HcpError | NotFoundError | FailedPreconditionError | ApproverRequiredError;
 
 /** The one place grant-store's typed errors become gRPC statuses with an ErrorDetail. */
-export function grpcErrorOf(
-  err: HcpError | NotFoundError | FailedPreconditionError,
-): GrpcServiceError {
+export function grpcErrorOf(err: GrantStoreError): GrpcServiceError {
   if (err instanceof HcpError) return grpcErrorFromHcp(err);
-  const code = err instanceof NotFoundError ? status.NOT_FOUND : status.FAILED_PRECONDITION;
+  const code =
+    err instanceof NotFoundError
+      ? status.NOT_FOUND
+      : err instanceof ApproverRequiredError
+        ? status.PERMISSION_DENIED
+        : status.FAILED_PRECONDITION;
   return { code, details: err.message, metadata: detailMetadata(err.reason, err.message) };
 }
 
@@ -27,15 +34,14 @@ function detailMetadata(reason: ReasonCode | undefined, detail: string): Metadat
 
 /**
  * Controller-scoped, so it runs before the platform's global filter: that one
- * knows only HcpError, while grant-store also answers NOT_FOUND and the
- * proto's FAILED_PRECONDITION for unusable approvals. Anything else falls
+ * knows only HcpError, while grant-store also answers NOT_FOUND, the
+ * proto's FAILED_PRECONDITION for unusable approvals, and PERMISSION_DENIED
+ * for a non-operator token on an operator RPC. Anything else falls
  * through to the global filter (INTERNAL, logged).
  */
-@Catch(HcpError, NotFoundError, FailedPreconditionError)
-export class GrantStoreExceptionFilter implements RpcExceptionFilter<
-  HcpError | NotFoundError | FailedPreconditionError
-> {
-  catch(err: HcpError | NotFoundError | FailedPreconditionError): Observable<never> {
+@Catch(HcpError, NotFoundError, FailedPreconditionError, ApproverRequiredError)
+export class GrantStoreExceptionFilter implements RpcExceptionFilter<GrantStoreError> {
+  catch(err: GrantStoreError): Observable<never> {
     const e = grpcErrorOf(err);
     // grpc-js reads code, details and metadata off the error object Nest hands to the callback.
     return throwError(() => ({

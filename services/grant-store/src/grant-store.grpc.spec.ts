@@ -202,6 +202,27 @@ describe('grant-store over gRPC', () => {
       ],
       scopes: ['read'],
       expiresAt: { seconds: T0 / 1000 + 3600, nanos: 0 },
+      // Every rule kind, so each survives the ts-proto client -> proto-loader server round trip.
+      argumentConstraints: [
+        {
+          argument: 'mode',
+          rule: {
+            $case: 'oneOf',
+            value: {
+              values: [
+                { value: { $case: 'stringValue', value: 'append' } },
+                { value: { $case: 'numberValue', value: 2.5 } },
+                { value: { $case: 'boolValue', value: false } },
+                { value: { $case: 'nullValue', value: true } },
+              ],
+            },
+          },
+        },
+        { argument: 'branch', rule: { $case: 'pattern', value: 'feature/[a-z]+' } },
+        { argument: 'title', rule: { $case: 'maxLength', value: 80 } },
+        { argument: 'n', rule: { $case: 'range', value: { min: 0, max: undefined } } },
+        { argument: 'force', rule: { $case: 'absent', value: {} } },
+      ],
     };
     events.length = 0;
     const { grant } = (await call('createGrant', request)) as grants.CreateGrantResponse;
@@ -215,6 +236,7 @@ describe('grant-store over gRPC', () => {
       expiresAt: { seconds: T0 / 1000 + 3600, nanos: 0 },
       revokedAt: undefined,
       revision: 1,
+      argumentConstraints: request.argumentConstraints,
     });
     const id = grant!.id;
     await expect(call('getGrant', { grantId: id })).resolves.toEqual({ grant });
@@ -263,6 +285,7 @@ describe('grant-store over gRPC', () => {
       resourcePatterns: [{ pattern: { $case: 'pathPrefix', value: '/data' } }],
       scopes: [],
       expiresAt: undefined,
+      argumentConstraints: [],
     };
     const bad: [Partial<grants.CreateGrantRequest>, RegExp][] = [
       [{ principalId: '' }, /^principalId: is required/],
@@ -305,6 +328,55 @@ describe('grant-store over gRPC', () => {
         /^resourcePatterns: has more than 64/,
       ],
       [{ scopes: ['a b'] }, /^scopes\[0\]/],
+      [
+        { argumentConstraints: [{ argument: 'm', rule: undefined }] },
+        /^argumentConstraints\[0\]: must set exactly one/,
+      ],
+      [
+        { argumentConstraints: [{ argument: '', rule: { $case: 'absent', value: {} } }] },
+        /^argumentConstraints\[0\]\.argument: is required/,
+      ],
+      [
+        { argumentConstraints: [{ argument: 'p', rule: { $case: 'pattern', value: '(?=a)' } }] },
+        /^argumentConstraints\[0\]\.pattern: is not a valid RE2 pattern/,
+      ],
+      [
+        {
+          argumentConstraints: [{ argument: 'm', rule: { $case: 'oneOf', value: { values: [] } } }],
+        },
+        /^argumentConstraints\[0\]\.oneOf\.values: needs at least one/,
+      ],
+      [
+        {
+          argumentConstraints: [
+            { argument: 'n', rule: { $case: 'range', value: { min: 2, max: 1 } } },
+          ],
+        },
+        /^argumentConstraints\[0\]\.range: min is greater than max/,
+      ],
+      [
+        {
+          argumentConstraints: [
+            {
+              argument: 'm',
+              rule: {
+                $case: 'oneOf',
+                value: { values: [{ value: { $case: 'nullValue', value: false } }] },
+              },
+            },
+          ],
+        },
+        /^argumentConstraints\[0\]\.oneOf\.values\[0\]\.nullValue: must be true/,
+      ],
+      [
+        {
+          argumentConstraints: Array.from({ length: 33 }, () => ({
+            argument: 'x',
+            rule: { $case: 'absent' as const, value: {} },
+          })),
+        },
+        /^argumentConstraints: has more than 32/,
+      ],
       [{ expiresAt: { seconds: T0 / 1000 - 1, nanos: 0 } }, /^expiresAt: must be in the future/],
       [{ expiresAt: { seconds: T0 / 1000 + 10, nanos: 1_000_000_000 } }, /^expiresAt\.nanos/],
     ];

@@ -1,9 +1,8 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { HcpError, type Approval, type Capability, type Grant } from '@hcp/core';
 import { reasonOfGrpcError } from '@hcp/platform';
 import { core, grants as pb } from '@hcp/proto';
-import { FailedPreconditionError, NotFoundError } from './errors';
-import { OPERATOR_METADATA_KEY, operatorOf } from './grant-store.controller';
+import { ApproverRequiredError, FailedPreconditionError, NotFoundError } from './errors';
 import { grpcErrorOf } from './grant-store.exception-filter';
 import {
   approvalToWire,
@@ -49,6 +48,24 @@ describe('wire mapping (proto-loader objects <-> domain)', () => {
           ],
           scopes: ['write'],
           expiresAt: { seconds: Math.floor(T / 1000), nanos: 250_999_999 },
+          argumentConstraints: [
+            {
+              argument: 'mode',
+              rule: 'oneOf',
+              oneOf: {
+                values: [
+                  { value: 'stringValue', stringValue: 'append' },
+                  { value: 'numberValue', numberValue: 1.5 },
+                  { value: 'boolValue', boolValue: true },
+                  { value: 'nullValue', nullValue: true },
+                ],
+              },
+            },
+            { argument: 'b', rule: 'pattern', pattern: 'feature/.+' },
+            { argument: 't', rule: 'maxLength', maxLength: 10 },
+            { argument: 'n', rule: 'range', range: { min: 1, max: null } },
+            { argument: 'f', rule: 'absent', absent: {} },
+          ],
         }),
       ).toEqual({
         principalId: 'agent-1',
@@ -60,6 +77,13 @@ describe('wire mapping (proto-loader objects <-> domain)', () => {
         ],
         scopes: ['write'],
         expiresAt: T,
+        argumentConstraints: [
+          { argument: 'mode', kind: 'one_of', values: ['append', 1.5, true, null] },
+          { argument: 'b', kind: 'pattern', pattern: 'feature/.+' },
+          { argument: 't', kind: 'max_length', maxLength: 10 },
+          { argument: 'n', kind: 'range', min: 1 },
+          { argument: 'f', kind: 'absent' },
+        ],
       });
     });
 
@@ -69,11 +93,34 @@ describe('wire mapping (proto-loader objects <-> domain)', () => {
         capabilities: [],
         resourcePatterns: [],
         scopes: [],
+        argumentConstraints: [],
       });
     });
 
     it('accepts a oneof without the virtual field when exactly one member is present', () => {
       expect(resourcePatternFromWire({ exactId: 'x' }, 'p')).toEqual({ kind: 'exact_id', id: 'x' });
+    });
+
+    it('rejects malformed argument constraints naming the field', () => {
+      const constraint = (c: unknown) =>
+        createGrantInputFromWire({ argumentConstraints: [c] }).argumentConstraints;
+      invalid(() => constraint({ argument: 'm' }), 'argumentConstraints[0]');
+      invalid(() => constraint({ argument: 'm', rule: 'glob' }), 'argumentConstraints[0]');
+      invalid(
+        () => constraint({ argument: 'm', rule: 'oneOf', oneOf: { values: [{}] } }),
+        'argumentConstraints[0].oneOf.values[0]',
+      );
+      invalid(
+        () => constraint({ argument: 'n', rule: 'range', range: { min: '1' } }),
+        'argumentConstraints[0].range.min',
+      );
+    });
+
+    it('accepts a constraint rule without the virtual field when exactly one member is present', () => {
+      expect(
+        createGrantInputFromWire({ argumentConstraints: [{ argument: 'x', absent: {} }] })
+          .argumentConstraints,
+      ).toEqual([{ argument: 'x', kind: 'absent' }]);
     });
 
     it('rejects malformed shapes naming the field', () => {
@@ -231,6 +278,11 @@ describe('wire mapping (proto-loader objects <-> domain)', () => {
         createdAt: T,
         revokedAt: T + 1,
         revision: 4,
+        argumentConstraints: [
+          { argument: 'mode', kind: 'one_of', values: ['a', 2, false, null] },
+          { argument: 'n', kind: 'range', max: 5 },
+          { argument: 'f', kind: 'absent' },
+        ],
       };
       expect(grantToWire(grant)).toEqual({
         id: 'grt_1',
@@ -245,6 +297,22 @@ describe('wire mapping (proto-loader objects <-> domain)', () => {
         createdAt: { seconds: Math.floor(T / 1000), nanos: 250_000_000 },
         revokedAt: { seconds: Math.floor(T / 1000), nanos: 251_000_000 },
         revision: 4,
+        argumentConstraints: [
+          {
+            argument: 'mode',
+            rule: 'oneOf',
+            oneOf: {
+              values: [
+                { value: 'stringValue', stringValue: 'a' },
+                { value: 'numberValue', numberValue: 2 },
+                { value: 'boolValue', boolValue: false },
+                { value: 'nullValue', nullValue: true },
+              ],
+            },
+          },
+          { argument: 'n', rule: 'range', range: { max: 5 } },
+          { argument: 'f', rule: 'absent', absent: {} },
+        ],
       });
     });
 
@@ -317,12 +385,11 @@ describe('wire mapping (proto-loader objects <-> domain)', () => {
       });
     });
 
-    it('takes the operator from metadata, never the body', () => {
-      const md = new Metadata();
-      md.set(OPERATOR_METADATA_KEY, 'operator-1');
-      expect(operatorOf(md)).toBe('operator-1');
-      expect(() => operatorOf(new Metadata())).toThrow(HcpError);
-      expect(() => operatorOf(undefined)).toThrow(/hcp-principal-id/);
+    it('maps a non-operator token to PERMISSION_DENIED with PRINCIPAL_UNAUTHENTICATED', () => {
+      const e = grpcErrorOf(new ApproverRequiredError('agent', 'DecideApproval'));
+      expect(e.code).toBe(status.PERMISSION_DENIED);
+      expect(reasonOfGrpcError(e)?.reason).toBe('PRINCIPAL_UNAUTHENTICATED');
+      expect(e.details).toMatch(/DecideApproval needs an operator token.*agent/);
     });
   });
 });

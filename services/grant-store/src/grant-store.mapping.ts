@@ -1,8 +1,10 @@
 import type {
   Approval,
+  ArgumentConstraint,
   Capability,
   Effect,
   Grant,
+  JsonScalar,
   ResourceArgument,
   ResourceKind,
   ResourcePattern,
@@ -10,8 +12,10 @@ import type {
 } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
 import { core, grants } from '@hcp/proto';
-import type { ApprovalVerdict, RequestApprovalInput } from './approval.service';
+import type { ApprovalRecord } from './approval.repository';
+import type { ApprovalVerdict, ListApprovalsInput, RequestApprovalInput } from './approval.service';
 import type { CreateGrantInput, ListGrantsInput } from './grant.service';
+import { ARGUMENT_CONSTRAINT_LIMITS } from '@hcp/policy';
 import { LIMITS } from './grant-store.validation';
 
 // The gRPC server decodes requests with @grpc/proto-loader (keepCase false, longs Number,
@@ -34,6 +38,26 @@ export interface WireResourcePattern {
   readonly exactId?: string;
 }
 
+/** hcp.core.v1.ScalarValue as proto-loader carries it (oneof `value`). */
+export interface WireScalarValue {
+  readonly value?: 'stringValue' | 'numberValue' | 'boolValue' | 'nullValue';
+  readonly stringValue?: string;
+  readonly numberValue?: number;
+  readonly boolValue?: boolean;
+  readonly nullValue?: boolean;
+}
+
+/** hcp.core.v1.ArgumentConstraint as proto-loader carries it (oneof `rule`). */
+export interface WireArgumentConstraint {
+  readonly argument: string;
+  readonly rule?: 'oneOf' | 'pattern' | 'maxLength' | 'range' | 'absent';
+  readonly oneOf?: { readonly values: readonly WireScalarValue[] };
+  readonly pattern?: string;
+  readonly maxLength?: number;
+  readonly range?: { readonly min?: number; readonly max?: number };
+  readonly absent?: Readonly<Record<string, never>>;
+}
+
 /** hcp.core.v1.Grant as proto-loader carries it. */
 export interface WireGrant {
   readonly id: string;
@@ -45,6 +69,7 @@ export interface WireGrant {
   readonly expiresAt?: WireTimestamp;
   readonly revokedAt?: WireTimestamp;
   readonly revision: number;
+  readonly argumentConstraints: readonly WireArgumentConstraint[];
 }
 
 /** hcp.core.v1.Capability as proto-loader carries it. */
@@ -70,6 +95,13 @@ export interface WireApproval {
   readonly expiresAt?: WireTimestamp;
   readonly consumedAt?: WireTimestamp;
   readonly decidedBy: string;
+}
+
+/** hcp.grants.v1.PendingApproval (and the extra fields of GetApprovalResponse) as proto-loader carries it. */
+export interface WireApprovalRecord {
+  readonly approval: WireApproval;
+  readonly summary: string;
+  readonly createdAt: WireTimestamp;
 }
 
 // ---------- readers for untrusted plain objects ----------
@@ -259,6 +291,135 @@ export function resourcePatternFromWire(value: unknown, field: string): Resource
   }
 }
 
+const RULE_CASES = ['oneOf', 'pattern', 'maxLength', 'range', 'absent'] as const;
+const SCALAR_CASES = ['stringValue', 'numberValue', 'boolValue', 'nullValue'] as const;
+
+/** The set member of a oneof: the case proto-loader names, or the one member present. */
+function oneofCase<K extends string>(
+  obj: Obj,
+  virtual: string,
+  cases: readonly K[],
+): K | undefined {
+  const named = obj[virtual];
+  if (typeof named === 'string')
+    return (cases as readonly string[]).includes(named) ? (named as K) : undefined;
+  const present = cases.filter((k) => obj[k] !== undefined && obj[k] !== null);
+  return present.length === 1 ? present[0] : undefined;
+}
+
+function scalarFromWire(value: unknown, field: string): JsonScalar {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalidArgument(field, 'must be a message');
+  const obj = value as Obj;
+  switch (oneofCase(obj, 'value', SCALAR_CASES)) {
+    case 'stringValue':
+      return readString(obj, 'stringValue', `${field}.stringValue`);
+    case 'numberValue': {
+      const n = obj['numberValue'];
+      if (typeof n !== 'number') throw invalidArgument(`${field}.numberValue`, 'must be a number');
+      return n;
+    }
+    case 'boolValue':
+      return readBool(obj, 'boolValue', `${field}.boolValue`);
+    case 'nullValue':
+      if (!readBool(obj, 'nullValue', `${field}.nullValue`))
+        throw invalidArgument(`${field}.nullValue`, 'must be true when set');
+      return null;
+    case undefined:
+      throw invalidArgument(
+        field,
+        'must set exactly one of stringValue, numberValue, boolValue, nullValue',
+      );
+  }
+}
+
+function optionalNumber(obj: Obj, key: string, field: string): number | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number') throw invalidArgument(field, 'must be a number');
+  return v;
+}
+
+/** One ArgumentConstraint; the oneof must name exactly one rule (GrantService checks the rule itself). */
+export function argumentConstraintFromWire(value: unknown, field: string): ArgumentConstraint {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalidArgument(field, 'must be a message');
+  const obj = value as Obj;
+  const argument = readString(obj, 'argument', `${field}.argument`);
+  switch (oneofCase(obj, 'rule', RULE_CASES)) {
+    case 'oneOf': {
+      const set = readMessage(obj, 'oneOf', `${field}.oneOf`) ?? {};
+      const values = readList(
+        set,
+        'values',
+        `${field}.oneOf.values`,
+        ARGUMENT_CONSTRAINT_LIMITS.valuesPerOneOf,
+      ).map((v, i) => scalarFromWire(v, `${field}.oneOf.values[${i}]`));
+      return { argument, kind: 'one_of', values };
+    }
+    case 'pattern':
+      return { argument, kind: 'pattern', pattern: readString(obj, 'pattern', `${field}.pattern`) };
+    case 'maxLength':
+      return {
+        argument,
+        kind: 'max_length',
+        maxLength: readInt(obj, 'maxLength', `${field}.maxLength`),
+      };
+    case 'range': {
+      const range = readMessage(obj, 'range', `${field}.range`) ?? {};
+      const min = optionalNumber(range, 'min', `${field}.range.min`);
+      const max = optionalNumber(range, 'max', `${field}.range.max`);
+      return {
+        argument,
+        kind: 'range',
+        ...(min !== undefined && { min }),
+        ...(max !== undefined && { max }),
+      };
+    }
+    case 'absent':
+      return { argument, kind: 'absent' };
+    case undefined:
+      throw invalidArgument(
+        field,
+        'must set exactly one of oneOf, pattern, maxLength, range, absent',
+      );
+  }
+}
+
+/** A domain argument constraint as the oneof proto-loader serialises. */
+export function argumentConstraintToWire(c: ArgumentConstraint): WireArgumentConstraint {
+  switch (c.kind) {
+    case 'one_of':
+      return {
+        argument: c.argument,
+        rule: 'oneOf',
+        oneOf: {
+          values: c.values.map((v): WireScalarValue => {
+            if (v === null) return { value: 'nullValue', nullValue: true };
+            if (typeof v === 'string') return { value: 'stringValue', stringValue: v };
+            if (typeof v === 'number') return { value: 'numberValue', numberValue: v };
+            return { value: 'boolValue', boolValue: v };
+          }),
+        },
+      };
+    case 'pattern':
+      return { argument: c.argument, rule: 'pattern', pattern: c.pattern };
+    case 'max_length':
+      return { argument: c.argument, rule: 'maxLength', maxLength: c.maxLength };
+    case 'range':
+      return {
+        argument: c.argument,
+        rule: 'range',
+        range: {
+          ...(c.min !== undefined && { min: c.min }),
+          ...(c.max !== undefined && { max: c.max }),
+        },
+      };
+    case 'absent':
+      return { argument: c.argument, rule: 'absent', absent: {} };
+  }
+}
+
 /** CreateGrantRequest -> service input (shape only; GrantService applies the rules). */
 export function createGrantInputFromWire(request: unknown): CreateGrantInput {
   const req = requestObject(request);
@@ -274,6 +435,12 @@ export function createGrantInputFromWire(request: unknown): CreateGrantInput {
     ).map((p, i) => resourcePatternFromWire(p, `resourcePatterns[${i}]`)),
     scopes: readStringList(req, 'scopes', 'scopes', LIMITS.scopesPerGrant),
     ...(expiresAt !== undefined && { expiresAt }),
+    argumentConstraints: readList(
+      req,
+      'argumentConstraints',
+      'argumentConstraints',
+      ARGUMENT_CONSTRAINT_LIMITS.constraintsPerGrant,
+    ).map((c, i) => argumentConstraintFromWire(c, `argumentConstraints[${i}]`)),
   };
 }
 
@@ -354,6 +521,16 @@ export function decideApprovalInputFromWire(request: unknown): {
   };
 }
 
+/** ListApprovalsRequest -> service input. */
+export function listApprovalsInputFromWire(request: unknown): ListApprovalsInput {
+  const req = requestObject(request);
+  return {
+    principalId: readString(req, 'principalId'),
+    pageSize: readInt(req, 'pageSize'),
+    pageToken: readString(req, 'pageToken'),
+  };
+}
+
 // ---------- domain -> responses ----------
 
 /** A domain resource pattern as the oneof proto-loader serialises. */
@@ -380,6 +557,7 @@ export function grantToWire(g: Grant): WireGrant {
     ...(g.expiresAt !== undefined && { expiresAt: timestampToWire(g.expiresAt) }),
     ...(g.revokedAt !== undefined && { revokedAt: timestampToWire(g.revokedAt) }),
     revision: g.revision ?? 0,
+    argumentConstraints: (g.argumentConstraints ?? []).map(argumentConstraintToWire),
   };
 }
 
@@ -414,5 +592,14 @@ export function approvalToWire(a: Approval): WireApproval {
     expiresAt: timestampToWire(a.expiresAt),
     ...(a.consumedAt !== undefined && { consumedAt: timestampToWire(a.consumedAt) }),
     decidedBy: a.decidedBy ?? '',
+  };
+}
+
+/** An approval with its summary and request time, as PendingApproval / GetApprovalResponse carry them. */
+export function approvalRecordToWire(r: ApprovalRecord): WireApprovalRecord {
+  return {
+    approval: approvalToWire(r.approval),
+    summary: r.summary,
+    createdAt: timestampToWire(r.createdAt),
   };
 }

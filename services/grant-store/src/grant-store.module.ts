@@ -1,8 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Kysely } from 'kysely';
-import type { AuditPublisher, EventBus } from '@hcp/platform';
+import type { AuditPublisher, EventBus, TokenVerifier } from '@hcp/platform';
 import { ApprovalRepository } from './approval.repository';
 import { ApprovalService } from './approval.service';
+import type { ApproverAuthentication } from './approver';
 import { CapabilityRepository } from './capability.repository';
 import { CapabilityService } from './capability.service';
 import type { GrantStoreDb } from './database';
@@ -10,6 +11,7 @@ import { GrantRepository } from './grant.repository';
 import { GrantService } from './grant.service';
 import { GrantStoreController } from './grant-store.controller';
 import {
+  GRANT_STORE_APPROVER_AUTH,
   GRANT_STORE_AUDIT,
   GRANT_STORE_BUS,
   GRANT_STORE_CLOCK,
@@ -28,6 +30,11 @@ export interface GrantStoreModuleOptions {
   readonly clock?: Clock;
   /** Records grant and approval changes in the audit (I7); absent in unit tests only. */
   readonly audit?: AuditPublisher;
+  /**
+   * Verifies the operator token DecideApproval and ListApprovals need. Absent: the operator
+   * id is read from metadata `hcp-principal-id`, which any caller can set (development only).
+   */
+  readonly verifier?: TokenVerifier;
 }
 
 /**
@@ -46,6 +53,12 @@ export class GrantStoreModule {
         { provide: GRANT_STORE_BUS, useValue: options.bus },
         { provide: GRANT_STORE_CLOCK, useValue: options.clock ?? Date.now },
         { provide: GRANT_STORE_AUDIT, useValue: options.audit ?? null },
+        {
+          provide: GRANT_STORE_APPROVER_AUTH,
+          useValue: (options.verifier !== undefined
+            ? { mode: 'token', verifier: options.verifier }
+            : { mode: 'trusted-metadata' }) satisfies ApproverAuthentication,
+        },
         GrantRepository,
         CapabilityRepository,
         ApprovalRepository,

@@ -4,6 +4,8 @@ export const GRANT_STORE_DB = Symbol('GRANT_STORE_DB');
 export const GRANT_STORE_BUS = Symbol('GRANT_STORE_BUS');
 /** DI token of the AuditPublisher grant and approval changes are recorded through (null: not recorded). */
 export const GRANT_STORE_AUDIT = Symbol('GRANT_STORE_AUDIT');
+/** DI token of the ApproverAuthentication DecideApproval and ListApprovals use. */
+export const GRANT_STORE_APPROVER_AUTH = Symbol('GRANT_STORE_APPROVER_AUTH');
 /** DI token of the clock (epoch millis); injected so tests can move time. */
 export const GRANT_STORE_CLOCK = Symbol('GRANT_STORE_CLOCK');
 

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import type { Capability, ResourcePattern } from '@hcp/core';
+import type { ArgumentConstraint, Capability, ResourcePattern } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
+import { ARGUMENT_CONSTRAINT_LIMITS, argumentConstraintProblem } from '@hcp/policy';
 
 /**
  * Size bounds on everything grant-store stores. They keep one grant, one
@@ -196,6 +197,23 @@ export function requireResourcePattern(field: string, pattern: ResourcePattern):
       return;
     }
   }
+}
+
+/**
+ * A grant's argument constraints, checked by the engine's own rules (libs/policy), so what is
+ * stored is exactly what the engine can evaluate: a pattern RE2 refuses, or one over the length
+ * bound, is INPUT_INVALID here rather than a constraint that silently never holds.
+ */
+export function requireArgumentConstraints(
+  field: string,
+  constraints: readonly ArgumentConstraint[],
+): void {
+  requireBoundedList(field, constraints, ARGUMENT_CONSTRAINT_LIMITS.constraintsPerGrant);
+  constraints.forEach((c, i) => {
+    const problem = argumentConstraintProblem(c);
+    if (problem !== undefined)
+      throw invalidArgument(`${field}[${i}].${problem.field}`, problem.message);
+  });
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Grant, ResourcePattern } from '@hcp/core';
+import type { ArgumentConstraint, Grant, ResourcePattern } from '@hcp/core';
 import { toNumber, type GrantRow, type GrantStoreDb } from './database';
 import { GRANT_STORE_DB } from './grant-store.tokens';
 
@@ -41,6 +41,7 @@ export class GrantRepository {
         revoked_at: null,
         revoke_reason: null,
         revision: grant.revision,
+        argument_constraints: JSON.stringify(grant.argumentConstraints ?? []),
       })
       .execute();
   }
@@ -129,6 +130,8 @@ type NullableGrantRow = { [K in keyof GrantRow]: GrantRow[K] | null };
 
 /** Maps a stored row to the domain grant (epoch millis, no nulls). */
 export function grantFromRow(row: GrantRow): Grant {
+  // Rows written before the column existed read as [] (the migration's default).
+  const constraints = (row.argument_constraints ?? []).map(constraintFromJson);
   return {
     id: row.id,
     principalId: row.principal_id,
@@ -139,6 +142,7 @@ export function grantFromRow(row: GrantRow): Grant {
     ...(row.expires_at !== null && { expiresAt: toMillis(row.expires_at) }),
     ...(row.revoked_at !== null && { revokedAt: toMillis(row.revoked_at) }),
     revision: toNumber(row.revision),
+    ...(constraints.length > 0 && { argumentConstraints: constraints }),
   };
 }
 
@@ -151,6 +155,31 @@ function patternFromJson(p: ResourcePattern): ResourcePattern {
       return { kind: 'host_set', hosts: [...p.hosts], cidrs: [...p.cidrs] };
     case 'exact_id':
       return { kind: 'exact_id', id: p.id };
+  }
+}
+
+// Rebuilt field by field like patterns. An unknown rule cannot be dropped (that would widen the
+// grant), so it becomes an empty one_of, which no call satisfies.
+function constraintFromJson(c: ArgumentConstraint): ArgumentConstraint {
+  const argument = c.argument;
+  switch (c.kind) {
+    case 'one_of':
+      return { argument, kind: 'one_of', values: [...c.values] };
+    case 'pattern':
+      return { argument, kind: 'pattern', pattern: c.pattern };
+    case 'max_length':
+      return { argument, kind: 'max_length', maxLength: c.maxLength };
+    case 'range':
+      return {
+        argument,
+        kind: 'range',
+        ...(typeof c.min === 'number' && { min: c.min }),
+        ...(typeof c.max === 'number' && { max: c.max }),
+      };
+    case 'absent':
+      return { argument, kind: 'absent' };
+    default:
+      return { argument, kind: 'one_of', values: [] };
   }
 }
 

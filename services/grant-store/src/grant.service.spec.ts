@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { HcpError, type ResourcePattern } from '@hcp/core';
+import { HcpError, type ArgumentConstraint, type ResourcePattern } from '@hcp/core';
 import { InProcessBus, type BusHeaders, type EventBus } from '@hcp/platform';
 import { grants as pb } from '@hcp/proto';
 import { NotFoundError } from './errors';
@@ -61,6 +61,25 @@ describe('GrantService', () => {
         revision: 1,
       });
       await expect(h.grants.get(grant.id)).resolves.toEqual(grant);
+    });
+
+    it('stores argument constraints of every kind and returns them on every read path', async () => {
+      const argumentConstraints: ArgumentConstraint[] = [
+        { argument: 'mode', kind: 'one_of', values: ['append', 1, true, null] },
+        { argument: 'branch', kind: 'pattern', pattern: 'feature/[a-z0-9-]+' },
+        { argument: 'title', kind: 'max_length', maxLength: 80 },
+        { argument: 'n', kind: 'range', min: 0.5 },
+        { argument: 'force', kind: 'absent' },
+      ];
+      const grant = await h.grants.create({ ...base, argumentConstraints });
+      expect(grant.argumentConstraints).toEqual(argumentConstraints);
+      await expect(h.grants.get(grant.id)).resolves.toEqual(grant);
+      const snap = await h.grants.principalSnapshot('agent-1');
+      expect(snap.grants).toEqual([grant]);
+      // An unconstrained grant stays without the field (not an empty list).
+      const plain = await h.grants.create({ ...base, argumentConstraints: [] });
+      expect(plain).not.toHaveProperty('argumentConstraints');
+      await expect(h.grants.get(plain.id)).resolves.toEqual(plain);
     });
 
     it('stores every pattern kind and provider wildcards', async () => {
@@ -385,6 +404,56 @@ describe('GrantService', () => {
         bad: { expiresAt: T0 },
         field: 'expiresAt',
         good: { expiresAt: T0 + 1000 },
+      },
+      {
+        rule: 'constraint without an argument name',
+        bad: { argumentConstraints: [{ argument: '', kind: 'absent' }] },
+        field: 'argumentConstraints[0].argument',
+        good: { argumentConstraints: [{ argument: 'force', kind: 'absent' }] },
+      },
+      {
+        rule: 'pattern RE2 refuses (lookahead)',
+        bad: { argumentConstraints: [{ argument: 'b', kind: 'pattern', pattern: '(?!main).*' }] },
+        field: 'argumentConstraints[0].pattern',
+        good: { argumentConstraints: [{ argument: 'b', kind: 'pattern', pattern: 'feature/.*' }] },
+      },
+      {
+        rule: 'pattern too long',
+        bad: {
+          argumentConstraints: [{ argument: 'b', kind: 'pattern', pattern: 'a'.repeat(257) }],
+        },
+        field: 'argumentConstraints[0].pattern',
+        good: {
+          argumentConstraints: [{ argument: 'b', kind: 'pattern', pattern: 'a'.repeat(256) }],
+        },
+      },
+      {
+        rule: 'empty one_of',
+        bad: { argumentConstraints: [{ argument: 'm', kind: 'one_of', values: [] }] },
+        field: 'argumentConstraints[0].oneOf.values',
+        good: { argumentConstraints: [{ argument: 'm', kind: 'one_of', values: ['append'] }] },
+      },
+      {
+        rule: 'range without bounds',
+        bad: { argumentConstraints: [{ argument: 'n', kind: 'range' }] },
+        field: 'argumentConstraints[0].range',
+        good: { argumentConstraints: [{ argument: 'n', kind: 'range', max: 10 }] },
+      },
+      {
+        rule: 'too many constraints',
+        bad: {
+          argumentConstraints: Array.from({ length: 33 }, () => ({
+            argument: 'x',
+            kind: 'absent' as const,
+          })),
+        },
+        field: 'argumentConstraints',
+        good: {
+          argumentConstraints: Array.from({ length: 32 }, () => ({
+            argument: 'x',
+            kind: 'absent' as const,
+          })),
+        },
       },
     ];
 

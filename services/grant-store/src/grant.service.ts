@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
-import { newId, type Grant, type ResourcePattern } from '@hcp/core';
+import { newId, type ArgumentConstraint, type Grant, type ResourcePattern } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
 import { CapabilityRepository } from './capability.repository';
 import type { GrantStoreDb } from './database';
@@ -11,6 +11,7 @@ import {
   LIMITS,
   optionalFreeText,
   parseCapabilityRef,
+  requireArgumentConstraints,
   requireBoundedList,
   requireResourcePattern,
   requireScopes,
@@ -29,6 +30,8 @@ export interface CreateGrantInput {
   readonly scopes: readonly string[];
   /** Epoch millis; undefined: never expires. */
   readonly expiresAt?: number;
+  /** Rules on call arguments; undefined or empty: unconstrained. */
+  readonly argumentConstraints?: readonly ArgumentConstraint[];
 }
 
 /** What ListGrants asks for. */
@@ -80,6 +83,10 @@ export class GrantService {
         createdAt: now,
         ...(input.expiresAt !== undefined && { expiresAt: input.expiresAt }),
         revision,
+        ...(input.argumentConstraints !== undefined &&
+          input.argumentConstraints.length > 0 && {
+            argumentConstraints: [...input.argumentConstraints],
+          }),
       };
       await this.grants.insert(tx, created);
       return created;
@@ -183,6 +190,7 @@ export class GrantService {
     requireUnique('capabilities', input.capabilities);
     requireBoundedList('resourcePatterns', input.resourcePatterns, LIMITS.patternsPerGrant);
     input.resourcePatterns.forEach((p, i) => requireResourcePattern(`resourcePatterns[${i}]`, p));
+    requireArgumentConstraints('argumentConstraints', input.argumentConstraints ?? []);
     requireScopes('scopes', input.scopes);
     if (input.expiresAt !== undefined && input.expiresAt <= now)
       throw invalidArgument('expiresAt', 'must be in the future');

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import {
+  createLogger,
+  createTokenVerifier,
   migrateToLatest,
   openDatabase,
   startGrpcService,
@@ -7,6 +9,8 @@ import {
   type DatabaseConfig,
   type AuditPublisher,
   type EventBus,
+  type TokenVerifier,
+  type TokenVerifierOptions,
 } from '@hcp/platform';
 import type { GrantStoreDb } from './database';
 import { GrantStoreModule } from './grant-store.module';
@@ -17,9 +21,20 @@ export type { GrantStoreDb } from './database';
 export { GrantStoreModule, type GrantStoreModuleOptions } from './grant-store.module';
 export { grantStoreMigrations, GRANT_STORE_MIGRATION_TABLE } from './migrations';
 export { GRANTS_CHANGED_SUBJECT, encodeGrantsChanged } from './grants-changed.publisher';
-export { OPERATOR_METADATA_KEY } from './grant-store.controller';
-export { NotFoundError, FailedPreconditionError } from './errors';
-export { DEFAULT_APPROVAL_TTL_MS, MAX_APPROVAL_TTL_MS } from './approval.service';
+export {
+  APPROVER_KINDS,
+  AUTHORIZATION_METADATA_KEY,
+  OPERATOR_METADATA_KEY,
+  approverOf,
+  type ApproverAuthentication,
+} from './approver';
+export { NotFoundError, FailedPreconditionError, ApproverRequiredError } from './errors';
+export {
+  DEFAULT_APPROVAL_TTL_MS,
+  MAX_APPROVAL_TTL_MS,
+  DEFAULT_APPROVAL_PAGE_SIZE,
+  MAX_APPROVAL_PAGE_SIZE,
+} from './approval.service';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './grant.service';
 export { LIMITS as GRANT_STORE_LIMITS } from './grant-store.validation';
 
@@ -44,6 +59,12 @@ export interface StartGrantStoreOptions {
   readonly audit?: AuditPublisher;
   /** Graceful shutdown bound passed to startGrpcService. */
   readonly drainTimeoutMs?: number;
+  /**
+   * Verifies the operator bearer token DecideApproval and ListApprovals need (a verifier, or
+   * the options to create one, as audit-log takes). Absent: DEVELOPMENT ONLY, the operator id
+   * is trusted from metadata `hcp-principal-id`; logged as a warning at start.
+   */
+  readonly verifier?: TokenVerifier | TokenVerifierOptions;
 }
 
 /** A running grant-store. */
@@ -55,8 +76,25 @@ export interface RunningGrantStore {
   close(): Promise<void>;
 }
 
+const log = createLogger('GrantStore');
+
+function isVerifier(v: TokenVerifier | TokenVerifierOptions): v is TokenVerifier {
+  return typeof (v as Partial<TokenVerifier>).verify === 'function';
+}
+
 /** Migrates the database and serves grant-store over gRPC; one code path for both run modes. */
 export async function startGrantStore(options: StartGrantStoreOptions): Promise<RunningGrantStore> {
+  // Built before anything opens, so a misconfigured verifier fails at boot with nothing to clean up.
+  const verifier =
+    options.verifier === undefined
+      ? undefined
+      : isVerifier(options.verifier)
+        ? options.verifier
+        : createTokenVerifier(options.verifier);
+  if (verifier === undefined)
+    log.warn(
+      'no token verifier: DecideApproval trusts metadata hcp-principal-id from any caller (development only)',
+    );
   const given = options.db;
   const owned = !isOpenDatabase(given);
   const database = isOpenDatabase(given) ? given : await openDatabase<GrantStoreDb>(given);
@@ -69,6 +107,7 @@ export async function startGrantStore(options: StartGrantStoreOptions): Promise<
         bus: options.bus,
         ...(options.clock !== undefined && { clock: options.clock }),
         ...(options.audit !== undefined && { audit: options.audit }),
+        ...(verifier !== undefined && { verifier }),
       }),
       ...GRANT_STORE_PROTO,
       ...(options.host !== undefined && { host: options.host }),

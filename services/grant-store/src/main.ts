@@ -7,7 +7,7 @@ import {
   runService,
   type EventBus,
 } from '@hcp/platform';
-import { databaseConfigOf, loadGrantStoreConfig } from './config';
+import { databaseConfigOf, loadGrantStoreConfig, verifierOptionsOf } from './config';
 import { startGrantStore } from './index';
 
 // Distributed entry point: one process, configured from the environment, stopped by SIGTERM/SIGINT.
@@ -28,7 +28,9 @@ runService('grant-store', async () => {
   const config = loadGrantStoreConfig();
   const bus = await connectBus(config.HCP_NATS_URL);
   const audit = await createAuditPublisher(bus, { source: 'grant-store' });
+  const verifier = verifierOptionsOf(config);
   const store = await startGrantStore({
+    ...(verifier !== undefined && { verifier }),
     audit,
     db: databaseConfigOf(config),
     bus,
@@ -36,7 +38,14 @@ runService('grant-store', async () => {
     port: config.HCP_GRANT_STORE_PORT,
     drainTimeoutMs: config.HCP_GRANT_STORE_DRAIN_MS,
   });
-  log.info({ url: store.url, bus: bus.kind }, 'grant-store ready');
+  log.info(
+    {
+      url: store.url,
+      bus: bus.kind,
+      approvers: verifier !== undefined ? 'token' : 'metadata (dev)',
+    },
+    'grant-store ready',
+  );
   return {
     close: () =>
       store

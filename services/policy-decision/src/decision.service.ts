@@ -27,6 +27,8 @@ export interface CallInput {
   readonly observedDefinitionDigest?: string;
   readonly resource?: ResourceFacts;
   readonly argumentsDigest?: string;
+  /** The validated, bounded arguments; grants' argument constraints read them (I5). */
+  readonly arguments?: Readonly<Record<string, unknown>>;
   readonly approvalId?: string;
 }
 
@@ -253,6 +255,7 @@ function toRequest(input: DecideInput, now: number, approval: Approval | undefin
       ? { observedDefinitionDigest: c.observedDefinitionDigest }
       : {}),
     ...(c.resource !== undefined ? { resource: c.resource } : {}),
+    ...(c.arguments !== undefined ? { arguments: c.arguments } : {}),
     ...(approval !== undefined ? { approval } : {}),
   };
   return {

@@ -176,6 +176,20 @@ describe('policy-decision over gRPC and AuthZEN HTTP', () => {
         'explain without request',
         () => callUnary(client.explain.bind(client), { request: undefined }),
       ],
+      // Arguments: bounded, an object, and exactly the text the arguments digest covers.
+      ...(
+        [
+          ['arguments over 256 KiB', `{"a":"${'x'.repeat(256 * 1024)}"}`],
+          ['arguments nested deeper than 32', `{"a":${'['.repeat(32)}${']'.repeat(32)}}`],
+          ['arguments that are not JSON', '{"a":'],
+          ['arguments that are not an object', '["a"]'],
+          ['arguments the digest does not cover', '{"path":"/data/app/b.txt"}'],
+          ['arguments in a non-canonical spelling', '{ "path": "/data/app/a.txt" }'],
+        ] as const
+      ).map(([name, json]): [string, () => Promise<unknown>] => [
+        name,
+        () => decide({ ...good, call: { ...good.call!, argumentsJson: json } }),
+      ]),
     ];
     it.each(cases)('%s', async (_n, run) => {
       const err = (await run().then(
@@ -187,6 +201,18 @@ describe('policy-decision over gRPC and AuthZEN HTTP', () => {
     });
     it('accepts the well-formed neighbour', async () => {
       expect(decisionFromProto((await decide(good)).decision!).outcome).toBe('allow');
+    });
+    it('accepts arguments at the bounds, and derives the digest when none was sent', async () => {
+      const deep = `{"a":${'['.repeat(31)}${']'.repeat(31)}}`;
+      const withArgs = decideRequestToWire({
+        principal: ALICE,
+        session: activeSession('alice'),
+        now: NOW,
+        call: call('fs/read_file', path('/data/app/a.txt'), JSON.parse(deep) as never),
+      });
+      expect(decisionFromProto((await decide(withArgs)).decision!).outcome).toBe('allow');
+      const noDigest = { ...withArgs, call: { ...withArgs.call!, argumentsDigest: '' } };
+      expect(decisionFromProto((await decide(noDigest)).decision!).outcome).toBe('allow');
     });
   });
 

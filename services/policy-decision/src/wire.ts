@@ -1,4 +1,11 @@
-import type { HandleRecord, Principal, ResourceFacts, SessionFacts } from '@hcp/core';
+import {
+  argumentsDigest,
+  sha256Hex,
+  type HandleRecord,
+  type Principal,
+  type ResourceFacts,
+  type SessionFacts,
+} from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
 import { enums, fromTimestamp } from '@hcp/proto';
 import type { CallInput, DecideInput, PipeInput } from './decision.service';
@@ -10,8 +17,19 @@ import type { CallInput, DecideInput, PipeInput } from './decision.service';
  * is INPUT_INVALID naming the field.
  */
 
-/** Bounds on request fields; generous for real use, tight enough to refuse abuse. */
-export const LIMITS = { id: 256, text: 8192, addresses: 64, labels: 64, version: 32 } as const;
+/**
+ * Bounds on request fields; generous for real use, tight enough to refuse abuse. The arguments
+ * bounds are the edge's (256 KiB, 32 levels), re-checked here: the PDP trusts no caller's bound.
+ */
+export const LIMITS = {
+  id: 256,
+  text: 8192,
+  addresses: 64,
+  labels: 64,
+  version: 32,
+  argumentsBytes: 256 * 1024,
+  argumentsDepth: 32,
+} as const;
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -123,17 +141,72 @@ function resourceOf(value: unknown, field: string): ResourceFacts | undefined {
   throw invalidArgument(field, 'must be resolved or rejected');
 }
 
+/** Deepest nesting of objects and arrays in JSON text, scanned before parsing anything. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92 /* backslash */) i++;
+      else if (ch === 34 /* " */) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 123 /* { */ || ch === 91 /* [ */) {
+      if (++depth > max) max = depth;
+    } else if (ch === 125 /* } */ || ch === 93 /* ] */) depth--;
+  }
+  return max;
+}
+
+/**
+ * The call's arguments from `arguments_json`, bounded before it is parsed, and bound to the
+ * digest: when `arguments_digest` is set the text must be exactly what it covers (RFC 8785
+ * canonical JSON), so the constraints a grant checks and the approval binding see the same
+ * arguments. Without a digest, the digest is derived from the arguments.
+ */
+export function argumentsOf(
+  c: Record<string, unknown>,
+  digest: string,
+  field: string,
+): { arguments: Record<string, unknown>; argumentsDigest: string } | undefined {
+  const text = c['argumentsJson'];
+  if (text === null || text === undefined || text === '') return undefined;
+  if (typeof text !== 'string') throw invalidArgument(field, 'must be a string');
+  const max = LIMITS.argumentsBytes;
+  if (text.length > max || Buffer.byteLength(text, 'utf8') > max)
+    throw invalidArgument(field, `larger than ${max} bytes`);
+  if (jsonDepth(text) > LIMITS.argumentsDepth)
+    throw invalidArgument(field, `nested deeper than ${LIMITS.argumentsDepth} levels`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidArgument(field, 'is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw invalidArgument(field, 'must be a JSON object');
+  const args = parsed as Record<string, unknown>;
+  if (digest === '') return { arguments: args, argumentsDigest: argumentsDigest(args) };
+  if (`sha256:${sha256Hex(text)}` !== digest)
+    throw invalidArgument(field, 'is not the canonical JSON that arguments_digest covers');
+  return { arguments: args, argumentsDigest: digest };
+}
+
 function callOf(value: unknown, field: string): CallInput {
   const c = obj(value, field, true)!;
-  const digest = str(c, 'argumentsDigest', `${field}.arguments_digest`, 80);
-  if (digest !== '' && !DIGEST.test(digest))
+  const given = str(c, 'argumentsDigest', `${field}.arguments_digest`, 80);
+  if (given !== '' && !DIGEST.test(given))
     throw invalidArgument(`${field}.arguments_digest`, 'must be sha256:<64 hex>');
+  const args = argumentsOf(c, given, `${field}.arguments_json`);
+  const digest = args?.argumentsDigest ?? given;
   const observed = str(c, 'observedDefinitionDigest', `${field}.observed_definition_digest`, 80);
   const resource = resourceOf(c['resource'], `${field}.resource`);
   const approvalId = str(c, 'approvalId', `${field}.approval_id`);
   return {
     capabilityId: str(c, 'capabilityId', `${field}.capability_id`),
     ...(digest !== '' ? { argumentsDigest: digest } : {}),
+    ...(args !== undefined ? { arguments: args.arguments } : {}),
     ...(observed !== '' ? { observedDefinitionDigest: observed } : {}),
     ...(resource !== undefined ? { resource } : {}),
     ...(approvalId !== '' ? { approvalId } : {}),

@@ -19,6 +19,7 @@ export function grpcStatusFor(reason: ReasonCode): status {
       return status.NOT_FOUND;
     case 'POLICY_UNAVAILABLE':
     case 'AUDIT_UNAVAILABLE':
+    case 'PROVIDER_UNAVAILABLE':
       return status.UNAVAILABLE;
     case 'APPROVAL_CONSUMED':
     case 'APPROVAL_EXPIRED':
@@ -39,6 +40,7 @@ export function grpcStatusFor(reason: ReasonCode): status {
     case 'APPROVAL_REQUIRED':
     case 'APPROVAL_MISMATCH':
     case 'PIPE_TARGET_DENIED':
+    case 'ARGUMENT_NOT_GRANTED':
       return status.PERMISSION_DENIED;
   }
 }

@@ -162,6 +162,35 @@ export const GRANTS: readonly Grant[] = [
     resourcePatterns: [],
     scopes: [],
   }),
+  // Argument constraints (I5): alice may write under /data/app/logs only in append mode, except
+  // under /data/app/logs/archive where an unconstrained grant also applies; and may mail the
+  // team only with a subject tagged [team].
+  grant({
+    id: 'grt_alice_append',
+    principalId: 'alice',
+    capabilities: ['fs/write_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app/logs' }],
+    scopes: ['fs:write'],
+    argumentConstraints: [{ argument: 'mode', kind: 'one_of', values: ['append'] }],
+  }),
+  grant({
+    id: 'grt_alice_logs_archive',
+    principalId: 'alice',
+    capabilities: ['fs/write_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app/logs/archive' }],
+    scopes: ['fs:write'],
+  }),
+  grant({
+    id: 'grt_alice_mail_team',
+    principalId: 'alice',
+    capabilities: ['mail/send'],
+    resourcePatterns: [{ kind: 'exact_id', id: 'team@example.com' }],
+    scopes: ['mail:send'],
+    argumentConstraints: [
+      { argument: 'subject', kind: 'pattern', pattern: '\\[team\\] .{1,120}' },
+      { argument: 'cc', kind: 'absent' },
+    ],
+  }),
   grant({
     id: 'grt_bob_read',
     principalId: 'bob',
@@ -208,17 +237,18 @@ export const id = (value: string): ResourceFacts => ({
   resource: { kind: 'id', raw: value, canonical: value },
 });
 
-/** A call with its arguments digested the way the edge digests them. */
+/** A call with its arguments, digested the way the edge digests them. */
 export function call(
   capabilityId: string,
   resource: ResourceFacts | undefined,
-  args: unknown,
+  args: Readonly<Record<string, unknown>>,
   over: Partial<CallFacts> = {},
 ): CallFacts {
   const observed = CAPABILITIES.find((c) => c.id === capabilityId)?.definitionDigest;
   return {
     capabilityId,
     argumentsDigest: argumentsDigest(args),
+    arguments: args,
     ...(resource !== undefined ? { resource } : {}),
     ...(observed !== undefined ? { observedDefinitionDigest: observed } : {}),
     ...over,
@@ -326,7 +356,14 @@ const pipe = (
   target,
   ...over,
 });
-const mailTo = (to: string) => call('mail/send', id(to), { to, body: { $handle: 'source' } });
+const mailTo = (to: string, extra: Readonly<Record<string, unknown>> = {}) =>
+  call('mail/send', id(to), { to, body: { hcpHandle: 'source' }, ...extra });
+
+/** A write under /data/app/logs with its approval bound, so only the grant decides. */
+const logWrite = (p: string, extra: Readonly<Record<string, unknown>>) => {
+  const c = call('fs/write_file', path(p), { path: p, content: 'line', ...extra });
+  return { ...c, approval: approvalFor('alice', c) };
+};
 
 const allow = (matchedGrantId?: string) =>
   ({
@@ -692,6 +729,37 @@ export const FIXTURES: readonly DecisionFixture[] = [
     expect: deny('NO_MATCHING_GRANT'),
   },
   {
+    name: 'i5.allow.argument_in_one_of',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, logWrite('/data/app/logs/app.log', { mode: 'append' })),
+    expect: allow('grt_alice_append'),
+  },
+  {
+    name: 'i5.deny.argument_not_one_of',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.argument_in_one_of',
+    request: decide(ALICE, logWrite('/data/app/logs/app.log', { mode: 'overwrite' })),
+    expect: deny('ARGUMENT_NOT_GRANTED'),
+  },
+  {
+    name: 'i5.deny.constrained_argument_missing',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.argument_in_one_of',
+    request: decide(ALICE, logWrite('/data/app/logs/app.log', {})),
+    expect: deny('ARGUMENT_NOT_GRANTED'),
+  },
+  {
+    // The constrained grant covers this path too and refuses `overwrite`; the unconstrained one matches.
+    name: 'i5.allow.unconstrained_grant_also_covers',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, logWrite('/data/app/logs/archive/old.log', { mode: 'overwrite' })),
+    expect: allow('grt_alice_logs_archive'),
+  },
+  {
     name: 'i5.allow.no_resource_capability',
     invariant: 'I5',
     op: 'decide',
@@ -745,6 +813,29 @@ export const FIXTURES: readonly DecisionFixture[] = [
     op: 'pipe',
     request: pipe(secretHandle, secretHandle.id, mailTo('security@example.com')),
     expect: allow('grt_alice_mail_security'),
+  },
+  {
+    name: 'i6.allow.pipe_argument_matches_pattern',
+    invariant: 'I6',
+    op: 'pipe',
+    request: pipe(
+      ownHandle,
+      ownHandle.id,
+      mailTo('team@example.com', { subject: '[team] weekly numbers' }),
+    ),
+    expect: allow('grt_alice_mail_team'),
+  },
+  {
+    name: 'i6.deny.pipe_argument_breaks_pattern',
+    invariant: 'I6',
+    op: 'pipe',
+    neighbour: 'i6.allow.pipe_argument_matches_pattern',
+    request: pipe(
+      ownHandle,
+      ownHandle.id,
+      mailTo('team@example.com', { subject: 'weekly numbers' }),
+    ),
+    expect: deny('PIPE_TARGET_DENIED', 'ARGUMENT_NOT_GRANTED'),
   },
   {
     name: 'i6.deny.secret_to_unscoped_target',

@@ -1,7 +1,11 @@
 import { CAPABILITIES, GRANTS } from '@hcp/policy/testing';
-import type { Decision } from '@hcp/core';
+import { argumentsDigest, sha256Hex, type ArgumentConstraint, type Decision } from '@hcp/core';
+import { constraintHolds } from '@hcp/policy';
 import {
   core,
+  argumentConstraintFromProto,
+  argumentConstraintToProto,
+  decideRequestToProto,
   capabilityFromProto,
   capabilityToProto,
   decisionFromProto,
@@ -59,6 +63,51 @@ describe('domain <-> proto conversions', () => {
     expect(decisionFromProto({ ...decisionToProto(allow), reason: 11 }).reason).toBe(
       'NO_MATCHING_GRANT',
     );
+  });
+
+  it('round-trips every argument constraint kind through the binary codec', () => {
+    const all: ArgumentConstraint[] = [
+      { argument: 'mode', kind: 'one_of', values: ['append', 2.5, false, null] },
+      { argument: 'branch', kind: 'pattern', pattern: 'feature/[a-z]+' },
+      { argument: 'title', kind: 'max_length', maxLength: 80 },
+      { argument: 'n', kind: 'range', min: -1 },
+      { argument: 'm', kind: 'range', min: 0, max: 10 },
+      { argument: 'force', kind: 'absent' },
+    ];
+    for (const c of all) {
+      const bytes = core.ArgumentConstraint.encode(argumentConstraintToProto(c)).finish();
+      expect(argumentConstraintFromProto(core.ArgumentConstraint.decode(bytes))).toEqual(c);
+    }
+  });
+
+  it('reads an unset constraint rule as one no call satisfies (never drops it, which would widen)', () => {
+    const c = argumentConstraintFromProto({ argument: 'mode', rule: undefined });
+    expect(constraintHolds(c, { mode: 'anything' })).toBe(false);
+    expect(constraintHolds(c, {})).toBe(false);
+    const g = grantFromProto({
+      ...grantToProto(GRANTS[0]!),
+      argumentConstraints: [{ argument: 'mode', rule: undefined }],
+    });
+    expect(g.argumentConstraints).toHaveLength(1);
+  });
+
+  it('sends arguments as the canonical JSON the arguments digest covers', () => {
+    const args = { z: 1, a: { y: [true, null], b: 'x' } };
+    const wire = decideRequestToProto({
+      session: { state: 'active', initialized: true },
+      call: {
+        capabilityId: 'fs/read_file',
+        argumentsDigest: argumentsDigest(args),
+        arguments: args,
+      },
+    });
+    expect(wire.call?.argumentsJson).toBe('{"a":{"b":"x","y":[true,null]},"z":1}');
+    expect(`sha256:${sha256Hex(wire.call!.argumentsJson)}`).toBe(argumentsDigest(args));
+    const none = decideRequestToProto({
+      session: { state: 'active', initialized: true },
+      call: { capabilityId: 'fs/read_file', argumentsDigest: '' },
+    });
+    expect(none.call?.argumentsJson).toBe('');
   });
 
   it('converts timestamps at millisecond precision and treats zero as unset', () => {

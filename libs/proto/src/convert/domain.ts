@@ -1,15 +1,18 @@
-import type {
-  Approval,
-  Capability,
-  Decision,
-  Effect,
-  EndpointFamily,
-  Grant,
-  HandleRecord,
-  Principal,
-  ResourceFacts,
-  ResourcePattern,
-  SessionFacts,
+import {
+  canonicalJson,
+  type ArgumentConstraint,
+  type Approval,
+  type Capability,
+  type Decision,
+  type Effect,
+  type EndpointFamily,
+  type Grant,
+  type HandleRecord,
+  type JsonScalar,
+  type Principal,
+  type ResourceFacts,
+  type ResourcePattern,
+  type SessionFacts,
 } from '@hcp/core';
 import type * as core from '../generated/hcp/core/v1/core';
 import type * as policyProto from '../generated/hcp/policy/v1/policy_decision';
@@ -41,6 +44,7 @@ export function grantFromProto(g: core.Grant): Grant {
   }
   const expiresAt = fromTimestamp(g.expiresAt);
   const revokedAt = fromTimestamp(g.revokedAt);
+  const constraints = g.argumentConstraints.map(argumentConstraintFromProto);
   return {
     id: g.id,
     principalId: g.principalId,
@@ -51,7 +55,88 @@ export function grantFromProto(g: core.Grant): Grant {
     ...(expiresAt !== undefined ? { expiresAt } : {}),
     ...(revokedAt !== undefined ? { revokedAt } : {}),
     revision: g.revision,
+    ...(constraints.length > 0 ? { argumentConstraints: constraints } : {}),
   };
+}
+
+/**
+ * An argument constraint from the wire. Unlike an unknown resource pattern (dropped, which
+ * narrows), an unreadable constraint must not be dropped, which would widen the grant: it
+ * becomes an empty `one_of`, which no call satisfies. Unreadable values in a `one_of` are
+ * dropped (that narrows).
+ */
+export function argumentConstraintFromProto(c: core.ArgumentConstraint): ArgumentConstraint {
+  const argument = c.argument;
+  const rule = c.rule;
+  switch (rule?.$case) {
+    case 'oneOf': {
+      const values: JsonScalar[] = [];
+      for (const v of rule.value.values) {
+        const scalar = scalarFromProto(v);
+        if (scalar !== undefined) values.push(scalar.value);
+      }
+      return { argument, kind: 'one_of', values };
+    }
+    case 'pattern':
+      return { argument, kind: 'pattern', pattern: rule.value };
+    case 'maxLength':
+      return { argument, kind: 'max_length', maxLength: rule.value };
+    case 'range':
+      return {
+        argument,
+        kind: 'range',
+        ...(rule.value.min !== undefined ? { min: rule.value.min } : {}),
+        ...(rule.value.max !== undefined ? { max: rule.value.max } : {}),
+      };
+    case 'absent':
+      return { argument, kind: 'absent' };
+    case undefined:
+      return { argument, kind: 'one_of', values: [] };
+  }
+}
+
+function scalarFromProto(v: core.ScalarValue): { value: JsonScalar } | undefined {
+  const value = v.value;
+  switch (value?.$case) {
+    case 'stringValue':
+    case 'numberValue':
+    case 'boolValue':
+      return { value: value.value };
+    case 'nullValue':
+      return value.value ? { value: null } : undefined;
+    case undefined:
+      return undefined;
+  }
+}
+
+/** A domain argument constraint as a ts-proto message. */
+export function argumentConstraintToProto(c: ArgumentConstraint): core.ArgumentConstraint {
+  const argument = c.argument;
+  switch (c.kind) {
+    case 'one_of':
+      return {
+        argument,
+        rule: {
+          $case: 'oneOf',
+          value: { values: c.values.map(scalarToProto) },
+        },
+      };
+    case 'pattern':
+      return { argument, rule: { $case: 'pattern', value: c.pattern } };
+    case 'max_length':
+      return { argument, rule: { $case: 'maxLength', value: c.maxLength } };
+    case 'range':
+      return { argument, rule: { $case: 'range', value: { min: c.min, max: c.max } } };
+    case 'absent':
+      return { argument, rule: { $case: 'absent', value: {} } };
+  }
+}
+
+function scalarToProto(v: JsonScalar): core.ScalarValue {
+  if (v === null) return { value: { $case: 'nullValue', value: true } };
+  if (typeof v === 'string') return { value: { $case: 'stringValue', value: v } };
+  if (typeof v === 'number') return { value: { $case: 'numberValue', value: v } };
+  return { value: { $case: 'boolValue', value: v } };
 }
 
 /** A domain grant as a ts-proto message. */
@@ -77,6 +162,7 @@ export function grantToProto(g: Grant): core.Grant {
     expiresAt: g.expiresAt !== undefined ? toTimestamp(g.expiresAt) : undefined,
     revokedAt: g.revokedAt !== undefined ? toTimestamp(g.revokedAt) : undefined,
     revision: g.revision ?? 0,
+    argumentConstraints: (g.argumentConstraints ?? []).map(argumentConstraintToProto),
   };
 }
 
@@ -271,6 +357,8 @@ export interface DecideRequestFacts {
     readonly observedDefinitionDigest?: string;
     readonly resource?: ResourceFacts;
     readonly argumentsDigest: string;
+    /** The validated arguments (for a pipe: with the handle reference); sent as canonical JSON. */
+    readonly arguments?: Readonly<Record<string, unknown>>;
     readonly approvalId?: string;
   };
   readonly endpointFamily?: EndpointFamily;
@@ -290,6 +378,7 @@ export function decideRequestToProto(r: DecideRequestFacts): policyProto.DecideR
       resource: c.resource ? resourceFactsToProto(c.resource) : undefined,
       argumentsDigest: c.argumentsDigest,
       approvalId: c.approvalId ?? '',
+      argumentsJson: c.arguments !== undefined ? canonicalJson(c.arguments) : '',
     },
     endpointFamily: enums.endpointFamily.toWire(r.endpointFamily ?? 'tools/call'),
     traceId: r.traceId ?? '',

@@ -1,6 +1,8 @@
 import {
   HcpError,
+  approvalBindingDigest,
   argumentsDigest,
+  type Approval,
   type AuditEntry,
   type Capability,
   type Decision,
@@ -13,7 +15,14 @@ import {
 import type { DecideRequestFacts } from '@hcp/proto';
 import type { UpstreamCallResult } from '../providers/upstream-client';
 import { CALL_LIMITS, CallService, boundedArguments, type CallRefusal } from './call.service';
-import type { CallableCapability, CallPorts, DecidePipeFacts, VaultPutInput } from './ports';
+import type {
+  ApprovalRequestInput,
+  ArgumentValidatorPort,
+  CallableCapability,
+  CallPorts,
+  DecidePipeFacts,
+  VaultPutInput,
+} from './ports';
 
 const alice: Principal = { id: 'alice', kind: 'agent' };
 const session: SessionFacts = {
@@ -100,6 +109,8 @@ function harness(
     putError?: Error;
     consumeError?: Error;
     canonicalizeError?: Error;
+    requestError?: Error;
+    validator?: ArgumentValidatorPort;
   } = {},
 ) {
   const calls = {
@@ -110,6 +121,12 @@ function harness(
     peek: [] as { principalId: string; handleId: string; maxBytes: number }[],
     resolve: [] as { principalId: string; handleId: string; decisionId: string }[],
     consume: [] as { approvalId: string }[],
+    request: [] as ApprovalRequestInput[],
+    validate: [] as {
+      capabilityId: string;
+      args: Readonly<Record<string, unknown>>;
+      pinnedDigest?: string;
+    }[],
     audit: [] as AuditEntry[],
   };
   const manifest = options.manifest ?? {
@@ -201,7 +218,29 @@ function harness(
         calls.consume.push(input);
         return options.consumeError ? Promise.reject(options.consumeError) : Promise.resolve();
       },
+      request: (input): Promise<Approval> => {
+        calls.request.push(input);
+        if (options.requestError) return Promise.reject(options.requestError);
+        return Promise.resolve({
+          id: `apr-${calls.request.length}`,
+          principalId: input.principalId,
+          capabilityId: input.capabilityId,
+          bindingDigest: input.bindingDigest,
+          state: 'pending',
+          expiresAt: 9000,
+        });
+      },
     },
+    ...(options.validator === undefined
+      ? {}
+      : {
+          validator: {
+            validate: (capabilityId, args, pinnedDigest) => {
+              calls.validate.push({ capabilityId, args, pinnedDigest });
+              return options.validator?.validate(capabilityId, args, pinnedDigest);
+            },
+          },
+        }),
     audit: {
       available: () => options.auditAvailable ?? true,
       record: (entry) => {
@@ -297,6 +336,10 @@ describe('CallService.callTool', () => {
         message: d.explanation,
         decisionId: d.id,
         invariant: d.invariant,
+        // An approval-gated call that presented no approval also gets a pending request filed.
+        ...(reason === 'APPROVAL_REQUIRED'
+          ? { approvalRequestId: 'apr-1', approvalExpiresAt: 9000 }
+          : {}),
       });
       expect(calls.upstream).toHaveLength(0);
       expect(calls.put).toHaveLength(0);
@@ -363,14 +406,23 @@ describe('CallService.callTool', () => {
     expect(calls.upstream).toHaveLength(1);
   });
 
-  it('turns a provider failure into an audited INPUT_INVALID refusal', async () => {
+  it('turns an untyped provider failure into an audited PROVIDER_UNAVAILABLE refusal', async () => {
     const { service, calls } = harness({ upstream: new Error('boom') });
     const out = refused(await service.callTool(call()));
-    expect(out).toMatchObject({ reason: 'INPUT_INVALID', decisionId: allow.id });
+    expect(out).toMatchObject({ reason: 'PROVIDER_UNAVAILABLE', decisionId: allow.id });
     expect(calls.put).toHaveLength(0);
     expect(calls.audit).toEqual([
-      expect.objectContaining({ check: 'invocation', outcome: 'deny', reason: 'INPUT_INVALID' }),
+      expect.objectContaining({
+        check: 'invocation',
+        outcome: 'deny',
+        reason: 'PROVIDER_UNAVAILABLE',
+      }),
     ]);
+  });
+
+  it("keeps the upstream port's reason for a typed provider failure (arguments rejected)", async () => {
+    const { service } = harness({ upstream: new HcpError('INPUT_INVALID', 'rejected') });
+    expect(refused(await service.callTool(call())).reason).toBe('INPUT_INVALID');
   });
 
   it('audits a vault refusal after the provider ran', async () => {
@@ -394,8 +446,20 @@ describe('CallService.callTool', () => {
     const { service, calls } = harness({ decide: d });
     await service.callTool({ ...call(), approvalId: 'apr-1' });
     expect(calls.consume).toEqual([
-      { approvalId: 'apr-1', principalId: 'alice', decisionId: d.id },
+      {
+        approvalId: 'apr-1',
+        principalId: 'alice',
+        decisionId: d.id,
+        // grant-store re-checks the binding: the same digest the decision point compared.
+        bindingDigest: approvalBindingDigest({
+          principalId: 'alice',
+          capabilityId: 'fs/read_file',
+          canonicalResource: '/root/a.txt',
+          argumentsDigest: argumentsDigest({ path: 'a.txt' }),
+        }),
+      },
     ]);
+    expect(calls.request).toHaveLength(0);
     expect(calls.upstream).toHaveLength(1);
     expect(calls.audit[0]?.approvalId).toBe('apr-1');
   });
@@ -545,6 +609,246 @@ describe('CallService.pipe', () => {
   });
 });
 
+describe('CallService approval requests (I2)', () => {
+  const exec: Capability = {
+    id: 'shell/exec',
+    provider: 'shell',
+    tool: 'exec',
+    effects: ['execute'],
+    risk: 'high',
+    approvalRequired: true,
+    requiredScopes: [],
+  };
+  const manifest = {
+    'shell/exec': { capability: exec, inlinePreview: false },
+    'fs/read_file': { capability: readFile, inlinePreview: false },
+    'fs/write_file': { capability: writeFile, inlinePreview: false },
+  };
+  const required = decision('deny', 'APPROVAL_REQUIRED', { invariant: 'I2' });
+  const execCall = (args: Record<string, unknown>) => ({
+    ...call(args, 'shell/exec'),
+    observedDigest: undefined,
+  });
+
+  it('files a pending approval bound to exactly this call and returns its id with the deny', async () => {
+    const { service, calls } = harness({ manifest, decide: required });
+    const out = refused(await service.callTool(execCall({ cmd: 'ls' })));
+    expect(out).toMatchObject({
+      reason: 'APPROVAL_REQUIRED',
+      decisionId: required.id,
+      approvalRequestId: 'apr-1',
+      approvalExpiresAt: 9000,
+    });
+    expect(calls.request).toEqual([
+      {
+        principalId: 'alice',
+        capabilityId: 'shell/exec',
+        bindingDigest: approvalBindingDigest({
+          principalId: 'alice',
+          capabilityId: 'shell/exec',
+          canonicalResource: null,
+          argumentsDigest: argumentsDigest({ cmd: 'ls' }),
+        }),
+        summary: expect.stringContaining('shell/exec'),
+      },
+    ]);
+    // The summary never carries argument values.
+    expect(calls.request[0]?.summary).not.toContain('ls)');
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('binds the request to the canonical resource of a resource-bearing call', async () => {
+    const { service, calls } = harness({ manifest, decide: required });
+    await service.callTool(call({ path: 'a.txt' }));
+    expect(calls.request[0]?.bindingDigest).toBe(
+      approvalBindingDigest({
+        principalId: 'alice',
+        capabilityId: 'fs/read_file',
+        canonicalResource: '/root/a.txt',
+        argumentsDigest: argumentsDigest({ path: 'a.txt' }),
+      }),
+    );
+    expect(calls.request[0]?.summary).toContain('/root/a.txt');
+  });
+
+  it('files nothing when the call presented an approval (the decision stands as it is)', async () => {
+    const { service, calls } = harness({ manifest, decide: required });
+    const out = refused(
+      await service.callTool({ ...execCall({ cmd: 'ls' }), approvalId: 'apr-0' }),
+    );
+    expect(out.reason).toBe('APPROVAL_REQUIRED');
+    expect(out).not.toHaveProperty('approvalRequestId');
+    expect(calls.request).toHaveLength(0);
+  });
+
+  it('files nothing for other denials', async () => {
+    const { service, calls } = harness({ manifest, decide: decision('deny', 'NO_MATCHING_GRANT') });
+    const out = refused(await service.callTool(execCall({ cmd: 'ls' })));
+    expect(out).not.toHaveProperty('approvalRequestId');
+    expect(calls.request).toHaveLength(0);
+  });
+
+  it('treats `confirm: true` as just an argument: still denied, and bound to different arguments', async () => {
+    const { service, calls } = harness({ manifest, decide: required });
+    await service.callTool(execCall({ cmd: 'ls' }));
+    const out = refused(await service.callTool(execCall({ cmd: 'ls', confirm: true })));
+    expect(out.reason).toBe('APPROVAL_REQUIRED');
+    expect(calls.upstream).toHaveLength(0);
+    expect(calls.decide[1]?.call.argumentsDigest).toBe(
+      argumentsDigest({ cmd: 'ls', confirm: true }),
+    );
+    expect(calls.decide[1]?.call).not.toHaveProperty('approvalId');
+    expect(calls.request[1]?.bindingDigest).not.toBe(calls.request[0]?.bindingDigest);
+  });
+
+  it('still returns the deny, without an id, when grant-store cannot file the request', async () => {
+    const { service, calls } = harness({
+      manifest,
+      decide: required,
+      requestError: new Error('UNAVAILABLE'),
+    });
+    const out = refused(await service.callTool(execCall({ cmd: 'ls' })));
+    expect(out).toEqual(refusalFor(required));
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('files a request for a pipe whose target needs approval, bound to the handle reference', async () => {
+    const d = decision('deny', 'PIPE_TARGET_DENIED', {
+      invariant: 'I6',
+      targetReason: 'APPROVAL_REQUIRED',
+    });
+    const { service, calls } = harness({ manifest, decidePipe: d, source: handle('hdl-src') });
+    const out = refused(
+      await service.pipe({
+        principal: alice,
+        session,
+        sourceHandleId: 'hdl-src',
+        targetCapabilityId: 'fs/write_file',
+        argumentName: 'content',
+        args: { path: 'out.txt' },
+      }),
+    );
+    expect(out).toMatchObject({ reason: 'PIPE_TARGET_DENIED', approvalRequestId: 'apr-1' });
+    expect(calls.request[0]?.bindingDigest).toBe(
+      approvalBindingDigest({
+        principalId: 'alice',
+        capabilityId: 'fs/write_file',
+        canonicalResource: '/root/out.txt',
+        argumentsDigest: argumentsDigest({ path: 'out.txt', content: { hcpHandle: 'hdl-src' } }),
+      }),
+    );
+    expect(calls.resolve).toHaveLength(0);
+  });
+});
+
+describe('CallService argument validation (pinned input schema)', () => {
+  /** Requires `path` to be a string; anything else names the field. */
+  const pathValidator: ArgumentValidatorPort = {
+    validate: (_id, args) =>
+      typeof args['path'] === 'string' ? undefined : 'arguments.path: must be a string',
+  };
+
+  it('refuses arguments the pinned schema rejects, locally, before deciding, and audits it', async () => {
+    const { service, calls } = harness({ validator: pathValidator });
+    const out = refused(await service.callTool(call({ path: 42 })));
+    expect(out).toMatchObject({
+      reason: 'INPUT_INVALID',
+      message: 'arguments.path: must be a string',
+    });
+    // The validator is told the manifest's pin, so it checks the reviewed definition's schema.
+    expect(calls.validate).toEqual([
+      { capabilityId: 'fs/read_file', args: { path: 42 }, pinnedDigest: 'sha256:pinned' },
+    ]);
+    expect(calls.decide).toHaveLength(0);
+    expect(calls.upstream).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        decisionId: out.decisionId,
+        reason: 'INPUT_INVALID',
+        check: 'input_schema',
+        outcome: 'deny',
+        capabilityId: 'fs/read_file',
+      }),
+    ]);
+  });
+
+  it('decides and invokes arguments the pinned schema accepts', async () => {
+    const { service, calls } = harness({ validator: pathValidator });
+    expect(await service.callTool(call({ path: 'a.txt' }))).toMatchObject({ kind: 'handle' });
+    expect(calls.decide).toHaveLength(1);
+    expect(calls.upstream).toHaveLength(1);
+  });
+
+  it('fails closed when the validator itself throws', async () => {
+    const { service, calls } = harness({
+      validator: {
+        validate: () => {
+          throw new Error('schema compiler crashed');
+        },
+      },
+    });
+    expect(refused(await service.callTool(call())).reason).toBe('INPUT_INVALID');
+    expect(calls.decide).toHaveLength(0);
+  });
+
+  it('leaves an unknown capability to the decision point (CAPABILITY_UNKNOWN, audited there)', async () => {
+    const { service, calls } = harness({
+      validator: pathValidator,
+      decide: decision('deny', 'CAPABILITY_UNKNOWN', { invariant: 'I1' }),
+    });
+    const out = refused(await service.callTool(call({ path: 42 }, 'nope/tool')));
+    expect(out.reason).toBe('CAPABILITY_UNKNOWN');
+    expect(calls.validate).toHaveLength(0);
+  });
+
+  describe('on a pipe', () => {
+    const source = handle('hdl-src');
+    /** write_file needs a string `content` of at most 5 characters. */
+    const contentValidator: ArgumentValidatorPort = {
+      validate: (_id, args) => {
+        const content = args['content'];
+        return typeof content === 'string' && content.length <= 5
+          ? undefined
+          : 'arguments.content: must be a string of at most 5 characters';
+      },
+    };
+    const pipe = {
+      principal: alice,
+      session,
+      sourceHandleId: 'hdl-src',
+      targetCapabilityId: 'fs/write_file',
+      argumentName: 'content',
+      args: { path: 'out.txt' },
+    };
+
+    it('checks the real payload after the allow and never invokes on a mismatch', async () => {
+      const { service, calls } = harness({ source, validator: contentValidator });
+      const out = refused(await service.pipe(pipe));
+      expect(out).toMatchObject({ reason: 'INPUT_INVALID', decisionId: allow.id });
+      expect(calls.validate).toEqual([
+        {
+          capabilityId: 'fs/write_file',
+          args: { path: 'out.txt', content: 'secret data' },
+          pinnedDigest: undefined,
+        },
+      ]);
+      expect(calls.upstream).toHaveLength(0);
+      expect(calls.audit).toEqual([
+        expect.objectContaining({ check: 'invocation', reason: 'INPUT_INVALID', outcome: 'deny' }),
+      ]);
+    });
+
+    it('invokes when the payload fits the pinned schema', async () => {
+      const { service, calls } = harness({
+        source,
+        validator: { validate: () => undefined },
+      });
+      expect(await service.pipe(pipe)).toMatchObject({ kind: 'handle' });
+      expect(calls.upstream).toHaveLength(1);
+    });
+  });
+});
+
 describe('boundedArguments', () => {
   it('treats absent arguments as empty and keeps a plain object', () => {
     expect(boundedArguments(undefined)).toEqual({});
@@ -557,6 +861,16 @@ describe('boundedArguments', () => {
     expect(typeof boundedArguments(cyclic)).toBe('string');
   });
 });
+
+function refusalFor(d: Decision): CallRefusal {
+  return {
+    kind: 'refused',
+    reason: d.reason,
+    message: d.explanation,
+    decisionId: d.id,
+    ...(d.invariant === undefined ? {} : { invariant: d.invariant }),
+  };
+}
 
 function nest(depth: number): Record<string, unknown> {
   let value: Record<string, unknown> = {};

@@ -1,5 +1,6 @@
 import {
   HcpError,
+  approvalBindingDigest,
   argumentsDigest,
   canonicalJson,
   newId,
@@ -39,6 +40,14 @@ export interface CallRefusal {
   readonly invariant?: InvariantId;
   /** On PIPE_TARGET_DENIED: why the target call itself was denied. */
   readonly targetReason?: ReasonCode;
+  /**
+   * On APPROVAL_REQUIRED for a call that presented no approval: the pending approval filed for
+   * exactly this call. An approver decides it in grant-store; the agent then retries the identical
+   * call with this id as its approvalId.
+   */
+  readonly approvalRequestId?: string;
+  /** When that pending approval stops being usable (epoch millis). */
+  readonly approvalExpiresAt?: number;
 }
 
 /** A call whose output is now in the vault; the agent sees a handle, and a preview only if allowed. */
@@ -102,6 +111,9 @@ export interface PipeInput {
 /** Label recording which handle a piped output was derived from. */
 const PIPED_FROM_LABEL = 'pipedFrom';
 
+/** Longest canonical resource quoted in an approval summary (the digest binds the full one). */
+const SUMMARY_RESOURCE_CHARS = 256;
+
 /**
  * The call path (issue 5 item 6) and the built-in hcp_peek / hcp_pipe (item 7), free of any
  * transport: decide first, invoke the provider only on allow, keep the output in the vault and hand
@@ -125,6 +137,10 @@ export class CallService {
       'POLICY_UNAVAILABLE',
     );
     if (isRefusal(entry)) return entry;
+    // Unknown capability: nothing to validate against; the decision point answers CAPABILITY_UNKNOWN.
+    const invalid = entry === undefined ? undefined : this.validate(entry, args);
+    if (invalid !== undefined)
+      return this.refuseLocally(input, family, input.capabilityId, invalid, 'input_schema');
     const facts = await this.callFacts(input, family, entry, args);
 
     const decision = await this.guard(
@@ -133,7 +149,7 @@ export class CallService {
     );
     if (isRefusal(decision)) return decision;
     // The decision point has audited the decision (allow or deny); a deny needs nothing more.
-    if (decision.outcome !== 'allow') return refusalOf(decision);
+    if (decision.outcome !== 'allow') return this.denied(input, facts, decision);
     return this.invoke(input, facts, decision, entry, args, {});
   }
 
@@ -220,7 +236,7 @@ export class CallService {
       'POLICY_UNAVAILABLE',
     );
     if (isRefusal(decision)) return decision;
-    if (decision.outcome !== 'allow') return refusalOf(decision);
+    if (decision.outcome !== 'allow') return this.denied(input, facts, decision);
 
     const resolved = await this.guard(
       () =>
@@ -234,15 +250,25 @@ export class CallService {
     if (isRefusal(resolved)) return withDecision(resolved, decision);
 
     const payload = Buffer.from(resolved.payload).toString('utf8');
+    const piped = { ...args, [name]: payload };
+    // The payload exists only now, so the pinned schema is checked against the real value here,
+    // after the allow but before anything is consumed or invoked.
+    const invalid = entry === undefined ? undefined : this.validate(entry, piped);
+    if (invalid !== undefined) {
+      return this.recordInvocation(input, facts, decision, [resolved.handle.id], {
+        kind: 'refused',
+        reason: 'INPUT_INVALID',
+        message: invalid,
+        decisionId: decision.id,
+      });
+    }
     // The output is derived from the source data: it keeps the source's labels (a secret stays a
     // secret after a pipe) and the source's sensitivity wins over the target's.
     const inherited: Record<string, string> = {
       ...resolved.handle.labels,
       [PIPED_FROM_LABEL]: resolved.handle.id,
     };
-    return this.invoke(input, facts, decision, entry, { ...args, [name]: payload }, inherited, [
-      resolved.handle.id,
-    ]);
+    return this.invoke(input, facts, decision, entry, piped, inherited, [resolved.handle.id]);
   }
 
   /** The Decide facts of a call; `digestOf` is what the arguments digest covers (pipes differ). */
@@ -263,6 +289,9 @@ export class CallService {
       call: {
         capabilityId,
         argumentsDigest: argumentsDigest(digestOf),
+        // The (already bounded) arguments, so grants can constrain them; for a pipe, the handle
+        // reference the digest covers, never the payload.
+        arguments: digestOf,
         ...(input.observedDigest === undefined
           ? {}
           : { observedDefinitionDigest: input.observedDigest }),
@@ -326,6 +355,7 @@ export class CallService {
             approvalId,
             principalId: input.principal.id,
             decisionId: decision.id,
+            bindingDigest: bindingDigestOf(facts),
           }),
         'APPROVAL_CONSUMED',
       );
@@ -344,10 +374,10 @@ export class CallService {
     try {
       output = await this.ports.upstream.callTool(capabilityId, args);
     } catch (err) {
-      // INPUT_INVALID is the closest existing code (most failures here are the provider rejecting
-      // the arguments). A dedicated PROVIDER_UNAVAILABLE code is proposed for transport failures,
-      // timeouts and crashes; POLICY_UNAVAILABLE would wrongly blame the decision point.
-      const reason = err instanceof HcpError ? err.reason : 'INPUT_INVALID';
+      // The upstream port names the reason (INPUT_INVALID when the provider rejects the arguments,
+      // PAYLOAD_TOO_LARGE, ...); anything untyped is the provider failing. POLICY_UNAVAILABLE
+      // would wrongly blame the decision point.
+      const reason = err instanceof HcpError ? err.reason : 'PROVIDER_UNAVAILABLE';
       return this.recordInvocation(input, facts, decision, sourceHandleIds, {
         kind: 'refused',
         reason,
@@ -362,7 +392,7 @@ export class CallService {
         this.ports.vault.put({
           ownerPrincipalId: input.principal.id,
           producingCapability: capabilityId,
-          labels: labelsOf(entry, encoded.encoding, inheritedLabels),
+          labels: labelsOf(entry, encoded.encoding, inheritedLabels, facts.call.resource),
           payload: encoded.payload,
         }),
       'PAYLOAD_TOO_LARGE',
@@ -443,12 +473,13 @@ export class CallService {
     family: EndpointFamily,
     capabilityId: string | undefined,
     message: string,
+    check: 'input_bounds' | 'input_schema' = 'input_bounds',
   ): CallRefusal {
     const decision: Decision = {
       id: newId('dec'),
       outcome: 'deny',
       reason: 'INPUT_INVALID',
-      check: 'input_bounds',
+      check,
       explanation: message,
       decidedAt: this.now(),
       ablations: [],
@@ -504,6 +535,56 @@ export class CallService {
     }
   }
 
+  /** The validator's verdict; a validator that throws refuses (fail closed), naming no field. */
+  private validate(
+    entry: CallableCapability,
+    args: Readonly<Record<string, unknown>>,
+  ): string | undefined {
+    const validator = this.ports.validator;
+    if (validator === undefined) return undefined;
+    const { id, definitionDigest } = entry.capability;
+    try {
+      return validator.validate(id, args, definitionDigest);
+    } catch {
+      return `arguments: could not be checked against the pinned input schema of ${id}`;
+    }
+  }
+
+  /**
+   * The refusal of a deny. An APPROVAL_REQUIRED for a call that presented no approval also files a
+   * pending approval bound to exactly this call, so an approver can act on it; the agent can never
+   * approve it itself. Filing is best effort: when grant-store refuses, the deny stands without an id.
+   */
+  private async denied(
+    input: CallToolInput | PipeInput,
+    facts: DecideRequestFacts,
+    decision: Decision,
+  ): Promise<CallRefusal> {
+    const refusal = refusalOf(decision);
+    const needsApproval =
+      decision.reason === 'APPROVAL_REQUIRED' || decision.targetReason === 'APPROVAL_REQUIRED';
+    if (!needsApproval || input.approvalId !== undefined) return refusal;
+    const call = facts.call;
+    const resource = canonicalResourceOf(facts);
+    const summary =
+      `${input.principal.id} asks to call ${call.capabilityId}` +
+      (resource === null ? '' : ` on ${resource.slice(0, SUMMARY_RESOURCE_CHARS)}`) +
+      (facts.endpointFamily === 'handle/pipe' ? ` with data piped from a handle` : '') +
+      ` (arguments ${call.argumentsDigest})`;
+    const approval = await this.guard(
+      () =>
+        this.ports.approvals.request({
+          principalId: input.principal.id,
+          capabilityId: call.capabilityId,
+          bindingDigest: bindingDigestOf(facts),
+          summary,
+        }),
+      'POLICY_UNAVAILABLE',
+    );
+    if (isRefusal(approval)) return refusal;
+    return { ...refusal, approvalRequestId: approval.id, approvalExpiresAt: approval.expiresAt };
+  }
+
   /** Runs a port call; an HcpError becomes a refusal with its reason, anything else `fallback`. */
   private async guard<T>(run: () => Promise<T>, fallback: ReasonCode): Promise<T | CallRefusal> {
     try {
@@ -537,6 +618,22 @@ function refusalOf(decision: Decision): CallRefusal {
 
 function withDecision(refusal: CallRefusal, decision: Decision): CallRefusal {
   return { ...refusal, decisionId: decision.id };
+}
+
+/** The canonical resource an approval binds to; null when the call names none (as the engine computes it). */
+function canonicalResourceOf(facts: DecideRequestFacts): string | null {
+  const resource = facts.call.resource;
+  return resource?.status === 'resolved' ? resource.resource.canonical : null;
+}
+
+/** The approval binding of a call, computed exactly as the decision point checks it (I2). */
+function bindingDigestOf(facts: DecideRequestFacts): string {
+  return approvalBindingDigest({
+    principalId: facts.principal?.id ?? '',
+    capabilityId: facts.call.capabilityId,
+    canonicalResource: canonicalResourceOf(facts),
+    argumentsDigest: facts.call.argumentsDigest,
+  });
 }
 
 /**
@@ -577,7 +674,9 @@ function encodeOutput(output: UpstreamCallResult): {
   encoding: 'text' | 'json';
 } {
   const texts = output.content.map((c) => (c.type === 'text' ? c.text : undefined));
-  if (output.structuredContent === undefined && texts.every((t) => t !== undefined)) {
+  // Text output is kept as text (a structuredContent beside it repeats it in practice), so a
+  // peek shows the text and a pipe moves it as is.
+  if (texts.length > 0 && texts.every((t) => t !== undefined)) {
     return { payload: Buffer.from(texts.join('\n'), 'utf8'), encoding: 'text' };
   }
   const json = canonicalJson({
@@ -594,8 +693,18 @@ function labelsOf(
   entry: CallableCapability,
   encoding: 'text' | 'json',
   inherited: Readonly<Record<string, string>>,
+  resource?: ResourceFacts,
 ): Record<string, string> {
-  const sensitivity = inherited['sensitivity'] ?? entry.sensitivity;
+  const canonical = resource?.status === 'resolved' ? resource.resource.canonical : undefined;
+  const byPath =
+    canonical === undefined
+      ? undefined
+      : entry.sensitivePaths?.find(
+          (p) =>
+            canonical === p.prefix ||
+            canonical.startsWith(p.prefix.endsWith('/') ? p.prefix : `${p.prefix}/`),
+        )?.sensitivity;
+  const sensitivity = inherited['sensitivity'] ?? byPath ?? entry.sensitivity;
   return {
     ...inherited,
     provider: entry.capability.provider,

@@ -1,4 +1,4 @@
-import type { Capability, Decision, HandleRecord, ResourceFacts } from '@hcp/core';
+import type { Approval, Capability, Decision, HandleRecord, ResourceFacts } from '@hcp/core';
 import type { AuditPublisher } from '@hcp/platform';
 import type { DecideRequestFacts } from '@hcp/proto';
 import type { UpstreamCallResult } from '../providers/upstream-client';
@@ -97,6 +97,8 @@ export interface CallableCapability {
   readonly previewMaxBytes?: number;
   /** Data classification of the output (from the manifest or provider config), as a vault label. */
   readonly sensitivity?: string;
+  /** Classification by the canonical path the output was read from (wins over `sensitivity`). */
+  readonly sensitivePaths?: readonly { readonly prefix: string; readonly sensitivity: string }[];
 }
 
 /** The capability manifest as held in grant-store (cached by the wiring). */
@@ -104,13 +106,50 @@ export interface ManifestPort {
   capability(capabilityId: string): Promise<CallableCapability | undefined>;
 }
 
-/** The grant-store approval API: marks an approval used so it cannot be replayed (I2, single use). */
+/** What the edge asks an approver to approve: one exact call, bound by digest (I2). */
+export interface ApprovalRequestInput {
+  readonly principalId: string;
+  readonly capabilityId: string;
+  /** `approvalBindingDigest` of (principal, capability, canonical resource, arguments digest). */
+  readonly bindingDigest: string;
+  /** The call in human terms for the approver; never argument values (they may hold secrets). */
+  readonly summary: string;
+  /** How long the approval may be used; grant-store's default (and cap) applies when absent. */
+  readonly ttlMs?: number;
+}
+
+/**
+ * The grant-store approval API. The edge only files requests and consumes approved ones: an
+ * approver principal decides through grant-store itself, never through the agent's connection,
+ * so nothing an agent sends (an elicitation accept, a `confirm: true` argument) is an approval.
+ */
 export interface ApprovalPort {
+  /** Files a pending approval for one exact call; the agent gets its id to retry with. */
+  request(input: ApprovalRequestInput): Promise<Approval>;
+  /** Marks an approval used so it cannot be replayed (I2, single use); grant-store re-checks the binding. */
   consume(input: {
     readonly approvalId: string;
     readonly principalId: string;
     readonly decisionId: string;
+    /** Binding digest of the call being executed, computed exactly as for `request`. */
+    readonly bindingDigest: string;
   }): Promise<void>;
+}
+
+/**
+ * Checks tool arguments against the capability's pinned input schema (I1: the schema that was
+ * reviewed, not whatever the provider lists now). Synchronous and side-effect free.
+ */
+export interface ArgumentValidatorPort {
+  /**
+   * undefined = valid (or no pinned schema to check against); otherwise a message naming the field.
+   * `pinnedDigest` is the manifest's pin for the capability, as the call path just read it.
+   */
+  validate(
+    capabilityId: string,
+    args: Readonly<Record<string, unknown>>,
+    pinnedDigest?: string,
+  ): string | undefined;
 }
 
 /** The edge's audit publisher (I7); `record` throws HcpError('AUDIT_UNAVAILABLE') when full. */
@@ -125,6 +164,8 @@ export interface CallPorts {
   readonly manifest: ManifestPort;
   readonly approvals: ApprovalPort;
   readonly audit: AuditPort;
+  /** Argument validation against pinned input schemas; absent = arguments are only bounded. */
+  readonly validator?: ArgumentValidatorPort;
   /** Clock for audit times; tests pin it. */
   readonly now?: () => number;
 }

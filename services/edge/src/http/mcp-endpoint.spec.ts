@@ -13,7 +13,8 @@ import { ProtocolState } from '../protocol/protocol-state';
 import { InMemorySessionMarks, SignedSessionStore } from '../protocol/session-store';
 import { listingOf } from '../providers/provider-registry';
 import { EdgeHttpModule } from './edge-http.module';
-import { McpEndpoint, type EdgeMode } from './mcp-endpoint';
+import type { EdgeMode } from '../modes/edge-mode';
+import { McpEndpoint } from './mcp-endpoint';
 import { ListingCache, toolNameOf } from './tool-catalog';
 
 const AUTH = {
@@ -103,56 +104,60 @@ async function start(mode: EdgeMode = 'hcp', ablations: string[] = []): Promise<
       }),
     }),
     calls: {
-      callTool: async (input): Promise<CallOutcome> => {
+      callTool: (input): Promise<CallOutcome> => {
         calls.push({
           principal: input.principal.id,
           capabilityId: input.capabilityId,
           ...(input.observedDigest === undefined ? {} : { observedDigest: input.observedDigest }),
         });
-        if (input.capabilityId === 'up/write')
-          return {
-            kind: 'refused',
-            reason: 'NO_MATCHING_GRANT',
-            message: 'no grant',
-            decisionId: 'dec-1',
-            invariant: 'I5',
-          };
-        return {
-          kind: 'handle',
-          handleId: 'hdl_1',
-          decisionId: 'dec-2',
-          sizeBytes: 3,
-          toolError: false,
-        };
-      },
-      peek: async (input): Promise<PeekOutcome> =>
-        input.handleId === 'hdl_1' && input.principal.id === 'alice'
-          ? {
-              kind: 'preview',
-              handle: {
-                id: 'hdl_1',
-                ownerPrincipalId: 'alice',
-                producingCapability: 'up/read',
-                labels: {},
-                createdAt: 1,
-                expiresAt: 2,
+        return Promise.resolve(
+          input.capabilityId === 'up/write'
+            ? {
+                kind: 'refused',
+                reason: 'NO_MATCHING_GRANT',
+                message: 'no grant',
+                decisionId: 'dec-1',
+                invariant: 'I5',
+              }
+            : {
+                kind: 'handle',
+                handleId: 'hdl_1',
+                decisionId: 'dec-2',
                 sizeBytes: 3,
+                toolError: false,
               },
-              text: 'abc',
-              truncated: false,
-            }
-          : {
-              kind: 'refused',
-              reason: 'HANDLE_NOT_OWNED',
-              message: 'not yours',
-              decisionId: 'dec-3',
-              invariant: 'I4',
-            },
+        );
+      },
+      peek: (input): Promise<PeekOutcome> =>
+        Promise.resolve(
+          input.handleId === 'hdl_1' && input.principal.id === 'alice'
+            ? {
+                kind: 'preview',
+                handle: {
+                  id: 'hdl_1',
+                  ownerPrincipalId: 'alice',
+                  producingCapability: 'up/read',
+                  labels: {},
+                  createdAt: 1,
+                  expiresAt: 2,
+                  sizeBytes: 3,
+                },
+                text: 'abc',
+                truncated: false,
+              }
+            : {
+                kind: 'refused',
+                reason: 'HANDLE_NOT_OWNED',
+                message: 'not yours',
+                decisionId: 'dec-3',
+                invariant: 'I4',
+              },
+        ),
       pipe: () => Promise.reject(new Error('not used')),
     },
     listings,
-    manifest: { all: async () => manifest },
-    grants: { grantsOf: async (id) => grants[id] ?? [] },
+    manifest: { all: () => Promise.resolve(manifest) },
+    grants: { grantsOf: (id) => Promise.resolve(grants[id] ?? []) },
     audit: {
       record: (entry) => {
         audit.push(entry);
@@ -160,16 +165,20 @@ async function start(mode: EdgeMode = 'hcp', ablations: string[] = []): Promise<
       available: () => true,
     },
     upstream: {
-      callTool: async (capabilityId) => {
+      callTool: (capabilityId) => {
         upstreamCalls.push(capabilityId);
-        return { content: [{ type: 'text', text: 'raw' }], isError: false, sizeBytes: 3 };
+        return Promise.resolve({
+          content: [{ type: 'text', text: 'raw' }],
+          isError: false,
+          sizeBytes: 3,
+        });
       },
     },
     mode,
     ablations: new Set(ablations),
   });
   const app = await NestFactory.create<NestExpressApplication>(
-    EdgeHttpModule.forRoot({ endpoint, ready: async () => undefined }),
+    EdgeHttpModule.forRoot({ endpoint, ready: () => Promise.resolve(undefined) }),
     { logger: false, bodyParser: false },
   );
   await app.listen(0, '127.0.0.1');

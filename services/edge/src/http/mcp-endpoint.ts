@@ -24,6 +24,7 @@ import {
 import { z } from 'zod';
 import { authenticateBearer, type BearerChallengeOptions } from '../auth/authenticate';
 import type { CallOutcome, CallService, PeekOutcome } from '../call/call.service';
+import type { EdgeMode } from '../modes/edge-mode';
 import type { AuditPort, CallableCapability, UpstreamPort } from '../call/ports';
 import type { ProtocolState, ProtocolVerdict } from '../protocol/protocol-state';
 import { SESSION_HEADER } from '../protocol/session-strategy';
@@ -35,18 +36,15 @@ import {
   requestIdOf,
   sendJsonRpcError,
 } from './json-rpc';
+import type { ListingCache } from './tool-catalog';
 import {
   BUILTIN_TOOLS,
-  ListingCache,
   PEEK_TOOL,
   PIPE_TOOL,
   capabilityIdOfToolName,
   toolNameOf,
   visibleTools,
 } from './tool-catalog';
-
-/** How the edge enforces (DESIGN.md §5); everything but `hcp` exists only to be measured against. */
-export type EdgeMode = 'hcp' | 'naive' | 'connection';
 
 /** The `_meta` key a client puts an approval id under when it retries an approved call (I2). */
 export const APPROVAL_META_KEY = 'hcp/approvalId';
@@ -372,7 +370,7 @@ export class McpEndpoint {
     server.setRequestHandler(CallToolRequestSchema, async (request) => {
       const name = request.params.name;
       const args = request.params.arguments ?? {};
-      const meta = request.params._meta as Record<string, unknown> | undefined;
+      const meta = request.params._meta;
       const approval = meta?.[APPROVAL_META_KEY];
       const approvalId = typeof approval === 'string' && approval !== '' ? approval : undefined;
       return this.callTool(context, name, args, approvalId);

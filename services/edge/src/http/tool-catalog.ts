@@ -1,5 +1,6 @@
 import type { Grant } from '@hcp/core';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { couldAllow } from '../adapters/grant-store-grants';
 import type { CallableCapability } from '../call/ports';
 import type { ListedCapability, ProviderListing } from '../providers/provider-registry';
 
@@ -25,25 +26,6 @@ export function capabilityIdOfToolName(name: string): string | undefined {
   const dot = name.indexOf('.');
   if (dot <= 0 || dot === name.length - 1) return undefined;
   return `${name.slice(0, dot)}/${name.slice(dot + 1)}`;
-}
-
-/**
- * True when some grant of the principal could allow the capability: active, unexpired, listing
- * the capability or its provider's wildcard. Discovery only; the decision point decides calls.
- */
-export function grantCouldAllow(
-  grants: readonly Grant[],
-  capabilityId: string,
-  now: number,
-): boolean {
-  const slash = capabilityId.indexOf('/');
-  const wildcard = slash < 0 ? undefined : `${capabilityId.slice(0, slash)}/*`;
-  return grants.some(
-    (g) =>
-      g.revokedAt === undefined &&
-      (g.expiresAt === undefined || g.expiresAt > now) &&
-      g.capabilities.some((c) => c === capabilityId || c === wildcard),
-  );
 }
 
 /** Input schemas of the built-in tools; also what the edge validates their arguments against. */
@@ -125,8 +107,12 @@ export function visibleTools(input: {
     const entry = input.manifest.get(listed.capabilityId);
     const pin = entry?.capability.definitionDigest;
     if (pin === undefined || pin !== listed.digest) continue;
-    if (!grantCouldAllow(input.grants, listed.capabilityId, input.now)) continue;
-    tools.push({ ...listed.tool, name: toolNameOf(listed.capabilityId) });
+    if (!couldAllow(input.grants, listed.capabilityId, input.now)) continue;
+    // The agent gets a handle, not the provider's output, so the provider's outputSchema (which
+    // the SDK client validates results against) does not describe what comes back.
+    const { outputSchema: _unused, ...tool } = listed.tool;
+    void _unused;
+    tools.push({ ...tool, name: toolNameOf(listed.capabilityId) });
   }
   return [...tools, ...BUILTIN_TOOLS];
 }

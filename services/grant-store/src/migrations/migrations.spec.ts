@@ -12,7 +12,11 @@ describe('grant-store migrations (PGlite)', () => {
   afterAll(() => database.close());
 
   it('migrates to the latest once and is idempotent', async () => {
-    await expect(migrateGrantStore(database.db)).resolves.toEqual(['20261121120000-InitialSchema']);
+    await expect(migrateGrantStore(database.db)).resolves.toEqual([
+      '20261121120000-InitialSchema',
+      '20261205120000-PendingApprovalsIndex',
+      '20261212120000-GrantArgumentConstraints',
+    ]);
     await expect(migrateGrantStore(database.db)).resolves.toEqual([]);
     const { rows } = await sql<{ table_name: string }>`
       select table_name from information_schema.tables
@@ -59,6 +63,17 @@ describe('grant-store migrations (PGlite)', () => {
         .values({ ...row, state: 'maybe' as 'pending', consumed_at: null })
         .execute(),
     ).rejects.toThrow(/approvals_state_check/);
+  });
+
+  it('gives grants written before argument constraints an empty list (as wide as before)', async () => {
+    await sql`insert into grants (id, principal_id, capabilities, resource_patterns, scopes, created_at, revision)
+      values ('grt_old', 'p', '["fs/read_file"]', '[]', '[]', now(), 1)`.execute(database.db);
+    const row = await database.db
+      .selectFrom('grants')
+      .select('argument_constraints')
+      .where('id', '=', 'grt_old')
+      .executeTakeFirstOrThrow();
+    expect(row.argument_constraints).toEqual([]);
   });
 
   it('down drops every table', async () => {

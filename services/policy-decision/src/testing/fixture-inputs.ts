@@ -12,6 +12,7 @@ export function callInputOf(call: CallFacts, source?: MemoryGrantSource): CallIn
       ? { observedDefinitionDigest: call.observedDefinitionDigest }
       : {}),
     ...(call.resource !== undefined ? { resource: call.resource } : {}),
+    ...(call.arguments !== undefined ? { arguments: call.arguments } : {}),
     ...(call.approval !== undefined ? { approvalId: call.approval.id } : {}),
   };
 }

@@ -666,6 +666,16 @@ export enum ReasonCode {
   REASON_CODE_INPUT_INVALID = 24,
   /** REASON_CODE_PAYLOAD_TOO_LARGE - The payload exceeds the per-handle or per-principal size limit. */
   REASON_CODE_PAYLOAD_TOO_LARGE = 25,
+  /**
+   * REASON_CODE_ARGUMENT_NOT_GRANTED - A grant covers capability, resource and scopes, but the call's arguments break one of its
+   * argument constraints (I5); the decision's nearest grant names the constraint.
+   */
+  REASON_CODE_ARGUMENT_NOT_GRANTED = 26,
+  /**
+   * REASON_CODE_PROVIDER_UNAVAILABLE - The upstream MCP server failed, timed out or crashed after the call was allowed; not a
+   * policy outcome, and no invariant is involved.
+   */
+  REASON_CODE_PROVIDER_UNAVAILABLE = 27,
   UNRECOGNIZED = -1,
 }
 
@@ -749,6 +759,12 @@ export function reasonCodeFromJSON(object: any): ReasonCode {
     case 25:
     case "REASON_CODE_PAYLOAD_TOO_LARGE":
       return ReasonCode.REASON_CODE_PAYLOAD_TOO_LARGE;
+    case 26:
+    case "REASON_CODE_ARGUMENT_NOT_GRANTED":
+      return ReasonCode.REASON_CODE_ARGUMENT_NOT_GRANTED;
+    case 27:
+    case "REASON_CODE_PROVIDER_UNAVAILABLE":
+      return ReasonCode.REASON_CODE_PROVIDER_UNAVAILABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -810,6 +826,10 @@ export function reasonCodeToJSON(object: ReasonCode): string {
       return "REASON_CODE_INPUT_INVALID";
     case ReasonCode.REASON_CODE_PAYLOAD_TOO_LARGE:
       return "REASON_CODE_PAYLOAD_TOO_LARGE";
+    case ReasonCode.REASON_CODE_ARGUMENT_NOT_GRANTED:
+      return "REASON_CODE_ARGUMENT_NOT_GRANTED";
+    case ReasonCode.REASON_CODE_PROVIDER_UNAVAILABLE:
+      return "REASON_CODE_PROVIDER_UNAVAILABLE";
     case ReasonCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -925,6 +945,81 @@ export interface Grant {
     | undefined;
   /** Per-principal revision at which the grant was last written; caches compare it. Default 0 (not stored yet). */
   revision: number;
+  /**
+   * Rules on the call's arguments; the grant matches a call only when every one holds (I5).
+   * Default empty: the grant does not constrain arguments.
+   */
+  argumentConstraints: ArgumentConstraint[];
+}
+
+/** One JSON scalar value, as an argument constraint lists it. */
+export interface ScalarValue {
+  /** The value. Default unset is rejected. */
+  value?:
+    | //
+    /** A JSON string. */
+    { $case: "stringValue"; value: string }
+    | //
+    /** A JSON number (finite). */
+    { $case: "numberValue"; value: number }
+    | //
+    /** A JSON true or false. */
+    { $case: "boolValue"; value: boolean }
+    | //
+    /** The JSON null; only `true` is meaningful, `false` is rejected. */
+    { $case: "nullValue"; value: boolean }
+    | undefined;
+}
+
+/** The values a `one_of` constraint allows. */
+export interface ScalarSet {
+  /** Allowed values, compared by JSON equality. Required; empty is rejected. */
+  values: ScalarValue[];
+}
+
+/** An inclusive numeric range; at least one bound is set. */
+export interface NumberRange {
+  /** Smallest allowed value. Default unset: no lower bound. */
+  min?:
+    | number
+    | undefined;
+  /** Largest allowed value. Default unset: no upper bound. */
+  max?: number | undefined;
+}
+
+/** The `absent` rule carries no parameters: the argument must not be present. */
+export interface ArgumentAbsent {
+}
+
+/**
+ * A rule on one top-level argument of a call. Constraints only narrow a grant: a call whose
+ * arguments break one is denied REASON_CODE_ARGUMENT_NOT_GRANTED unless another grant matches.
+ * A missing argument fails every rule except `absent`.
+ */
+export interface ArgumentConstraint {
+  /** Name of the top-level argument (no nesting). Required; empty is rejected. */
+  argument: string;
+  /** The rule. Default unset is rejected. */
+  rule?:
+    | //
+    /** The argument equals one of these scalars. */
+    { $case: "oneOf"; value: ScalarSet }
+    | //
+    /**
+     * The argument is a string that this RE2 pattern matches in full (implicitly anchored
+     * at both ends); at most 256 characters; strings over 4096 characters never match.
+     */
+    { $case: "pattern"; value: string }
+    | //
+    /** The argument is a string of at most this many Unicode code points. */
+    { $case: "maxLength"; value: number }
+    | //
+    /** The argument is a finite number within this inclusive range. */
+    { $case: "range"; value: NumberRange }
+    | //
+    /** The argument is not present at all (a JSON null counts as present). */
+    { $case: "absent"; value: ArgumentAbsent }
+    | undefined;
 }
 
 /** The argument of a tool that names its resource, and how to canonicalise it. */
@@ -1840,6 +1935,7 @@ function createBaseGrant(): Grant {
     expiresAt: undefined,
     revokedAt: undefined,
     revision: 0,
+    argumentConstraints: [],
   };
 }
 
@@ -1871,6 +1967,9 @@ export const Grant: MessageFns<Grant> = {
     }
     if (message.revision !== 0) {
       writer.uint32(72).int64(message.revision);
+    }
+    for (const v of message.argumentConstraints) {
+      ArgumentConstraint.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1960,6 +2059,14 @@ export const Grant: MessageFns<Grant> = {
             message.revision = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.argumentConstraints.push(ArgumentConstraint.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2007,6 +2114,11 @@ export const Grant: MessageFns<Grant> = {
         ? fromJsonTimestamp(object.revoked_at)
         : undefined,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      argumentConstraints: globalThis.Array.isArray(object?.argumentConstraints)
+        ? object.argumentConstraints.map((e: any) => ArgumentConstraint.fromJSON(e))
+        : globalThis.Array.isArray(object?.argument_constraints)
+        ? object.argument_constraints.map((e: any) => ArgumentConstraint.fromJSON(e))
+        : [],
     };
   },
 
@@ -2039,6 +2151,9 @@ export const Grant: MessageFns<Grant> = {
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
     }
+    if (message.argumentConstraints?.length) {
+      obj.argumentConstraints = message.argumentConstraints.map((e) => ArgumentConstraint.toJSON(e));
+    }
     return obj;
   },
 
@@ -2062,6 +2177,548 @@ export const Grant: MessageFns<Grant> = {
       ? Timestamp.fromPartial(object.revokedAt)
       : undefined;
     message.revision = object.revision ?? 0;
+    message.argumentConstraints = object.argumentConstraints?.map((e) => ArgumentConstraint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseScalarValue(): ScalarValue {
+  return { value: undefined };
+}
+
+export const ScalarValue: MessageFns<ScalarValue> = {
+  encode(message: ScalarValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.value?.$case) {
+      case "stringValue":
+        writer.uint32(10).string(message.value.value);
+        break;
+      case "numberValue":
+        writer.uint32(17).double(message.value.value);
+        break;
+      case "boolValue":
+        writer.uint32(24).bool(message.value.value);
+        break;
+      case "nullValue":
+        writer.uint32(32).bool(message.value.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScalarValue {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScalarValue();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.value = { $case: "stringValue", value: reader.string() };
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = { $case: "numberValue", value: reader.double() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.value = { $case: "boolValue", value: reader.bool() };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.value = { $case: "nullValue", value: reader.bool() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScalarValue {
+    return {
+      value: isSet(object.stringValue)
+        ? { $case: "stringValue", value: globalThis.String(object.stringValue) }
+        : isSet(object.string_value)
+        ? { $case: "stringValue", value: globalThis.String(object.string_value) }
+        : isSet(object.numberValue)
+        ? { $case: "numberValue", value: globalThis.Number(object.numberValue) }
+        : isSet(object.number_value)
+        ? { $case: "numberValue", value: globalThis.Number(object.number_value) }
+        : isSet(object.boolValue)
+        ? { $case: "boolValue", value: globalThis.Boolean(object.boolValue) }
+        : isSet(object.bool_value)
+        ? { $case: "boolValue", value: globalThis.Boolean(object.bool_value) }
+        : isSet(object.nullValue)
+        ? { $case: "nullValue", value: globalThis.Boolean(object.nullValue) }
+        : isSet(object.null_value)
+        ? { $case: "nullValue", value: globalThis.Boolean(object.null_value) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ScalarValue): unknown {
+    const obj: any = {};
+    if (message.value?.$case === "stringValue") {
+      obj.stringValue = message.value.value;
+    } else if (message.value?.$case === "numberValue") {
+      obj.numberValue = floatToJson(message.value.value);
+    } else if (message.value?.$case === "boolValue") {
+      obj.boolValue = message.value.value;
+    } else if (message.value?.$case === "nullValue") {
+      obj.nullValue = message.value.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScalarValue>, I>>(base?: I): ScalarValue {
+    return ScalarValue.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScalarValue>, I>>(object: I): ScalarValue {
+    const message = createBaseScalarValue();
+    switch (object.value?.$case) {
+      case "stringValue": {
+        if (object.value?.value !== undefined && object.value?.value !== null) {
+          message.value = { $case: "stringValue", value: object.value.value };
+        }
+        break;
+      }
+      case "numberValue": {
+        if (object.value?.value !== undefined && object.value?.value !== null) {
+          message.value = { $case: "numberValue", value: object.value.value };
+        }
+        break;
+      }
+      case "boolValue": {
+        if (object.value?.value !== undefined && object.value?.value !== null) {
+          message.value = { $case: "boolValue", value: object.value.value };
+        }
+        break;
+      }
+      case "nullValue": {
+        if (object.value?.value !== undefined && object.value?.value !== null) {
+          message.value = { $case: "nullValue", value: object.value.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseScalarSet(): ScalarSet {
+  return { values: [] };
+}
+
+export const ScalarSet: MessageFns<ScalarSet> = {
+  encode(message: ScalarSet, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.values) {
+      ScalarValue.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScalarSet {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScalarSet();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.values.push(ScalarValue.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScalarSet {
+    return {
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => ScalarValue.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ScalarSet): unknown {
+    const obj: any = {};
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => ScalarValue.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScalarSet>, I>>(base?: I): ScalarSet {
+    return ScalarSet.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScalarSet>, I>>(object: I): ScalarSet {
+    const message = createBaseScalarSet();
+    message.values = object.values?.map((e) => ScalarValue.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNumberRange(): NumberRange {
+  return { min: undefined, max: undefined };
+}
+
+export const NumberRange: MessageFns<NumberRange> = {
+  encode(message: NumberRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.min !== undefined) {
+      writer.uint32(9).double(message.min);
+    }
+    if (message.max !== undefined) {
+      writer.uint32(17).double(message.max);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NumberRange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNumberRange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.min = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.max = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NumberRange {
+    return {
+      min: isSet(object.min) ? globalThis.Number(object.min) : undefined,
+      max: isSet(object.max) ? globalThis.Number(object.max) : undefined,
+    };
+  },
+
+  toJSON(message: NumberRange): unknown {
+    const obj: any = {};
+    if (message.min !== undefined) {
+      obj.min = floatToJson(message.min);
+    }
+    if (message.max !== undefined) {
+      obj.max = floatToJson(message.max);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NumberRange>, I>>(base?: I): NumberRange {
+    return NumberRange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NumberRange>, I>>(object: I): NumberRange {
+    const message = createBaseNumberRange();
+    message.min = object.min ?? undefined;
+    message.max = object.max ?? undefined;
+    return message;
+  },
+};
+
+function createBaseArgumentAbsent(): ArgumentAbsent {
+  return {};
+}
+
+export const ArgumentAbsent: MessageFns<ArgumentAbsent> = {
+  encode(_: ArgumentAbsent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArgumentAbsent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArgumentAbsent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ArgumentAbsent {
+    return {};
+  },
+
+  toJSON(_: ArgumentAbsent): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArgumentAbsent>, I>>(base?: I): ArgumentAbsent {
+    return ArgumentAbsent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArgumentAbsent>, I>>(_: I): ArgumentAbsent {
+    const message = createBaseArgumentAbsent();
+    return message;
+  },
+};
+
+function createBaseArgumentConstraint(): ArgumentConstraint {
+  return { argument: "", rule: undefined };
+}
+
+export const ArgumentConstraint: MessageFns<ArgumentConstraint> = {
+  encode(message: ArgumentConstraint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.argument !== "") {
+      writer.uint32(10).string(message.argument);
+    }
+    switch (message.rule?.$case) {
+      case "oneOf":
+        ScalarSet.encode(message.rule.value, writer.uint32(18).fork()).join();
+        break;
+      case "pattern":
+        writer.uint32(26).string(message.rule.value);
+        break;
+      case "maxLength":
+        writer.uint32(32).uint32(message.rule.value);
+        break;
+      case "range":
+        NumberRange.encode(message.rule.value, writer.uint32(42).fork()).join();
+        break;
+      case "absent":
+        ArgumentAbsent.encode(message.rule.value, writer.uint32(50).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArgumentConstraint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArgumentConstraint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.argument = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rule = { $case: "oneOf", value: ScalarSet.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.rule = { $case: "pattern", value: reader.string() };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rule = { $case: "maxLength", value: reader.uint32() };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rule = { $case: "range", value: NumberRange.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.rule = { $case: "absent", value: ArgumentAbsent.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ArgumentConstraint {
+    return {
+      argument: isSet(object.argument) ? globalThis.String(object.argument) : "",
+      rule: isSet(object.oneOf)
+        ? { $case: "oneOf", value: ScalarSet.fromJSON(object.oneOf) }
+        : isSet(object.one_of)
+        ? { $case: "oneOf", value: ScalarSet.fromJSON(object.one_of) }
+        : isSet(object.pattern)
+        ? { $case: "pattern", value: globalThis.String(object.pattern) }
+        : isSet(object.maxLength)
+        ? { $case: "maxLength", value: globalThis.Number(object.maxLength) }
+        : isSet(object.max_length)
+        ? { $case: "maxLength", value: globalThis.Number(object.max_length) }
+        : isSet(object.range)
+        ? { $case: "range", value: NumberRange.fromJSON(object.range) }
+        : isSet(object.absent)
+        ? { $case: "absent", value: ArgumentAbsent.fromJSON(object.absent) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ArgumentConstraint): unknown {
+    const obj: any = {};
+    if (message.argument !== "") {
+      obj.argument = message.argument;
+    }
+    if (message.rule?.$case === "oneOf") {
+      obj.oneOf = ScalarSet.toJSON(message.rule.value);
+    } else if (message.rule?.$case === "pattern") {
+      obj.pattern = message.rule.value;
+    } else if (message.rule?.$case === "maxLength") {
+      obj.maxLength = Math.round(message.rule.value);
+    } else if (message.rule?.$case === "range") {
+      obj.range = NumberRange.toJSON(message.rule.value);
+    } else if (message.rule?.$case === "absent") {
+      obj.absent = ArgumentAbsent.toJSON(message.rule.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArgumentConstraint>, I>>(base?: I): ArgumentConstraint {
+    return ArgumentConstraint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArgumentConstraint>, I>>(object: I): ArgumentConstraint {
+    const message = createBaseArgumentConstraint();
+    message.argument = object.argument ?? "";
+    switch (object.rule?.$case) {
+      case "oneOf": {
+        if (object.rule?.value !== undefined && object.rule?.value !== null) {
+          message.rule = { $case: "oneOf", value: ScalarSet.fromPartial(object.rule.value) };
+        }
+        break;
+      }
+      case "pattern": {
+        if (object.rule?.value !== undefined && object.rule?.value !== null) {
+          message.rule = { $case: "pattern", value: object.rule.value };
+        }
+        break;
+      }
+      case "maxLength": {
+        if (object.rule?.value !== undefined && object.rule?.value !== null) {
+          message.rule = { $case: "maxLength", value: object.rule.value };
+        }
+        break;
+      }
+      case "range": {
+        if (object.rule?.value !== undefined && object.rule?.value !== null) {
+          message.rule = { $case: "range", value: NumberRange.fromPartial(object.rule.value) };
+        }
+        break;
+      }
+      case "absent": {
+        if (object.rule?.value !== undefined && object.rule?.value !== null) {
+          message.rule = { $case: "absent", value: ArgumentAbsent.fromPartial(object.rule.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -3997,6 +4654,10 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     return message;
   },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

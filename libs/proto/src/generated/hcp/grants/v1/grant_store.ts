@@ -20,7 +20,7 @@ import {
 } from "@grpc/grpc-js";
 import { Duration } from "../../../google/protobuf/duration";
 import { Timestamp } from "../../../google/protobuf/timestamp";
-import { Approval, Capability, Grant, ResourcePattern } from "../../core/v1/core";
+import { Approval, ArgumentConstraint, Capability, Grant, ResourcePattern } from "../../core/v1/core";
 
 export const protobufPackage = "hcp.grants.v1";
 
@@ -136,7 +136,14 @@ export interface CreateGrantRequest {
   /** Scopes carried. Default empty (no scopes). */
   scopes: string[];
   /** When the grant stops matching; must be in the future. Default unset: never expires. */
-  expiresAt?: Timestamp | undefined;
+  expiresAt?:
+    | Timestamp
+    | undefined;
+  /**
+   * Rules on the call's arguments, all of which must hold (see hcp.core.v1.ArgumentConstraint).
+   * Default empty: arguments are not constrained.
+   */
+  argumentConstraints: ArgumentConstraint[];
 }
 
 /** Output of CreateGrant. */
@@ -314,7 +321,43 @@ export interface GetApprovalRequest {
 /** Output of GetApproval. */
 export interface GetApprovalResponse {
   /** The approval in any state. Always set. */
-  approval?: Approval | undefined;
+  approval?:
+    | Approval
+    | undefined;
+  /** What the operator is shown, as given to RequestApproval. Default empty. */
+  summary: string;
+  /** When the approval was requested. Always set. */
+  createdAt?: Timestamp | undefined;
+}
+
+/** Input of ListApprovals. */
+export interface ListApprovalsRequest {
+  /** Only approvals for this principal. Default empty: every principal. */
+  principalId: string;
+  /** Maximum approvals per page. Default 0 means 50; values above 200 are capped at 200. */
+  pageSize: number;
+  /** Opaque token from a previous next_page_token. Default empty: the first page. */
+  pageToken: string;
+}
+
+/** An approval as an operator sees it before deciding. */
+export interface PendingApproval {
+  /** The approval, in APPROVAL_STATE_PENDING. Always set. */
+  approval?:
+    | Approval
+    | undefined;
+  /** What the operator is shown, as given to RequestApproval. Default empty. */
+  summary: string;
+  /** When the approval was requested. Always set. */
+  createdAt?: Timestamp | undefined;
+}
+
+/** Output of ListApprovals. */
+export interface ListApprovalsResponse {
+  /** Pending, unexpired approvals in request order. Default empty. */
+  approvals: PendingApproval[];
+  /** Token for the next page. Default empty: this was the last page. */
+  nextPageToken: string;
 }
 
 /**
@@ -339,7 +382,14 @@ export interface GrantsChangedEvent {
 }
 
 function createBaseCreateGrantRequest(): CreateGrantRequest {
-  return { principalId: "", capabilities: [], resourcePatterns: [], scopes: [], expiresAt: undefined };
+  return {
+    principalId: "",
+    capabilities: [],
+    resourcePatterns: [],
+    scopes: [],
+    expiresAt: undefined,
+    argumentConstraints: [],
+  };
 }
 
 export const CreateGrantRequest: MessageFns<CreateGrantRequest> = {
@@ -358,6 +408,9 @@ export const CreateGrantRequest: MessageFns<CreateGrantRequest> = {
     }
     if (message.expiresAt !== undefined) {
       Timestamp.encode(message.expiresAt, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.argumentConstraints) {
+      ArgumentConstraint.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -415,6 +468,14 @@ export const CreateGrantRequest: MessageFns<CreateGrantRequest> = {
             message.expiresAt = Timestamp.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.argumentConstraints.push(ArgumentConstraint.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -448,6 +509,11 @@ export const CreateGrantRequest: MessageFns<CreateGrantRequest> = {
         : isSet(object.expires_at)
         ? fromJsonTimestamp(object.expires_at)
         : undefined,
+      argumentConstraints: globalThis.Array.isArray(object?.argumentConstraints)
+        ? object.argumentConstraints.map((e: any) => ArgumentConstraint.fromJSON(e))
+        : globalThis.Array.isArray(object?.argument_constraints)
+        ? object.argument_constraints.map((e: any) => ArgumentConstraint.fromJSON(e))
+        : [],
     };
   },
 
@@ -468,6 +534,9 @@ export const CreateGrantRequest: MessageFns<CreateGrantRequest> = {
     if (message.expiresAt !== undefined) {
       obj.expiresAt = fromTimestamp(message.expiresAt).toISOString();
     }
+    if (message.argumentConstraints?.length) {
+      obj.argumentConstraints = message.argumentConstraints.map((e) => ArgumentConstraint.toJSON(e));
+    }
     return obj;
   },
 
@@ -483,6 +552,7 @@ export const CreateGrantRequest: MessageFns<CreateGrantRequest> = {
     message.expiresAt = (object.expiresAt !== undefined && object.expiresAt !== null)
       ? Timestamp.fromPartial(object.expiresAt)
       : undefined;
+    message.argumentConstraints = object.argumentConstraints?.map((e) => ArgumentConstraint.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2318,13 +2388,19 @@ export const GetApprovalRequest: MessageFns<GetApprovalRequest> = {
 };
 
 function createBaseGetApprovalResponse(): GetApprovalResponse {
-  return { approval: undefined };
+  return { approval: undefined, summary: "", createdAt: undefined };
 }
 
 export const GetApprovalResponse: MessageFns<GetApprovalResponse> = {
   encode(message: GetApprovalResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.approval !== undefined) {
       Approval.encode(message.approval, writer.uint32(10).fork()).join();
+    }
+    if (message.summary !== "") {
+      writer.uint32(18).string(message.summary);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(message.createdAt, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2350,6 +2426,22 @@ export const GetApprovalResponse: MessageFns<GetApprovalResponse> = {
             message.approval = Approval.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2363,13 +2455,27 @@ export const GetApprovalResponse: MessageFns<GetApprovalResponse> = {
   },
 
   fromJSON(object: any): GetApprovalResponse {
-    return { approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined };
+    return {
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+      summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
   },
 
   toJSON(message: GetApprovalResponse): unknown {
     const obj: any = {};
     if (message.approval !== undefined) {
       obj.approval = Approval.toJSON(message.approval);
+    }
+    if (message.summary !== "") {
+      obj.summary = message.summary;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = fromTimestamp(message.createdAt).toISOString();
     }
     return obj;
   },
@@ -2382,6 +2488,323 @@ export const GetApprovalResponse: MessageFns<GetApprovalResponse> = {
     message.approval = (object.approval !== undefined && object.approval !== null)
       ? Approval.fromPartial(object.approval)
       : undefined;
+    message.summary = object.summary ?? "";
+    message.createdAt = (object.createdAt !== undefined && object.createdAt !== null)
+      ? Timestamp.fromPartial(object.createdAt)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListApprovalsRequest(): ListApprovalsRequest {
+  return { principalId: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListApprovalsRequest: MessageFns<ListApprovalsRequest> = {
+  encode(message: ListApprovalsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.principalId !== "") {
+      writer.uint32(10).string(message.principalId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApprovalsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApprovalsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.principalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApprovalsRequest {
+    return {
+      principalId: isSet(object.principalId)
+        ? globalThis.String(object.principalId)
+        : isSet(object.principal_id)
+        ? globalThis.String(object.principal_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApprovalsRequest): unknown {
+    const obj: any = {};
+    if (message.principalId !== "") {
+      obj.principalId = message.principalId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListApprovalsRequest>, I>>(base?: I): ListApprovalsRequest {
+    return ListApprovalsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApprovalsRequest>, I>>(object: I): ListApprovalsRequest {
+    const message = createBaseListApprovalsRequest();
+    message.principalId = object.principalId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBasePendingApproval(): PendingApproval {
+  return { approval: undefined, summary: "", createdAt: undefined };
+}
+
+export const PendingApproval: MessageFns<PendingApproval> = {
+  encode(message: PendingApproval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(10).fork()).join();
+    }
+    if (message.summary !== "") {
+      writer.uint32(18).string(message.summary);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(message.createdAt, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PendingApproval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePendingApproval();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PendingApproval {
+    return {
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+      summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PendingApproval): unknown {
+    const obj: any = {};
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    if (message.summary !== "") {
+      obj.summary = message.summary;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = fromTimestamp(message.createdAt).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PendingApproval>, I>>(base?: I): PendingApproval {
+    return PendingApproval.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PendingApproval>, I>>(object: I): PendingApproval {
+    const message = createBasePendingApproval();
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    message.summary = object.summary ?? "";
+    message.createdAt = (object.createdAt !== undefined && object.createdAt !== null)
+      ? Timestamp.fromPartial(object.createdAt)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListApprovalsResponse(): ListApprovalsResponse {
+  return { approvals: [], nextPageToken: "" };
+}
+
+export const ListApprovalsResponse: MessageFns<ListApprovalsResponse> = {
+  encode(message: ListApprovalsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.approvals) {
+      PendingApproval.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApprovalsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApprovalsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approvals.push(PendingApproval.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApprovalsResponse {
+    return {
+      approvals: globalThis.Array.isArray(object?.approvals)
+        ? object.approvals.map((e: any) => PendingApproval.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApprovalsResponse): unknown {
+    const obj: any = {};
+    if (message.approvals?.length) {
+      obj.approvals = message.approvals.map((e) => PendingApproval.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListApprovalsResponse>, I>>(base?: I): ListApprovalsResponse {
+    return ListApprovalsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApprovalsResponse>, I>>(object: I): ListApprovalsResponse {
+    const message = createBaseListApprovalsResponse();
+    message.approvals = object.approvals?.map((e) => PendingApproval.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
@@ -2561,7 +2984,12 @@ export const GrantsChangedEvent: MessageFns<GrantsChangedEvent> = {
  * INVALID_ARGUMENT (REASON_CODE_INPUT_INVALID) for a malformed request,
  * FAILED_PRECONDITION for an approval that cannot be used (the detail's
  * reason says why). The identity of the acting operator comes from the
- * caller's credential, never from a request field.
+ * caller's credential, never from a request field: when grant-store runs with
+ * a token verifier, DecideApproval and ListApprovals need metadata
+ * `authorization: Bearer <jwt>` of an operator principal (no token or a bad
+ * one: UNAUTHENTICATED; an agent or service token: PERMISSION_DENIED, both
+ * with reason PRINCIPAL_UNAUTHENTICATED). Without a verifier (development
+ * only) the operator id is read from metadata `hcp-principal-id`.
  */
 export type GrantStoreService = typeof GrantStoreService;
 export const GrantStoreService = {
@@ -2702,6 +3130,17 @@ export const GrantStoreService = {
     responseSerialize: (value: GetApprovalResponse): Buffer => Buffer.from(GetApprovalResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetApprovalResponse => GetApprovalResponse.decode(value),
   },
+  /** Approvals waiting for an operator (pending and not expired), oldest first, a page at a time. */
+  listApprovals: {
+    path: "/hcp.grants.v1.GrantStore/ListApprovals" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListApprovalsRequest): Buffer => Buffer.from(ListApprovalsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApprovalsRequest => ListApprovalsRequest.decode(value),
+    responseSerialize: (value: ListApprovalsResponse): Buffer =>
+      Buffer.from(ListApprovalsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApprovalsResponse => ListApprovalsResponse.decode(value),
+  },
 } as const;
 
 export interface GrantStoreServer extends UntypedServiceImplementation {
@@ -2734,6 +3173,8 @@ export interface GrantStoreServer extends UntypedServiceImplementation {
   consumeApproval: handleUnaryCall<ConsumeApprovalRequest, ConsumeApprovalResponse>;
   /** Fetches one approval. */
   getApproval: handleUnaryCall<GetApprovalRequest, GetApprovalResponse>;
+  /** Approvals waiting for an operator (pending and not expired), oldest first, a page at a time. */
+  listApprovals: handleUnaryCall<ListApprovalsRequest, ListApprovalsResponse>;
 }
 
 export interface GrantStoreClient extends Client {
@@ -2933,6 +3374,22 @@ export interface GrantStoreClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetApprovalResponse) => void,
+  ): ClientUnaryCall;
+  /** Approvals waiting for an operator (pending and not expired), oldest first, a page at a time. */
+  listApprovals(
+    request: ListApprovalsRequest,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  listApprovals(
+    request: ListApprovalsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  listApprovals(
+    request: ListApprovalsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -108,10 +108,18 @@ export interface CallFacts {
   resource?:
     | ResourceFacts
     | undefined;
-  /** `argumentsDigest(arguments)`; the PDP never sees argument values. Default empty (no arguments). */
+  /** `argumentsDigest(arguments)`, what an approval is bound to (I2). Default empty (no arguments). */
   argumentsDigest: string;
   /** The approval presented with the call; the PDP fetches it from grant-store (I2). Default empty (none presented). */
   approvalId: string;
+  /**
+   * The call's validated arguments as RFC 8785 canonical JSON of an object, so grants can
+   * constrain them (I5). At most 256 KiB (UTF-8) and 32 levels deep; when arguments_digest is
+   * set it must be the digest of exactly this text. For a pipe, the target's arguments with
+   * the piped argument as a handle reference, never the handle's data. Default empty: not
+   * sent, and a grant with argument constraints then does not match.
+   */
+  argumentsJson: string;
 }
 
 /** Input of Decide: who asks, in which session, for which call. */
@@ -198,7 +206,14 @@ export interface ExplainResponse {
 }
 
 function createBaseCallFacts(): CallFacts {
-  return { capabilityId: "", observedDefinitionDigest: "", resource: undefined, argumentsDigest: "", approvalId: "" };
+  return {
+    capabilityId: "",
+    observedDefinitionDigest: "",
+    resource: undefined,
+    argumentsDigest: "",
+    approvalId: "",
+    argumentsJson: "",
+  };
 }
 
 export const CallFacts: MessageFns<CallFacts> = {
@@ -217,6 +232,9 @@ export const CallFacts: MessageFns<CallFacts> = {
     }
     if (message.approvalId !== "") {
       writer.uint32(42).string(message.approvalId);
+    }
+    if (message.argumentsJson !== "") {
+      writer.uint32(50).string(message.argumentsJson);
     }
     return writer;
   },
@@ -274,6 +292,14 @@ export const CallFacts: MessageFns<CallFacts> = {
             message.approvalId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.argumentsJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -309,6 +335,11 @@ export const CallFacts: MessageFns<CallFacts> = {
         : isSet(object.approval_id)
         ? globalThis.String(object.approval_id)
         : "",
+      argumentsJson: isSet(object.argumentsJson)
+        ? globalThis.String(object.argumentsJson)
+        : isSet(object.arguments_json)
+        ? globalThis.String(object.arguments_json)
+        : "",
     };
   },
 
@@ -329,6 +360,9 @@ export const CallFacts: MessageFns<CallFacts> = {
     if (message.approvalId !== "") {
       obj.approvalId = message.approvalId;
     }
+    if (message.argumentsJson !== "") {
+      obj.argumentsJson = message.argumentsJson;
+    }
     return obj;
   },
 
@@ -344,6 +378,7 @@ export const CallFacts: MessageFns<CallFacts> = {
       : undefined;
     message.argumentsDigest = object.argumentsDigest ?? "";
     message.approvalId = object.approvalId ?? "";
+    message.argumentsJson = object.argumentsJson ?? "";
     return message;
   },
 };

@@ -1,0 +1,146 @@
+import { NatsSessionMarks, type MarksBucket } from './nats-session-marks';
+import { SignedSessionStore } from './session-store';
+
+/** An in-memory stand-in for a KV bucket with the same create/put semantics; can be made to fail or hang. */
+class FakeBucket implements MarksBucket {
+  readonly values = new Map<string, string>();
+  mode: 'ok' | 'fail' | 'hang' = 'ok';
+
+  private gate<T>(work: () => T): Promise<T> {
+    if (this.mode === 'fail') return Promise.reject(new Error('connection closed'));
+    if (this.mode === 'hang') return new Promise<T>(() => undefined);
+    return Promise.resolve(work());
+  }
+
+  get(key: string) {
+    return this.gate(() => {
+      const v = this.values.get(key);
+      return v === undefined ? null : { operation: 'PUT', string: () => v };
+    });
+  }
+
+  create(key: string, value: string) {
+    return this.gate(() => {
+      if (this.values.has(key)) throw new Error('wrong last sequence');
+      this.values.set(key, value);
+      return 1;
+    });
+  }
+
+  put(key: string, value: string) {
+    return this.gate(() => {
+      this.values.set(key, value);
+      return 1;
+    });
+  }
+}
+
+const SID = 'AAAAAAAAAAAAAAAAAAAAAA';
+const HOUR = 3_600_000;
+
+describe('NatsSessionMarks', () => {
+  let now = 1_000_000;
+  const clock = () => now;
+  let bucket: FakeBucket;
+  let marks: NatsSessionMarks;
+
+  beforeEach(() => {
+    now = 1_000_000;
+    bucket = new FakeBucket();
+    marks = new NatsSessionMarks(bucket, { now: clock, timeoutMs: 50 });
+  });
+
+  it('records initialized, and a second replica on the same bucket sees it', async () => {
+    expect(await marks.isInitialized(SID)).toBe(false);
+    await marks.markInitialized(SID, now + HOUR);
+    const other = new NatsSessionMarks(bucket, { now: clock });
+    expect(await other.isInitialized(SID)).toBe(true);
+    expect(await other.isEnded(SID)).toBe(false);
+  });
+
+  it('ended wins: a later markInitialized does not revive an ended session', async () => {
+    await marks.markInitialized(SID, now + HOUR);
+    await marks.markEnded(SID, now + HOUR);
+    await marks.markInitialized(SID, now + HOUR);
+    expect(await marks.isEnded(SID)).toBe(true);
+    expect(await marks.isInitialized(SID)).toBe(false);
+  });
+
+  it('marking initialized twice is fine', async () => {
+    await marks.markInitialized(SID, now + HOUR);
+    await expect(marks.markInitialized(SID, now + HOUR)).resolves.toBeUndefined();
+    expect(await marks.isInitialized(SID)).toBe(true);
+  });
+
+  it('forgets marks past the session expiry', async () => {
+    await marks.markEnded(SID, now + HOUR);
+    now += HOUR;
+    expect(await marks.isEnded(SID)).toBe(false);
+  });
+
+  it('fails closed when the bucket is unreachable: not initialized, ended', async () => {
+    await marks.markInitialized(SID, now + HOUR);
+    bucket.mode = 'fail';
+    expect(await marks.isInitialized(SID)).toBe(false);
+    expect(await marks.isEnded(SID)).toBe(true);
+    bucket.mode = 'ok';
+    expect(await marks.isInitialized(SID)).toBe(true);
+    expect(await marks.isEnded(SID)).toBe(false);
+  });
+
+  it('fails closed when the bucket does not answer within the bound', async () => {
+    await marks.markInitialized(SID, now + HOUR);
+    bucket.mode = 'hang';
+    expect(await marks.isInitialized(SID)).toBe(false);
+    expect(await marks.isEnded(SID)).toBe(true);
+  });
+
+  it('writes that cannot reach the bucket throw POLICY_UNAVAILABLE', async () => {
+    bucket.mode = 'fail';
+    await expect(marks.markInitialized(SID, now + HOUR)).rejects.toMatchObject({
+      reason: 'POLICY_UNAVAILABLE',
+    });
+    await expect(marks.markEnded(SID, now + HOUR)).rejects.toMatchObject({
+      reason: 'POLICY_UNAVAILABLE',
+    });
+  });
+
+  it('treats a malformed value as unreadable (fail closed) and a well-formed one as readable', async () => {
+    bucket.values.set(SID, '{"state":"initialized"}');
+    expect(await marks.isInitialized(SID)).toBe(false);
+    expect(await marks.isEnded(SID)).toBe(true);
+    bucket.values.set(SID, JSON.stringify({ state: 'initialized', expiresAt: now + HOUR }));
+    expect(await marks.isInitialized(SID)).toBe(true);
+  });
+
+  it('refuses sids that are not KV-safe tokens and accepts base64url ones', async () => {
+    await expect(marks.markEnded('a.b>', now + HOUR)).rejects.toMatchObject({
+      reason: 'INPUT_INVALID',
+    });
+    expect(await marks.isInitialized('a.b>')).toBe(false);
+    await expect(marks.markEnded('abc-_DEF', now + HOUR)).resolves.toBeUndefined();
+  });
+
+  it('refuses a mark that would outlive the bucket TTL (it would vanish before its session)', async () => {
+    const short = new NatsSessionMarks(bucket, { now: clock }, { bucketTtlMs: HOUR });
+    await expect(short.markEnded(SID, now + 2 * HOUR)).rejects.toMatchObject({
+      reason: 'INPUT_INVALID',
+    });
+    await expect(short.markEnded(SID, now + HOUR)).resolves.toBeUndefined();
+  });
+
+  it('backs a SignedSessionStore: state carries across store instances (restart, replica)', async () => {
+    const keys = [{ id: 'k1', secret: 's'.repeat(32) }];
+    const a = new SignedSessionStore({ keys, marks, now: clock });
+    const id = await a.create('alice', '2025-11-25');
+    await a.markInitialized(id);
+    const b = new SignedSessionStore({
+      keys,
+      marks: new NatsSessionMarks(bucket, { now: clock }),
+      now: clock,
+    });
+    expect(await b.get(id)).toMatchObject({ state: 'active', initialized: true });
+    await b.end(id);
+    expect(await a.get(id)).toMatchObject({ state: 'ended' });
+  });
+});

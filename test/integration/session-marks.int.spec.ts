@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { describeIntegration, integrationEnv, restartNats } from '@hcp/platform/testing';
+import { NatsSessionMarks } from '../../services/edge/src/protocol/nats-session-marks';
+import {
+  SignedSessionStore,
+  type SessionKey,
+} from '../../services/edge/src/protocol/session-store';
+
+// Issue 5, item 1: an MCP session survives an edge restart and lands on any replica. The id is
+// signed (any replica with the keys verifies it); `initialized` and `ended` live in a NATS KV bucket.
+describeIntegration('session marks on NATS JetStream KV', () => {
+  const keys: SessionKey[] = [{ id: 'k1', secret: randomBytes(32).toString('base64url') }];
+  // A bucket of this run's own, so reruns and other suites never see each other's marks.
+  const bucket = `hcp_session_marks_${randomBytes(4).toString('hex')}`;
+  const opened: NatsSessionMarks[] = [];
+
+  /** One edge replica (or one edge process lifetime): its own connection, the shared bucket. */
+  async function replica(): Promise<{ marks: NatsSessionMarks; store: SignedSessionStore }> {
+    const marks = await NatsSessionMarks.connect({
+      servers: integrationEnv().natsUrl,
+      name: 'session-marks-int',
+      bucket,
+      timeoutMs: 2000,
+    });
+    opened.push(marks);
+    return { marks, store: new SignedSessionStore({ keys, marks }) };
+  }
+
+  afterAll(async () => {
+    for (const m of opened) await m.close().catch(() => undefined);
+  });
+
+  it('a mark written on one replica is read on another', async () => {
+    const a = await replica();
+    const b = await replica();
+    const id = await a.store.create('alice', '2025-11-25');
+    // Before notifications/initialized, every replica says "not initialized".
+    expect(await b.store.get(id)).toMatchObject({ state: 'active', initialized: false });
+    await a.store.markInitialized(id);
+    expect(await b.store.get(id)).toMatchObject({
+      state: 'active',
+      initialized: true,
+      ownerPrincipalId: 'alice',
+    });
+    // The allowed neighbour's opposite: a session nobody marked stays uninitialized everywhere.
+    const other = await b.store.create('alice', '2025-11-25');
+    expect(await a.store.get(other)).toMatchObject({ state: 'active', initialized: false });
+  });
+
+  it('a session survives an edge restart (a new instance, a new connection)', async () => {
+    const before = await replica();
+    const id = await before.store.create('bob', '2025-06-18');
+    await before.store.markInitialized(id);
+    await before.marks.close();
+    const after = await replica();
+    expect(await after.store.get(id)).toMatchObject({ state: 'active', initialized: true });
+  });
+
+  it('an ended session stays ended: on every replica, after a restart, and re-marking does not revive it', async () => {
+    const a = await replica();
+    const b = await replica();
+    const id = await a.store.create('alice', '2025-11-25');
+    await a.store.markInitialized(id);
+    await b.store.end(id);
+    expect(await a.store.get(id)).toMatchObject({ state: 'ended', initialized: false });
+    await a.store.markInitialized(id);
+    expect(await b.store.get(id)).toMatchObject({ state: 'ended' });
+    const restarted = await replica();
+    expect(await restarted.store.get(id)).toMatchObject({ state: 'ended' });
+  });
+
+  it('marks survive a NATS restart (file storage) and the connection comes back', async () => {
+    const a = await replica();
+    const id = await a.store.create('alice', '2025-11-25');
+    await a.store.markInitialized(id);
+    await restartNats();
+    let record = await a.store.get(id);
+    for (let i = 0; i < 50 && !record.initialized; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      record = await a.store.get(id);
+    }
+    expect(record).toMatchObject({ state: 'active', initialized: true });
+  });
+
+  it('fails closed when NATS cannot be reached: not initialized, and writes refuse', async () => {
+    const a = await replica();
+    const id = await a.store.create('alice', '2025-11-25');
+    await a.store.markInitialized(id);
+    expect(await a.store.get(id)).toMatchObject({ state: 'active', initialized: true });
+    await a.marks.close();
+    // The replica's connection is gone: the same session reads as unusable, never as initialized.
+    const record = await a.store.get(id);
+    expect(record.initialized).toBe(false);
+    expect(record.state).not.toBe('active');
+    await expect(a.store.end(id)).rejects.toMatchObject({ reason: 'POLICY_UNAVAILABLE' });
+  });
+
+  it('the bucket TTL is bounded: the session TTL plus one hour', async () => {
+    const { marks } = await replica();
+    expect(marks.bucketTtlMs).toBe(25 * 60 * 60 * 1000);
+  });
+
+  it('refuses to bind a bucket whose TTL is shorter than a session', async () => {
+    const short = `${bucket}_short`;
+    const open = (sessionTtlMs?: number) =>
+      NatsSessionMarks.connect({
+        servers: integrationEnv().natsUrl,
+        bucket: short,
+        ...(sessionTtlMs === undefined ? {} : { sessionTtlMs }),
+      }).then((m) => {
+        opened.push(m);
+        return m;
+      });
+    const created = await open(60_000);
+    expect(created.bucketTtlMs).toBe(60_000 + 60 * 60 * 1000);
+    // A 24 h session would outlive this bucket's marks: refused at start, not discovered later.
+    await expect(open()).rejects.toMatchObject({ reason: 'INPUT_INVALID' });
+    // Its allowed neighbour: the same bucket is fine for sessions it can hold.
+    await expect(open(60_000)).resolves.toBeInstanceOf(NatsSessionMarks);
+  });
+});
