@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createUrlCanonicalizer, systemResolver, type Resolver } from '@hcp/canonical';
 import { HcpError, type Capability } from '@hcp/core';
+import type { AblationSwitch } from '@hcp/policy';
 import {
   createAuditPublisher,
   createGrpcClient,
@@ -38,7 +39,9 @@ import { CallService } from './call/call.service';
 import { EdgeHttpModule } from './http/edge-http.module';
 import { McpEndpoint, type ConnectionGatePort } from './http/mcp-endpoint';
 import type { EdgeMode } from './modes/edge-mode';
-import { ListingCache } from './http/tool-catalog';
+import { ListingCache, toolNameOf } from './http/tool-catalog';
+import { ConnectionGate } from './modes/connection-gate';
+import { checkModeAblations } from './modes/edge-mode';
 import { ProtocolState, type ProtocolStateOptions } from './protocol/protocol-state';
 import {
   InMemorySessionMarks,
@@ -87,7 +90,7 @@ export interface StartEdgeOptions {
   /** Edge-side settings per capability id (inline preview, sensitivity label). */
   readonly capabilitySettings?: Readonly<Record<string, CapabilitySettings>>;
   readonly mode?: EdgeMode;
-  readonly ablations?: readonly string[];
+  readonly ablations?: readonly AblationSwitch[];
   readonly connectionGate?: ConnectionGatePort;
   readonly protocol?: Omit<ProtocolStateOptions, 'store'>;
   readonly upstream?: UpstreamClientOptions;
@@ -123,6 +126,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const host = options.host ?? '127.0.0.1';
   const mode = options.mode ?? 'hcp';
   const ablations = options.ablations ?? [];
+  // Ablations measure single boundaries of hcp mode; in another mode they would mean nothing.
+  checkModeAblations(mode, ablations);
   const verifier = isVerifier(options.verifier)
     ? options.verifier
     : createTokenVerifier(options.verifier);
@@ -139,9 +144,11 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   });
   const grantsOf = new GrantStoreGrants(grantClient, { bus: options.bus });
   let app: NestExpressApplication | undefined;
+  let endpoint: McpEndpoint | undefined;
   const proxies: RunningEgressProxy[] = [];
   const egress = new Map<string, EgressWindows>();
   const cleanup = async () => {
+    await endpoint?.shutdown();
     await app?.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
     await registry.closeAll();
     for (const proxy of proxies) await proxy.close();
@@ -210,7 +217,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       approvals: grpcApprovalPort(grantClient),
       audit,
     });
-    const endpoint = new McpEndpoint({
+    endpoint = new McpEndpoint({
       verifier,
       protocol,
       calls,
@@ -221,7 +228,15 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       upstream,
       mode,
       ablations: new Set(ablations),
-      ...(options.connectionGate === undefined ? {} : { connectionGate: options.connectionGate }),
+      ...(mode === 'connection'
+        ? {
+            connectionGate:
+              options.connectionGate ??
+              new ConnectionGate({
+                toolNames: () => listings.all().map((l) => toolNameOf(l.capabilityId)),
+              }),
+          }
+        : {}),
     });
     app = await NestFactory.create<NestExpressApplication>(
       EdgeHttpModule.forRoot({

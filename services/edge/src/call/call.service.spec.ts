@@ -425,6 +425,27 @@ describe('CallService.callTool', () => {
     expect(refused(await service.callTool(call())).reason).toBe('INPUT_INVALID');
   });
 
+  it('reports a request the provider made that was refused on its way out as I3, naming the rule', async () => {
+    const { service, calls } = harness({
+      upstream: new HcpError('RESOURCE_DENIED', 'egress refused http://127.0.0.1/', {
+        rule: 'url.private_address',
+      }),
+    });
+    const out = refused(await service.callTool(call()));
+    expect(out).toMatchObject({ reason: 'RESOURCE_DENIED', invariant: 'I3', decisionId: allow.id });
+    expect(out.message).toContain('url.private_address');
+    expect(out.message).not.toContain('127.0.0.1');
+    expect(calls.put).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        check: 'invocation',
+        outcome: 'deny',
+        reason: 'RESOURCE_DENIED',
+        invariant: 'I3',
+      }),
+    ]);
+  });
+
   it('audits a vault refusal after the provider ran', async () => {
     const { service, calls } = harness({
       putError: new HcpError('PAYLOAD_TOO_LARGE', 'too big'),
@@ -502,11 +523,38 @@ describe('CallService.peek', () => {
     expect(calls.peek).toEqual([{ principalId: 'alice', handleId: 'hdl-9', maxBytes: 10 }]);
   });
 
-  it("refuses another principal's handle with the vault's reason", async () => {
-    const { service } = harness();
+  it("refuses another principal's handle with the vault's reason, under a decision id the audit holds", async () => {
+    const { service, calls } = harness();
     const bob: Principal = { id: 'bob', kind: 'agent' };
     const out = await service.peek({ principal: bob, session, handleId: 'hdl-9' });
-    expect(refused(out).reason).toBe('HANDLE_NOT_OWNED');
+    const refusal = refused(out);
+    expect(refusal).toMatchObject({ reason: 'HANDLE_NOT_OWNED', invariant: 'I4' });
+    expect(refusal.decisionId).toMatch(/^dec_/);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        decisionId: refusal.decisionId,
+        principalId: 'bob',
+        endpointFamily: 'handle/peek',
+        outcome: 'deny',
+        reason: 'HANDLE_NOT_OWNED',
+        invariant: 'I4',
+        check: 'vault.peek',
+        handleIds: ['hdl-9'],
+      }),
+    ]);
+  });
+
+  it('answers AUDIT_UNAVAILABLE when that refusal cannot be audited', async () => {
+    const { service } = harness({ auditFails: true });
+    const bob: Principal = { id: 'bob', kind: 'agent' };
+    const out = await service.peek({ principal: bob, session, handleId: 'hdl-9' });
+    expect(refused(out).reason).toBe('AUDIT_UNAVAILABLE');
+  });
+
+  it('records nothing of its own for an allowed peek (the vault audits it)', async () => {
+    const { service, calls } = harness();
+    await service.peek({ principal: alice, session, handleId: 'hdl-9' });
+    expect(calls.audit).toHaveLength(0);
   });
 
   it.each([0, -1, 1.5, CALL_LIMITS.maxPreviewBytes + 1])(

@@ -173,7 +173,7 @@ export class CallService {
         }),
       'HANDLE_NOT_OWNED',
     );
-    if (isRefusal(result)) return result;
+    if (isRefusal(result)) return this.refusePeek(input, result);
     return {
       kind: 'preview',
       handle: result.handle,
@@ -378,11 +378,19 @@ export class CallService {
       // PAYLOAD_TOO_LARGE, ...); anything untyped is the provider failing. POLICY_UNAVAILABLE
       // would wrongly blame the decision point.
       const reason = err instanceof HcpError ? err.reason : 'PROVIDER_UNAVAILABLE';
+      // A request the provider made for this call refused on its way out (the egress proxy
+      // refusing a redirect hop to a private address) is a resource refusal (I3): say which rule.
+      const rule = err instanceof HcpError ? err.details['rule'] : undefined;
+      const egress = reason === 'RESOURCE_DENIED';
       return this.recordInvocation(input, facts, decision, sourceHandleIds, {
         kind: 'refused',
         reason,
-        message: `${capabilityId}: the provider call failed`,
+        message:
+          egress && typeof rule === 'string'
+            ? `${capabilityId}: a request the provider made was refused (${rule})`
+            : `${capabilityId}: the provider call failed`,
         decisionId: decision.id,
+        ...(egress ? { invariant: 'I3' as const } : {}),
       });
     }
 
@@ -495,6 +503,43 @@ export class CallService {
     return (
       this.audit(input, facts, decision, handleIds, capabilityId === undefined) ??
       refusalOf(decision)
+    );
+  }
+
+  /**
+   * A peek the vault refused. The vault decided and audited it, but its entry has no decision id
+   * the agent could quote (Peek carries none), so the edge records the refusal it returns under a
+   * decision id of its own: every denial an agent sees can be found in the audit by that id.
+   */
+  private refusePeek(input: PeekInput, refusal: CallRefusal): CallRefusal {
+    const invariant =
+      refusal.invariant ??
+      (refusal.reason === 'HANDLE_NOT_OWNED' || refusal.reason === 'HANDLE_EXPIRED'
+        ? 'I4'
+        : undefined);
+    const decision: Decision = {
+      id: newId('dec'),
+      outcome: 'deny',
+      reason: refusal.reason,
+      check: 'vault.peek',
+      explanation: refusal.message,
+      decidedAt: this.now(),
+      ablations: [],
+      ...(invariant === undefined ? {} : { invariant }),
+    };
+    const facts: DecideRequestFacts = {
+      principal: input.principal,
+      session: input.session,
+      call: { capabilityId: '', argumentsDigest: '' },
+      endpointFamily: 'handle/peek',
+      ...(input.traceId === undefined ? {} : { traceId: input.traceId }),
+    };
+    return (
+      this.audit(input, facts, decision, [input.handleId], true) ?? {
+        ...refusal,
+        decisionId: decision.id,
+        ...(invariant === undefined ? {} : { invariant }),
+      }
     );
   }
 

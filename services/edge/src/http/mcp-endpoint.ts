@@ -15,6 +15,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
+  ElicitResultSchema,
   ListToolsRequestSchema,
   McpError,
   type CallToolResult,
@@ -24,6 +25,7 @@ import {
 import { z } from 'zod';
 import { authenticateBearer, type BearerChallengeOptions } from '../auth/authenticate';
 import type { CallOutcome, CallService, PeekOutcome } from '../call/call.service';
+import type { AskClient, ClientQuestion } from '../modes/connection-gate';
 import type { EdgeMode } from '../modes/edge-mode';
 import type { AuditPort, CallableCapability, UpstreamPort } from '../call/ports';
 import type { ProtocolState, ProtocolVerdict } from '../protocol/protocol-state';
@@ -78,10 +80,11 @@ export interface McpEndpointDeps {
 export interface ConnectionGatePort {
   /** Tools whose descriptions the linter flags are hidden and uncallable. */
   flagged(tool: Tool): boolean;
-  /** Asks for the per-call approval; resolves false to refuse. */
+  /** Asks for the per-call approval through `askClient`; resolves false to refuse. */
   approve(call: {
     readonly tool: string;
     readonly args: Record<string, unknown>;
+    readonly askClient: AskClient;
   }): Promise<boolean>;
 }
 
@@ -145,9 +148,23 @@ interface RequestContext {
  */
 export class McpEndpoint {
   private readonly now: () => number;
+  /** connection mode: per session, the in-flight requests that may be waiting for a client answer. */
+  private readonly asking = new Map<string, Set<StreamableHTTPServerTransport>>();
+  /** Every request being served, so shutdown can end the long-lived GET streams. */
+  private readonly live = new Set<StreamableHTTPServerTransport>();
 
   constructor(private readonly deps: McpEndpointDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Ends every open stream (GET streams never end on their own) so the HTTP server can close;
+   * clients reconnect to another replica or after the restart with the same signed session.
+   */
+  async shutdown(): Promise<void> {
+    const open = [...this.live];
+    this.live.clear();
+    await Promise.all(open.map((t) => t.close().catch(() => undefined)));
   }
 
   /** Handles one request on /mcp; never throws (every failure is a typed JSON-RPC error). */
@@ -237,6 +254,17 @@ export class McpEndpoint {
         }
         throw err;
       }
+    }
+    // The connection baseline: a client's answer to an elicitation arrives as its own POST of
+    // JSON-RPC responses; it belongs to the request still waiting on it, not to a new server.
+    if (
+      this.deps.mode === 'connection' &&
+      messages.every((m) => !('method' in m)) &&
+      this.deliverAnswers(verdicts[0]!.session.id, messages)
+    ) {
+      res.writeHead(202, { 'content-length': 0 });
+      res.end();
+      return;
     }
     const first = verdicts[0]!;
     if (first.kind === 'initialize') {
@@ -344,11 +372,19 @@ export class McpEndpoint {
     messages: JSONRPCMessage[] | undefined,
   ): Promise<void> {
     const server = this.buildServer(context);
+    // The connection baseline asks the client per call (elicitation), which needs the SSE form of
+    // the POST response to carry the server's request; every other mode answers with plain JSON.
+    const asksClient = this.deps.mode === 'connection';
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
-      enableJsonResponse: true,
+      enableJsonResponse: !asksClient,
     });
+    const sessionId = context.session.id;
+    if (asksClient && sessionId !== undefined) this.trackAsking(sessionId, transport);
+    this.live.add(transport);
     res.on('close', () => {
+      this.live.delete(transport);
+      if (asksClient && sessionId !== undefined) this.untrackAsking(sessionId, transport);
       void transport.close();
       void server.close();
     });
@@ -367,9 +403,14 @@ export class McpEndpoint {
     server.setRequestHandler(ListToolsRequestSchema, async () => ({
       tools: await this.listTools(context),
     }));
-    server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const name = request.params.name;
       const args = request.params.arguments ?? {};
+      if (this.deps.mode !== 'hcp') {
+        return this.forward(name, args, (question) =>
+          askByElicitation(server, question, extra.requestId),
+        );
+      }
       const meta = request.params._meta;
       const approval = meta?.[APPROVAL_META_KEY];
       const approvalId = typeof approval === 'string' && approval !== '' ? approval : undefined;
@@ -405,7 +446,6 @@ export class McpEndpoint {
     args: Record<string, unknown>,
     approvalId: string | undefined,
   ): Promise<CallToolResult> {
-    if (this.deps.mode !== 'hcp') return this.forward(name, args);
     const base = {
       principal: context.principal,
       session: context.session,
@@ -451,7 +491,11 @@ export class McpEndpoint {
   }
 
   /** The measurement modes: the upstream output goes straight back to the agent. */
-  private async forward(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  private async forward(
+    name: string,
+    args: Record<string, unknown>,
+    askClient: AskClient,
+  ): Promise<CallToolResult> {
     if (BUILTIN_TOOLS.some((t) => t.name === name)) {
       throw new McpError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `${name} exists only in hcp mode`);
     }
@@ -468,7 +512,7 @@ export class McpEndpoint {
           `${name}: its description was flagged by the linter`,
         );
       }
-      if (!(await gate.approve({ tool: name, args }))) {
+      if (!(await gate.approve({ tool: name, args, askClient }))) {
         throw denied('APPROVAL_REQUIRED', `${name}: the per-call approval was declined`);
       }
     }
@@ -480,6 +524,32 @@ export class McpEndpoint {
         : { structuredContent: result.structuredContent }),
       isError: result.isError,
     };
+  }
+
+  private trackAsking(sessionId: string, transport: StreamableHTTPServerTransport): void {
+    let set = this.asking.get(sessionId);
+    if (set === undefined) {
+      set = new Set();
+      this.asking.set(sessionId, set);
+    }
+    set.add(transport);
+  }
+
+  private untrackAsking(sessionId: string, transport: StreamableHTTPServerTransport): void {
+    const set = this.asking.get(sessionId);
+    set?.delete(transport);
+    if (set?.size === 0) this.asking.delete(sessionId);
+  }
+
+  /**
+   * Hands client answers to the requests of the same session that may wait on them. Each
+   * per-request server ignores answers to ids it did not ask; true when some request was open.
+   */
+  private deliverAnswers(sessionId: string | undefined, messages: JSONRPCMessage[]): boolean {
+    const waiting = sessionId === undefined ? undefined : this.asking.get(sessionId);
+    if (waiting === undefined || waiting.size === 0) return false;
+    for (const transport of waiting) for (const message of messages) transport.onmessage?.(message);
+    return true;
   }
 
   /** Records a refusal the edge made itself; returns the decision id the error carries. */
@@ -600,4 +670,35 @@ function peekResult(outcome: PeekOutcome): CallToolResult {
       labels: outcome.handle.labels,
     },
   };
+}
+
+/** How long the connection baseline waits for the client to answer its per-call prompt. */
+const ELICITATION_TIMEOUT_MS = 60_000;
+
+/**
+ * The connection baseline's per-call prompt: an MCP elicitation sent to the agent's own client on
+ * the stream of the call it is about. Only an explicit accept with approve=true is a yes; a client
+ * without elicitation answers with an error, which the gate treats as a refusal.
+ */
+async function askByElicitation(
+  server: Server,
+  question: ClientQuestion,
+  relatedRequestId: string | number,
+): Promise<boolean> {
+  const result = await server.request(
+    {
+      method: 'elicitation/create',
+      params: {
+        message: question.message,
+        requestedSchema: {
+          type: 'object',
+          properties: { approve: { type: 'boolean', title: `Run ${question.tool}?` } },
+          required: ['approve'],
+        },
+      },
+    },
+    ElicitResultSchema,
+    { relatedRequestId, timeout: ELICITATION_TIMEOUT_MS },
+  );
+  return result.action === 'accept' && result.content?.['approve'] === true;
 }

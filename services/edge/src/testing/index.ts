@@ -5,3 +5,18 @@ export {
   filesystemServerEntry,
   type FilesystemSandbox,
 } from './filesystem-provider';
+export {
+  FETCH_PROVIDER_VERSION,
+  ORIGIN_HELLO_TEXT,
+  ORIGIN_SECRET_TEXT,
+  PUBLIC_TEST_HOST,
+  PUBLIC_TEST_IP,
+  fetchProviderAvailable,
+  fetchProviderBin,
+  fetchProviderConfig,
+  startRecordingOrigin,
+  testResolver,
+  type FetchProviderOptions,
+  type OriginRequest,
+  type RecordingOrigin,
+} from './fetch-provider';
