@@ -50,7 +50,11 @@ import {
   type SessionMarks,
 } from './protocol/session-store';
 import type { ProviderConfig } from './providers/provider-config';
-import { ProviderRegistry, type ListedCapability } from './providers/provider-registry';
+import {
+  ProviderRegistry,
+  compareWithPins,
+  type ListedCapability,
+} from './providers/provider-registry';
 import type { UpstreamClientOptions } from './providers/upstream-client';
 
 /** A manifest entry as an operator writes it in the edge configuration; the edge adds the pin. */
@@ -94,6 +98,8 @@ export interface StartEdgeOptions {
   readonly connectionGate?: ConnectionGatePort;
   readonly protocol?: Omit<ProtocolStateOptions, 'store'>;
   readonly upstream?: UpstreamClientOptions;
+  /** How often every provider is listed again to notice changed definitions; 0: never. Default 60 s. */
+  readonly relistIntervalMs?: number;
   /** DNS resolver for URL canonicalisation (tests inject one); default the system resolver. */
   readonly resolver?: Resolver;
 }
@@ -144,10 +150,39 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   });
   const grantsOf = new GrantStoreGrants(grantClient, { bus: options.bus });
   let app: NestExpressApplication | undefined;
+  let relistTimer: NodeJS.Timeout | undefined;
+  /**
+   * Lists every provider again: tools/list and the observed digests follow the upstream, and a
+   * definition that no longer matches its pin is logged with its new digest (the operator
+   * re-approves it with `hcp capabilities pin <id> <digest>`; until then calls are refused).
+   */
+  const relist = async (): Promise<void> => {
+    const pins = new Map(
+      (await manifest.all()).flatMap((c) =>
+        c.capability.definitionDigest === undefined
+          ? []
+          : [[c.capability.id, c.capability.definitionDigest] as const],
+      ),
+    );
+    for (const providerId of registry.providerIds()) {
+      const drift = compareWithPins(await registry.list(providerId), pins);
+      listings.update(drift.listing);
+      for (const id of drift.changed)
+        log.warn(
+          {
+            capability: id,
+            pinned: pins.get(id),
+            current: drift.listing.capabilities.find((c) => c.capabilityId === id)?.digest,
+          },
+          'tool definition differs from its pin: uncallable (TOOL_DEFINITION_CHANGED) until re-approved',
+        );
+    }
+  };
   let endpoint: McpEndpoint | undefined;
   const proxies: RunningEgressProxy[] = [];
   const egress = new Map<string, EgressWindows>();
   const cleanup = async () => {
+    if (relistTimer !== undefined) clearInterval(relistTimer);
     await endpoint?.shutdown();
     await app?.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
     await registry.closeAll();
@@ -255,6 +290,13 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address !== null ? address.port : options.port;
     const url = `http://${host}:${port}/mcp`;
+    const relistEvery = options.relistIntervalMs ?? 60_000;
+    if (relistEvery > 0) {
+      relistTimer = setInterval(() => {
+        relist().catch((err: unknown) => log.warn({ err }, 'periodic re-list failed'));
+      }, relistEvery);
+      relistTimer.unref();
+    }
     log.info({ url, mode, ablations, providers: registry.providerIds() }, 'edge serving');
     return {
       port,
@@ -262,10 +304,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       registry,
       listings,
       audit,
-      async relist() {
-        for (const providerId of registry.providerIds())
-          listings.update(await registry.list(providerId));
-      },
+      relist,
       close: cleanup,
     };
   } catch (err) {
