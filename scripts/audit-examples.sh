@@ -15,7 +15,7 @@ grep -q "^audit:" "$LOG" || { cat "$LOG"; exit 1; }
 # --- the documented commands, verbatim ---
 TOKEN=$(node apps/embedded/dist/token.js ops-1 operator)
 curl -sf -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8082/v1/audit/entries?outcome=deny&limit=5'
-curl -sf -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8082/v1/audit/entries?principal=alice&reason=NO_MATCHING_GRANT'
+curl -sf -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8082/v1/audit/entries?principal=alice&reason=RESOURCE_DENIED'
 curl -sf -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8082/v1/audit/verify'
 curl -sf 'http://127.0.0.1:8082/v1/openapi.json' >/dev/null
 AGENT=$(node apps/embedded/dist/token.js alice agent)
@@ -24,7 +24,7 @@ curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $AGENT" 'http
 
 # And the checks behind them.
 deny=$(curl -sf -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8082/v1/audit/entries?outcome=deny')
-echo "$deny" | grep -q '"reason":"NO_MATCHING_GRANT"' || { echo "no denial found: $deny"; exit 1; }
+echo "$deny" | grep -q '"reason":"RESOURCE_DENIED"' || { echo "no denial found: $deny"; exit 1; }
 curl -sf -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8082/v1/audit/verify' | grep -q '"ok":true'
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AGENT" 'http://127.0.0.1:8082/v1/audit/entries')" = 403 ]
 [ "$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:8082/v1/audit/entries')" = 401 ]

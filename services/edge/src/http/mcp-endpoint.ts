@@ -17,7 +17,6 @@ import {
   CallToolRequestSchema,
   ElicitResultSchema,
   ListToolsRequestSchema,
-  McpError,
   type CallToolResult,
   type JSONRPCMessage,
   type Tool,
@@ -497,12 +496,12 @@ export class McpEndpoint {
     askClient: AskClient,
   ): Promise<CallToolResult> {
     if (BUILTIN_TOOLS.some((t) => t.name === name)) {
-      throw new McpError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `${name} exists only in hcp mode`);
+      throw new EdgeRpcError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `${name} exists only in hcp mode`);
     }
     const capabilityId = capabilityIdOfToolName(name);
     const listed = capabilityId === undefined ? undefined : this.deps.listings.get(capabilityId);
     if (capabilityId === undefined || listed === undefined) {
-      throw new McpError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `unknown tool ${name}`);
+      throw new EdgeRpcError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `unknown tool ${name}`);
     }
     const gate = this.deps.connectionGate;
     if (this.deps.mode === 'connection' && gate !== undefined) {
@@ -607,10 +606,10 @@ function traceIdOf(req: IncomingMessage): string | undefined {
   return parts.length >= 4 && /^[0-9a-f]{32}$/.test(parts[1]!) ? parts[1] : undefined;
 }
 
-function invalidParams(tool: string, error: z.ZodError): McpError {
+function invalidParams(tool: string, error: z.ZodError): EdgeRpcError {
   const issue = error.issues[0];
   const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(arguments)';
-  return new McpError(
+  return new EdgeRpcError(
     EDGE_JSON_RPC_CODES.INVALID_PARAMS,
     `${tool}: ${field}: ${issue?.message ?? 'invalid'}`,
     {
@@ -624,12 +623,12 @@ function denied(
   reason: ReasonCode,
   message: string,
   extra: Record<string, unknown> = {},
-): McpError {
-  return new McpError(EDGE_JSON_RPC_CODES.DENIED, message, { reason, ...extra });
+): EdgeRpcError {
+  return new EdgeRpcError(EDGE_JSON_RPC_CODES.DENIED, message, { reason, ...extra });
 }
 
 /** A refusal as the JSON-RPC error the agent sees: reason code, decision id, no secrets. */
-function refusalError(outcome: Extract<CallOutcome | PeekOutcome, { kind: 'refused' }>): McpError {
+function refusalError(outcome: Extract<CallOutcome | PeekOutcome, { kind: 'refused' }>): EdgeRpcError {
   const code =
     outcome.reason === 'INPUT_INVALID'
       ? EDGE_JSON_RPC_CODES.INVALID_PARAMS
@@ -640,7 +639,7 @@ function refusalError(outcome: Extract<CallOutcome | PeekOutcome, { kind: 'refus
   if (outcome.targetReason !== undefined) data.targetReason = outcome.targetReason;
   const extra = outcome as unknown as Record<string, unknown>;
   if (typeof extra.approvalRequestId === 'string') data.approvalRequestId = extra.approvalRequestId;
-  return new McpError(code, outcome.message, data);
+  return new EdgeRpcError(code, outcome.message, data);
 }
 
 function callResult(outcome: CallOutcome): CallToolResult {
@@ -670,6 +669,21 @@ function peekResult(outcome: PeekOutcome): CallToolResult {
       labels: outcome.handle.labels,
     },
   };
+}
+
+/**
+ * A JSON-RPC error as the SDK server sends it (code, message, data). Not McpError: that one
+ * prefixes "MCP error <code>:" to the message, which the client's McpError then prefixes again.
+ */
+class EdgeRpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'EdgeRpcError';
+  }
 }
 
 /** How long the connection baseline waits for the client to answer its per-call prompt. */
