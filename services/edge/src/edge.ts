@@ -98,6 +98,8 @@ export interface StartEdgeOptions {
   readonly connectionGate?: ConnectionGatePort;
   readonly protocol?: Omit<ProtocolStateOptions, 'store'>;
   readonly upstream?: UpstreamClientOptions;
+  /** Bound on publishing an invocation's audit entry before its output is released; default 2 s. */
+  readonly auditPublishTimeoutMs?: number;
   /** How often every provider is listed again to notice changed definitions; 0: never. Default 60 s. */
   readonly relistIntervalMs?: number;
   /** DNS resolver for URL canonicalisation (tests inject one); default the system resolver. */
@@ -251,6 +253,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       manifest,
       approvals: grpcApprovalPort(grantClient),
       audit,
+      auditPublished: () => audit.flush(options.auditPublishTimeoutMs ?? 2000),
     });
     endpoint = new McpEndpoint({
       verifier,

@@ -111,6 +111,7 @@ function harness(
     canonicalizeError?: Error;
     requestError?: Error;
     validator?: ArgumentValidatorPort;
+    auditPublished?: () => Promise<void>;
   } = {},
 ) {
   const calls = {
@@ -249,7 +250,14 @@ function harness(
       },
     },
   };
-  return { service: new CallService(ports), calls };
+  return {
+    service: new CallService(
+      options.auditPublished === undefined
+        ? ports
+        : { ...ports, auditPublished: options.auditPublished },
+    ),
+    calls,
+  };
 }
 
 const call = (args: unknown = { path: 'a.txt' }, capabilityId = 'fs/read_file') => ({
@@ -267,6 +275,52 @@ function refused(outcome: unknown): CallRefusal {
 }
 
 describe('CallService.callTool', () => {
+  it('releases the output only after its audit entry is published, and withholds it when publishing fails', async () => {
+    let waited = 0;
+    const ok = harness({ auditPublished: () => Promise.resolve(void waited++) });
+    await expect(ok.service.callTool(call())).resolves.toMatchObject({ kind: 'handle' });
+    expect(waited).toBe(1);
+    const late = harness({ auditPublished: () => Promise.reject(new Error('flush timed out')) });
+    const out = refused(await late.service.callTool(call()));
+    expect(out).toMatchObject({ reason: 'AUDIT_UNAVAILABLE', invariant: 'I7' });
+    expect(out).not.toHaveProperty('handleId');
+    // The provider did run (its effect cannot be undone); only the output is withheld.
+    expect(late.calls.upstream).toHaveLength(1);
+  });
+
+  it('labels output read under a sensitive path with that sensitivity; other paths keep the default', async () => {
+    const entry: CallableCapability = {
+      capability: readFile,
+      inlinePreview: false,
+      sensitivity: 'internal',
+      sensitivePaths: [
+        { prefix: '/root', sensitivity: 'secret' },
+        { prefix: '/other', sensitivity: 'x' },
+      ],
+    };
+    const secret = harness({ manifest: { 'fs/read_file': entry } });
+    await secret.service.callTool(call());
+    expect(secret.calls.put[0]?.labels['sensitivity']).toBe('secret');
+    const plain = harness({
+      manifest: {
+        'fs/read_file': { ...entry, sensitivePaths: [{ prefix: '/roo', sensitivity: 'secret' }] },
+      },
+    });
+    await plain.service.callTool(call());
+    // '/roo' is not a path prefix of '/root/a.txt' on a segment boundary.
+    expect(plain.calls.put[0]?.labels['sensitivity']).toBe('internal');
+  });
+
+  it('does not wait for publication to answer a denial', async () => {
+    let waited = 0;
+    const { service } = harness({
+      decide: decision('deny', 'NO_MATCHING_GRANT'),
+      auditPublished: () => Promise.resolve(void waited++),
+    });
+    refused(await service.callTool(call()));
+    expect(waited).toBe(0);
+  });
+
   it('on allow invokes the provider once, stores the output as a handle and audits the invocation', async () => {
     const { service, calls } = harness();
     const out = await service.callTool(call());

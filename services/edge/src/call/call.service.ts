@@ -452,13 +452,13 @@ export class CallService {
    * must never reach the agent without an audit entry saying how it was produced (I7). The handle,
    * if one was stored, stays in the vault owned by the principal and expires with its TTL.
    */
-  private recordInvocation<T extends CallOutcome>(
+  private async recordInvocation<T extends CallOutcome>(
     input: CallToolInput | PipeInput,
     facts: DecideRequestFacts,
     decision: Decision,
     handleIds: readonly string[],
     outcome: T,
-  ): T | CallRefusal {
+  ): Promise<T | CallRefusal> {
     const invocation: Decision =
       outcome.kind === 'refused'
         ? {
@@ -472,7 +472,23 @@ export class CallService {
           }
         : { ...decision, check: 'invocation', decidedAt: this.now() };
     const refused = this.audit(input, facts, invocation, handleIds);
-    return refused ?? outcome;
+    if (refused !== undefined) return refused;
+    // Output is released only once its entry is published (not merely buffered), when the
+    // wiring asks for that; a publish that misses its bound withholds the output (I7).
+    if (outcome.kind !== 'refused' && this.ports.auditPublished !== undefined) {
+      try {
+        await this.ports.auditPublished();
+      } catch (err) {
+        return {
+          kind: 'refused',
+          reason: 'AUDIT_UNAVAILABLE',
+          message: `the invocation's audit entry was not published in time (${err instanceof Error ? err.message : 'unknown'})`,
+          decisionId: decision.id,
+          invariant: 'I7',
+        };
+      }
+    }
+    return outcome;
   }
 
   /** A refusal the edge decides itself (malformed input): it gets its own decision id and audit entry. */

@@ -168,4 +168,9 @@ export interface CallPorts {
   readonly validator?: ArgumentValidatorPort;
   /** Clock for audit times; tests pin it. */
   readonly now?: () => number;
+  /**
+   * Resolves once every entry recorded so far is published (the publisher delivers in order),
+   * rejects past its bound; when given, no output is released before its entry is published.
+   */
+  readonly auditPublished?: () => Promise<void>;
 }

@@ -628,7 +628,9 @@ function denied(
 }
 
 /** A refusal as the JSON-RPC error the agent sees: reason code, decision id, no secrets. */
-function refusalError(outcome: Extract<CallOutcome | PeekOutcome, { kind: 'refused' }>): EdgeRpcError {
+function refusalError(
+  outcome: Extract<CallOutcome | PeekOutcome, { kind: 'refused' }>,
+): EdgeRpcError {
   const code =
     outcome.reason === 'INPUT_INVALID'
       ? EDGE_JSON_RPC_CODES.INVALID_PARAMS
