@@ -93,6 +93,41 @@ export class ApprovalRepository {
     return (await query.execute()).map(approvalRecordFromRow);
   }
 
+  /** The principal's pending, unexpired approval for this exact call, if one is waiting already. */
+  async findPending(
+    tx: Transaction<GrantStoreDb>,
+    principalId: string,
+    bindingDigest: string,
+    now: number,
+  ): Promise<Approval | undefined> {
+    const row = await tx
+      .selectFrom('approvals')
+      .selectAll()
+      .where('principal_id', '=', principalId)
+      .where('binding_digest', '=', bindingDigest)
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', new Date(now))
+      .orderBy('id')
+      .executeTakeFirst();
+    return row === undefined ? undefined : approvalFromRow(row);
+  }
+
+  /** How many approvals of the principal wait for an operator now. */
+  async countPending(
+    tx: Transaction<GrantStoreDb>,
+    principalId: string,
+    now: number,
+  ): Promise<number> {
+    const row = await tx
+      .selectFrom('approvals')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('principal_id', '=', principalId)
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', new Date(now))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   /** Moves a pending, unexpired approval to its verdict; undefined when the row was not in that state. */
   async decide(
     tx: Transaction<GrantStoreDb>,

@@ -3,6 +3,7 @@ import { grants as pb } from '@hcp/proto';
 import {
   DEFAULT_APPROVAL_TTL_MS,
   MAX_APPROVAL_TTL_MS,
+  MAX_PENDING_APPROVALS_PER_PRINCIPAL,
   type RequestApprovalInput,
 } from './approval.service';
 import { FailedPreconditionError, NotFoundError } from './errors';
@@ -95,6 +96,39 @@ describe('ApprovalService', () => {
     });
   });
 
+  it('answers the same call asked again with the request already waiting; another call gets its own', async () => {
+    const first = await h.approvals.request(request);
+    const again = await h.approvals.request(request);
+    expect(again.id).toBe(first.id);
+    const other = await h.approvals.request({ ...request, bindingDigest: otherDigest });
+    expect(other.id).not.toBe(first.id);
+    // Once decided, the same call asks anew (the decided one is no longer waiting).
+    await h.approvals.decide(first.id, 'deny', 'operator-1');
+    const fresh = await h.approvals.request(request);
+    expect(fresh.id).not.toBe(first.id);
+  });
+
+  it('refuses more than MAX_PENDING_APPROVALS_PER_PRINCIPAL waiting requests of one principal, not of another', async () => {
+    for (let i = 0; i < MAX_PENDING_APPROVALS_PER_PRINCIPAL; i++) {
+      await h.approvals.request({
+        ...request,
+        bindingDigest: approvalBindingDigest({
+          principalId: 'agent-1',
+          capabilityId: 'shell/exec',
+          canonicalResource: null,
+          argumentsDigest: argumentsDigest({ i }),
+        }),
+      });
+    }
+    await expectInvalid(
+      h.approvals.request({ ...request, bindingDigest: otherDigest }),
+      'principalId',
+    );
+    await expect(
+      h.approvals.request({ ...request, principalId: 'agent-2' }),
+    ).resolves.toMatchObject({ state: 'pending' });
+  });
+
   it('lets exactly one of two concurrent consumers win', async () => {
     const a = await h.approvals.request(request);
     await h.approvals.decide(a.id, 'approve', 'operator-1');
@@ -125,7 +159,7 @@ describe('ApprovalService', () => {
 
   it('expires: an approved approval past its TTL is APPROVAL_EXPIRED, a pending one cannot be decided', async () => {
     const a = await h.approvals.request({ ...request, ttlMs: 60_000 });
-    const b = await h.approvals.request({ ...request, ttlMs: 60_000 });
+    const b = await h.approvals.request({ ...request, bindingDigest: otherDigest, ttlMs: 60_000 });
     await h.approvals.decide(a.id, 'approve', 'operator-1');
     h.clock.advance(59_999);
     await expect(h.approvals.get(a.id)).resolves.toMatchObject({ state: 'approved' });

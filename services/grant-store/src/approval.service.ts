@@ -23,6 +23,9 @@ export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
 /** The longest an approval may stay usable; longer requests are capped (the proto's contract). */
 export const MAX_APPROVAL_TTL_MS = 24 * 3_600_000;
 
+/** Pending approvals one principal may have waiting at once; beyond it requests are refused. */
+export const MAX_PENDING_APPROVALS_PER_PRINCIPAL = 256;
+
 /** What RequestApproval asks for. */
 export interface RequestApprovalInput {
   readonly principalId: string;
@@ -89,7 +92,27 @@ export class ApprovalService {
     const { approval, revision } = await this.db.transaction().execute(async (tx) => {
       if ((await this.capabilities.findById(input.capabilityId, tx)) === undefined)
         throw invalidArgument('capabilityId', `unknown capability ${input.capabilityId}`);
+      // The bump also locks the principal's revision row, so the checks below and the insert
+      // are serialised per principal.
       const revision = await this.revisions.bumpPrincipal(tx, input.principalId);
+      // The same call asked again (a retry, a `confirm: true` loop) gets the request that waits
+      // already, so an agent cannot bury the operator's queue under copies of one call.
+      const waiting = await this.approvals.findPending(
+        tx,
+        input.principalId,
+        input.bindingDigest,
+        now,
+      );
+      if (waiting !== undefined) return { approval: waiting, revision };
+      if (
+        (await this.approvals.countPending(tx, input.principalId, now)) >=
+        MAX_PENDING_APPROVALS_PER_PRINCIPAL
+      ) {
+        throw invalidArgument(
+          'principalId',
+          `more than ${MAX_PENDING_APPROVALS_PER_PRINCIPAL} approvals of this principal are waiting; decide or let them expire first`,
+        );
+      }
       const approval = await this.approvals.insert(tx, {
         id: newId('apr'),
         principalId: input.principalId,
