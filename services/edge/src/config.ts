@@ -1,7 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { parseAblations, type AblationSwitch } from '@hcp/policy';
-import { ConfigError, configFields, loadConfig, type TokenVerifierOptions } from '@hcp/platform';
+import {
+  authEnvFields,
+  ConfigError,
+  configFields,
+  loadConfig,
+  requireAuthEnv,
+  tokenVerifierOptionsOf,
+  type TokenVerifierOptions,
+} from '@hcp/platform';
 import type { CapabilitySettings } from './adapters';
 import type { CapabilitySpec, EdgeProviderSpec } from './edge';
 import { providerConfigSchema } from './providers/provider-config';
@@ -50,11 +58,7 @@ export const edgeConfigSchema = z
     HCP_PDP_URL: required('required: host:port of policy-decision gRPC'),
     HCP_VAULT_URL: required('required: host:port of handle-vault gRPC'),
     HCP_NATS_URL: required('required: nats://host:port'),
-    HCP_AUTH_ISSUER: required('required: the issuer (iss) agent tokens carry'),
-    HCP_AUTH_AUDIENCE: required('required: the audience (aud) agent tokens carry'),
-    HCP_AUTH_HS256_SECRET: z.string().min(32, 'at least 32 characters').optional(),
-    HCP_AUTH_PUBLIC_KEY_FILE: z.string().min(1).optional(),
-    HCP_AUTH_JWKS_URL: z.url().optional(),
+    ...authEnvFields(true),
     HCP_SESSION_KEYS: z
       .string({ error: 'required: kid:secret[,kid2:secret2] (secrets of 32+ characters)' })
       .transform((text, ctx) => parseSessionKeys(text, ctx)),
@@ -83,18 +87,7 @@ export const edgeConfigSchema = z
     } catch (err: unknown) {
       ctx.addIssue({ code: 'custom', path: ['HCP_ABLATIONS'], message: (err as Error).message });
     }
-    const keys = [
-      env.HCP_AUTH_HS256_SECRET,
-      env.HCP_AUTH_PUBLIC_KEY_FILE,
-      env.HCP_AUTH_JWKS_URL,
-    ].filter((k) => k !== undefined);
-    if (keys.length !== 1)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['HCP_AUTH_HS256_SECRET'],
-        message:
-          'set exactly one of HCP_AUTH_HS256_SECRET, HCP_AUTH_PUBLIC_KEY_FILE, HCP_AUTH_JWKS_URL',
-      });
+    requireAuthEnv(env, ctx, true);
   });
 
 /** The parsed configuration. */
@@ -109,12 +102,7 @@ export function loadEdgeConfig(
 
 /** The token verifier options the configuration selects (reads the public key file). */
 export function verifierOptionsOf(config: EdgeConfig): TokenVerifierOptions {
-  const base = { issuer: config.HCP_AUTH_ISSUER, audience: config.HCP_AUTH_AUDIENCE };
-  if (config.HCP_AUTH_HS256_SECRET !== undefined)
-    return { ...base, hs256Secret: config.HCP_AUTH_HS256_SECRET };
-  if (config.HCP_AUTH_PUBLIC_KEY_FILE !== undefined)
-    return { ...base, publicKeyPem: readFileSync(config.HCP_AUTH_PUBLIC_KEY_FILE, 'utf8') };
-  return { ...base, jwksUrl: config.HCP_AUTH_JWKS_URL! };
+  return tokenVerifierOptionsOf(config)!;
 }
 
 /** Bounds on the providers file: it is operator input, but still input. */

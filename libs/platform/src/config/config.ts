@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { TokenVerifierOptions } from '../auth/token-verifier';
 import type { DatabaseConfig } from '../db/database';
 
 /** Raised at boot when the environment does not satisfy a service's schema; names every bad variable. */
@@ -81,4 +83,84 @@ export function databaseConfigOf(env: DatabaseEnv): DatabaseConfig {
   if (env.HCP_DATABASE_URL === undefined)
     throw new Error('HCP_DATABASE_URL is required unless HCP_DATABASE=pglite');
   return { kind: 'postgres', url: env.HCP_DATABASE_URL };
+}
+
+const authKeyFields = {
+  HCP_AUTH_HS256_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  HCP_AUTH_PUBLIC_KEY_FILE: z.string().min(1).optional(),
+  HCP_AUTH_JWKS_URL: z.url().optional(),
+};
+
+/**
+ * The token-verifier variables a service reads (`...authEnvFields(true)`; refine with
+ * requireAuthEnv). Required issuer and audience are checked per field, so a missing one is named
+ * beside every other bad variable.
+ */
+export function authEnvFields(required: true): typeof authKeyFields & {
+  HCP_AUTH_ISSUER: z.ZodString;
+  HCP_AUTH_AUDIENCE: z.ZodString;
+};
+export function authEnvFields(required: false): typeof authKeyFields & {
+  HCP_AUTH_ISSUER: z.ZodOptional<z.ZodString>;
+  HCP_AUTH_AUDIENCE: z.ZodOptional<z.ZodString>;
+};
+export function authEnvFields(required: boolean) {
+  const field = (what: string) => {
+    const message = `required: the ${what} accepted tokens carry`;
+    const text = z.string({ error: message }).min(1, message);
+    return required ? text : text.optional();
+  };
+  return {
+    HCP_AUTH_ISSUER: field('issuer (iss)'),
+    HCP_AUTH_AUDIENCE: field('audience (aud)'),
+    ...authKeyFields,
+  };
+}
+
+/** The parsed token-verifier variables. */
+export interface AuthEnv {
+  readonly HCP_AUTH_ISSUER?: string | undefined;
+  readonly HCP_AUTH_AUDIENCE?: string | undefined;
+  readonly HCP_AUTH_HS256_SECRET?: string | undefined;
+  readonly HCP_AUTH_PUBLIC_KEY_FILE?: string | undefined;
+  readonly HCP_AUTH_JWKS_URL?: string | undefined;
+}
+
+const AUTH_KEY_SOURCES = 'HCP_AUTH_HS256_SECRET, HCP_AUTH_PUBLIC_KEY_FILE, HCP_AUTH_JWKS_URL';
+
+/**
+ * Schema refinement for authEnvFields: at most one key source (exactly one when `required`),
+ * and issuer and audience whenever a key is set — a key without them would accept any issuer's
+ * token signed with it.
+ */
+export function requireAuthEnv(env: AuthEnv, ctx: z.RefinementCtx, required: boolean): void {
+  const keys = [env.HCP_AUTH_HS256_SECRET, env.HCP_AUTH_PUBLIC_KEY_FILE, env.HCP_AUTH_JWKS_URL];
+  const count = keys.filter((k) => k !== undefined).length;
+  if (count > 1 || (required && count === 0))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['HCP_AUTH_HS256_SECRET'],
+      message: `set ${required ? 'exactly' : 'at most'} one of ${AUTH_KEY_SOURCES}`,
+    });
+  if (count > 0)
+    for (const name of ['HCP_AUTH_ISSUER', 'HCP_AUTH_AUDIENCE'] as const)
+      if (env[name] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `required: the ${name === 'HCP_AUTH_ISSUER' ? 'issuer (iss)' : 'audience (aud)'} accepted tokens carry`,
+        });
+}
+
+/** The verifier options the variables select (reads the public key file); undefined: no key set. */
+export function tokenVerifierOptionsOf(env: AuthEnv): TokenVerifierOptions | undefined {
+  const { HCP_AUTH_ISSUER: issuer, HCP_AUTH_AUDIENCE: audience } = env;
+  if (issuer === undefined || audience === undefined) return undefined;
+  const base = { issuer, audience };
+  if (env.HCP_AUTH_HS256_SECRET !== undefined)
+    return { ...base, hs256Secret: env.HCP_AUTH_HS256_SECRET };
+  if (env.HCP_AUTH_PUBLIC_KEY_FILE !== undefined)
+    return { ...base, publicKeyPem: readFileSync(env.HCP_AUTH_PUBLIC_KEY_FILE, 'utf8') };
+  if (env.HCP_AUTH_JWKS_URL !== undefined) return { ...base, jwksUrl: env.HCP_AUTH_JWKS_URL };
+  return undefined;
 }
