@@ -33,6 +33,8 @@ module.exports = {
     '^@hcp/(grant-store|policy-decision|handle-vault|audit-log|edge)$':
       '<rootDir>/services/$1/src/index.ts',
     '^@hcp/embedded$': '<rootDir>/apps/embedded/src/index.ts',
+    // Benchmark modules shared with the suites (the attack world), by path below bench/src.
+    '^@hcp/bench/(.+)$': '<rootDir>/bench/src/$1',
     '^@hcp/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   testTimeout: 30000,

@@ -113,6 +113,62 @@ export class AuditEntryRepository {
     });
   }
 
+  /**
+   * Appends entries in one transaction under the head's row lock, linked in the order given: the
+   * chain is the same as appending them one by one, at one lock and one commit. An id already
+   * stored (or earlier in the batch) is skipped as a duplicate. Results are in input order.
+   */
+  async appendBatch(
+    items: readonly { readonly entry: AuditEntry; readonly source: string }[],
+    ingestedAt: number,
+  ): Promise<AppendResult[]> {
+    if (items.length === 0) return [];
+    return this.db.transaction().execute(async (tx) => {
+      const head = await tx
+        .selectFrom('audit_chain_head')
+        .select(['seq', 'hash'])
+        .where('id', '=', 1)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
+      const ids = [...new Set(items.map((i) => i.entry.id))];
+      const stored = new Map<string, { seq: number; form: string }>();
+      for (const row of await tx
+        .selectFrom('audit_entries')
+        .selectAll()
+        .where('id', 'in', ids)
+        .execute()) {
+        const e = rowToEntry(row);
+        stored.set(e.id, { seq: e.seq, form: JSON.stringify(hashedForm(e)) });
+      }
+      let seq = toNumber(head.seq);
+      let hash = head.hash;
+      const rows: Parameters<typeof entryRow>[] = [];
+      const results: AppendResult[] = [];
+      for (const { entry, source } of items) {
+        const existing = stored.get(entry.id);
+        if (existing !== undefined) {
+          const same = existing.form === JSON.stringify(hashedForm(entry));
+          results.push({ status: 'duplicate', seq: existing.seq, sameContent: same });
+          continue;
+        }
+        const prevHash = hash;
+        seq += 1;
+        hash = entryHash(prevHash, entry);
+        rows.push([entry, { seq, prevHash, hash, source, ingestedAt }]);
+        stored.set(entry.id, { seq, form: JSON.stringify(hashedForm(entry)) });
+        results.push({ status: 'appended', seq, hash });
+      }
+      if (rows.length > 0) {
+        await tx
+          .insertInto('audit_entries')
+          .values(rows.map((r) => entryRow(...r)))
+          .execute();
+        await tx.updateTable('audit_chain_head').set({ seq, hash }).where('id', '=', 1).execute();
+      }
+      return results;
+    });
+  }
+
   async head(): Promise<ChainHead> {
     const h = await this.db
       .selectFrom('audit_chain_head')
@@ -180,34 +236,44 @@ export class AuditEntryRepository {
 async function insertEntry(
   tx: Transaction<AuditDb>,
   e: AuditEntry,
-  chain: { seq: number; prevHash: string; hash: string; source: string; ingestedAt: number },
+  chain: ChainFields,
 ): Promise<void> {
-  await tx
-    .insertInto('audit_entries')
-    .values({
-      seq: chain.seq,
-      id: e.id,
-      time: new Date(e.time),
-      decision_id: e.decisionId,
-      principal_id: e.principalId ?? null,
-      endpoint_family: e.endpointFamily,
-      capability_id: e.capabilityId ?? null,
-      resource_raw: e.resourceRaw ?? null,
-      resource_canonical: e.resourceCanonical ?? null,
-      outcome: e.outcome,
-      reason: e.reason,
-      invariant: e.invariant ?? null,
-      check_name: e.check ?? null,
-      matched_grant_id: e.matchedGrantId ?? null,
-      missing_grant: e.missingGrant ?? null,
-      rule: e.rule ?? null,
-      approval_id: e.approvalId ?? null,
-      handle_ids: JSON.stringify(e.handleIds),
-      trace_id: e.traceId ?? null,
-      prev_hash: chain.prevHash,
-      hash: chain.hash,
-      source: chain.source,
-      ingested_at: new Date(chain.ingestedAt),
-    })
-    .execute();
+  await tx.insertInto('audit_entries').values(entryRow(e, chain)).execute();
+}
+
+interface ChainFields {
+  seq: number;
+  prevHash: string;
+  hash: string;
+  source: string;
+  ingestedAt: number;
+}
+
+/** The audit_entries row of an entry at its place in the chain. */
+function entryRow(e: AuditEntry, chain: ChainFields) {
+  return {
+    seq: chain.seq,
+    id: e.id,
+    time: new Date(e.time),
+    decision_id: e.decisionId,
+    principal_id: e.principalId ?? null,
+    endpoint_family: e.endpointFamily,
+    capability_id: e.capabilityId ?? null,
+    resource_raw: e.resourceRaw ?? null,
+    resource_canonical: e.resourceCanonical ?? null,
+    outcome: e.outcome,
+    reason: e.reason,
+    invariant: e.invariant ?? null,
+    check_name: e.check ?? null,
+    matched_grant_id: e.matchedGrantId ?? null,
+    missing_grant: e.missingGrant ?? null,
+    rule: e.rule ?? null,
+    approval_id: e.approvalId ?? null,
+    handle_ids: JSON.stringify(e.handleIds),
+    trace_id: e.traceId ?? null,
+    prev_hash: chain.prevHash,
+    hash: chain.hash,
+    source: chain.source,
+    ingested_at: new Date(chain.ingestedAt),
+  };
 }

@@ -6,7 +6,8 @@ import {
   type EventBus,
   type Subscription,
 } from '@hcp/platform';
-import type { AuditEntryRepository } from './audit-entry.repository';
+import type { AuditEntry } from '@hcp/core';
+import type { AppendResult, AuditEntryRepository } from './audit-entry.repository';
 import type { AuditRejectRepository } from './audit-reject.repository';
 import { parseAuditEvent } from './audit-event.validation';
 
@@ -31,6 +32,11 @@ export interface IngestOptions {
   readonly ackWaitMs?: number;
   /** Epoch millis for ingested_at and received_at; default Date.now. */
   readonly clock?: () => number;
+  /**
+   * Most waiting events appended in one transaction (one head lock, one commit); default 128.
+   * 1 appends one at a time, and keeps stream order across several audit-log processes.
+   */
+  readonly maxBatch?: number;
 }
 
 /**
@@ -72,14 +78,15 @@ export class AuditIngestService {
   async start(): Promise<void> {
     if (this.subscription !== undefined) return;
     await ensureAuditStream(this.bus);
-    this.subscription = await this.bus.consumeDurable(
+    this.subscription = await this.bus.consumeDurableBatch(
       {
         stream: AUDIT_STREAM,
         durable: this.options.durable ?? AUDIT_DURABLE,
+        maxBatch: this.options.maxBatch ?? 128,
         ...(this.options.ackWaitMs !== undefined ? { ackWaitMs: this.options.ackWaitMs } : {}),
       },
-      (msg) => {
-        const p = this.handle(msg);
+      (msgs) => {
+        const p = this.handleBatch(msgs);
         this.inFlight = p.catch(() => undefined);
         return p.then(() => undefined);
       },
@@ -92,6 +99,37 @@ export class AuditIngestService {
     this.subscription = undefined;
     if (sub !== undefined) await sub.unsubscribe();
     await this.inFlight;
+  }
+
+  /**
+   * Processes deliveries in stream order: bad events are parked, the rest appended in one
+   * transaction. Resolves once every one may be acknowledged (committed); throws to have them all
+   * redelivered. When the database refuses the batch for good, each is retried on its own, so
+   * only the event it refuses is parked.
+   */
+  async handleBatch(msgs: readonly DurableMessage[]): Promise<IngestOutcome[]> {
+    if (msgs.length === 1) return [await this.handle(msgs[0]!)];
+    const outcomes: (IngestOutcome | undefined)[] = [];
+    const valid: { msg: DurableMessage; index: number; entry: AuditEntry; source: string }[] = [];
+    for (const [index, msg] of msgs.entries()) {
+      const parsed = parseAuditEvent(msg.data);
+      if (!parsed.ok) {
+        await this.reject(msg, parsed.reason, parsed.entryId, parsed.source);
+        outcomes[index] = 'rejected';
+      } else valid.push({ msg, index, entry: parsed.entry, source: parsed.source });
+    }
+    let results;
+    try {
+      results = await this.entries.appendBatch(valid, this.clock());
+    } catch (err: unknown) {
+      if (!isPermanent(err)) throw err; // all redelivered after the nak delay
+      this.log.warn({ err, count: valid.length }, 'batch refused; appending one at a time');
+      for (const v of valid) outcomes[v.index] = await this.handle(v.msg);
+      return outcomes as IngestOutcome[];
+    }
+    for (const [i, v] of valid.entries())
+      outcomes[v.index] = await this.settle(v.msg, v.entry, v.source, results[i]!);
+    return outcomes as IngestOutcome[];
   }
 
   /** Processes one delivery; resolves once it may be acknowledged, throws to have it redelivered. */
@@ -115,6 +153,16 @@ export class AuditIngestService {
       );
       return 'rejected';
     }
+    return this.settle(msg, entry, source, result);
+  }
+
+  /** Counts an append's result; a same-id event with different facts is parked as evidence. */
+  private async settle(
+    msg: DurableMessage,
+    entry: AuditEntry,
+    source: string,
+    result: AppendResult,
+  ): Promise<IngestOutcome> {
     if (result.status === 'appended') {
       this.stats.appended++;
       return 'appended';

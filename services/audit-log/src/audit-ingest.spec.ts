@@ -1,5 +1,5 @@
 import type { AuditEntry } from '@hcp/core';
-import { InProcessBus, openDatabase, type Database } from '@hcp/platform';
+import { ensureAuditStream, InProcessBus, openDatabase, type Database } from '@hcp/platform';
 import { audit, auditEntryToProto } from '@hcp/proto';
 import { migrateAuditLog, startAuditLog, type RunningAuditLog } from './audit-log';
 import { entryHash } from './chain';
@@ -171,16 +171,93 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
     const flaky = Object.create(entries) as AuditEntryRepository;
     flaky.append = (...args: Parameters<AuditEntryRepository['append']>) =>
       fail-- > 0 ? Promise.reject(new Error('connection terminated')) : entries.append(...args);
+    flaky.appendBatch = (...args: Parameters<AuditEntryRepository['appendBatch']>) =>
+      fail-- > 0
+        ? Promise.reject(new Error('connection terminated'))
+        : entries.appendBatch(...args);
     const ingest = new AuditIngestService(bus, flaky, rejects, { ackWaitMs: 20 });
+    // Published before the consumer starts, so they arrive as one batch.
+    await ensureAuditStream(bus);
+    await publishEntries(bus, [testEntry(1), testEntry(2), testEntry(3)]);
     await ingest.start();
     try {
-      await publishEntries(bus, [testEntry(1), testEntry(2)]);
-      await until(async () => (await count(database)) === 2, 'both entries');
-      expect(await ids(database)).toEqual([testEntry(1).id, testEntry(2).id]);
+      await until(async () => (await count(database)) === 3, 'all three entries');
+      expect(await ids(database)).toEqual([1, 2, 3].map((i) => testEntry(i).id));
       expect(await rejects.list()).toEqual([]);
     } finally {
       await ingest.stop();
     }
+  });
+
+  it('appends a waiting backlog in batches: same chain, duplicates and bad events handled per event', async () => {
+    await ensureAuditStream(bus);
+    const entries = Array.from({ length: 300 }, (_, i) => testEntry(i + 1));
+    await publishEntries(bus, entries.slice(0, 150));
+    await bus.publishDurable('hcp.audit.tools_call', new Uint8Array([0xff, 0xff]), {
+      msgId: 'garbage',
+    });
+    // Same id as an entry of this backlog, different facts (kept first, parked second), and an
+    // identical re-publish after the de-duplication window (dropped), both inside one batch.
+    await publishEntries(bus, [testEntry(3, { outcome: 'deny', reason: 'NO_MATCHING_GRANT' })], {
+      msgIdSuffix: '-forged',
+    });
+    await publishEntries(bus, [entries[4]!], { msgIdSuffix: '-late' });
+    await publishEntries(bus, entries.slice(150));
+    const entryRepo = new AuditEntryRepository(database.db);
+    const batches: number[] = [];
+    const counting = Object.create(entryRepo) as AuditEntryRepository;
+    counting.appendBatch = (...args: Parameters<AuditEntryRepository['appendBatch']>) => {
+      batches.push(args[0].length);
+      return entryRepo.appendBatch(...args);
+    };
+    await migrateAuditLog(database.db);
+    const ingest = new AuditIngestService(bus, counting, new AuditRejectRepository(database.db), {
+      maxBatch: 64,
+    });
+    await ingest.start();
+    try {
+      await until(async () => (await count(database)) === 300, '300 entries');
+      await until(() => ingest.stats.rejected === 2 && ingest.stats.duplicates === 1, 'the rest');
+    } finally {
+      await ingest.stop();
+    }
+    expect(Math.max(...batches)).toBeLessThanOrEqual(64);
+    expect(batches.length).toBeLessThan(20);
+    expect(await ids(database)).toEqual(entries.map((e) => e.id));
+    const a = await start();
+    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 300, lastSeq: 300 });
+    expect((await a.query.get(testEntry(3).id)).outcome).toBe('allow');
+    // The hash of each entry is what appending it alone would give.
+    const e2 = await a.query.get(testEntry(2).id);
+    const e3 = await a.query.get(testEntry(3).id);
+    expect(e3.hash).toBe(entryHash(e2.hash, entries[2]!));
+  });
+
+  it('when the database refuses a batch for good, appends one by one and parks only the bad event', async () => {
+    await migrateAuditLog(database.db);
+    await ensureAuditStream(bus);
+    await publishEntries(
+      bus,
+      [1, 2, 3].map((i) => testEntry(i)),
+    );
+    const entryRepo = new AuditEntryRepository(database.db);
+    const refusing = Object.create(entryRepo) as AuditEntryRepository;
+    refusing.appendBatch = () =>
+      Promise.reject(Object.assign(new Error('value too long'), { code: '22001' }));
+    refusing.append = (entry, ...rest) =>
+      entry.id === testEntry(2).id
+        ? Promise.reject(Object.assign(new Error('value too long'), { code: '22001' }))
+        : entryRepo.append(entry, ...rest);
+    const rejects = new AuditRejectRepository(database.db);
+    const ingest = new AuditIngestService(bus, refusing, rejects);
+    await ingest.start();
+    try {
+      await until(() => ingest.stats.appended === 2 && ingest.stats.rejected === 1, 'outcomes');
+    } finally {
+      await ingest.stop();
+    }
+    expect(await ids(database)).toEqual([testEntry(1).id, testEntry(3).id]);
+    expect((await rejects.list())[0]).toMatchObject({ entryId: testEntry(2).id });
   });
 
   describe('verify after tampering (a DBA bypassing the append-only trigger)', () => {

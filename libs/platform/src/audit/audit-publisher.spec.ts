@@ -220,3 +220,118 @@ describe('audit publisher', () => {
     expect(refusal(() => pub.record(entry(2)))).toBe('AUDIT_UNAVAILABLE');
   });
 });
+
+/** A bus whose durable publishes wait until the test releases them (stored at call time, like NATS). */
+class HeldBus extends InProcessBus {
+  readonly held: { msgId: string; settle: (fail: boolean) => void }[] = [];
+  maxSeenInFlight = 0;
+  private inFlight = 0;
+  failIds = new Set<string>();
+  override publishDurable(
+    subject: string,
+    data: Uint8Array,
+    options: { msgId: string; headers?: BusHeaders },
+  ): Promise<PublishAck> {
+    this.inFlight++;
+    this.maxSeenInFlight = Math.max(this.maxSeenInFlight, this.inFlight);
+    // A failing publish is not stored (refused before the stream took it).
+    const stored = this.failIds.has(options.msgId)
+      ? undefined
+      : super.publishDurable(subject, data, options);
+    return new Promise<PublishAck>((resolve, reject) => {
+      this.held.push({
+        msgId: options.msgId,
+        settle: (fail) => {
+          this.inFlight--;
+          if (fail || stored === undefined) reject(new Error('publish refused'));
+          else void stored.then(resolve, reject);
+        },
+      });
+    });
+  }
+  /** Settles every held publish, newest first (acks out of order). */
+  releaseAll(): void {
+    const all = this.held.splice(0).reverse();
+    for (const h of all) h.settle(false);
+  }
+}
+
+describe('audit publisher window', () => {
+  let bus: HeldBus;
+  let pub: AuditPublisher;
+  beforeEach(() => {
+    bus = new HeldBus();
+  });
+  afterEach(async () => {
+    await pub.close(100);
+    await bus.close();
+  });
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it('keeps at most maxInFlight publishes awaiting their ack, and sends the rest as acks come', async () => {
+    pub = await createAuditPublisher(bus, { source: 'edge', maxInFlight: 4 });
+    for (let i = 0; i < 10; i++) pub.record(entry(i));
+    await tick();
+    expect(bus.held).toHaveLength(4);
+    expect(pub.pending).toBe(10);
+    while (bus.held.length > 0) {
+      bus.releaseAll();
+      await tick();
+    }
+    await pub.flush(1000);
+    expect(bus.maxSeenInFlight).toBe(4);
+    expect(pub.pending).toBe(0);
+    expect(ids(await drain(bus, 10))).toEqual(Array.from({ length: 10 }, (_, i) => entry(i).id));
+  });
+
+  it('the allowed neighbour: a window of one sends one publish at a time', async () => {
+    pub = await createAuditPublisher(bus, { source: 'edge', maxInFlight: 1 });
+    for (let i = 0; i < 3; i++) pub.record(entry(i));
+    await tick();
+    expect(bus.held).toHaveLength(1);
+    while (bus.held.length > 0) {
+      bus.releaseAll();
+      await tick();
+    }
+    await pub.flush(1000);
+    expect(bus.maxSeenInFlight).toBe(1);
+  });
+
+  it('flush waits for every earlier entry even when later acks arrive first', async () => {
+    pub = await createAuditPublisher(bus, { source: 'edge' });
+    for (let i = 0; i < 3; i++) pub.record(entry(i));
+    await tick();
+    let flushed = false;
+    const f = pub.flush(1000).then(() => (flushed = true));
+    // Ack the last two only: the first is still unacknowledged, so flush must wait.
+    const [first, ...rest] = bus.held.splice(0);
+    for (const h of rest) h.settle(false);
+    await tick();
+    expect(flushed).toBe(false);
+    expect(pub.pending).toBe(1);
+    first!.settle(false);
+    await f;
+    expect(pub.pending).toBe(0);
+    expect(ids(await drain(bus, 3))).toEqual([0, 1, 2].map((i) => entry(i).id));
+  });
+
+  it('retries a failed publish in the middle of the window without losing or resending the others', async () => {
+    pub = await createAuditPublisher(bus, { source: 'edge', retryMs: 5 });
+    bus.failIds.add(entry(2).id);
+    for (let i = 0; i < 5; i++) pub.record(entry(i));
+    await tick();
+    expect(bus.held.map((h) => h.msgId)).toEqual([0, 1, 2, 3, 4].map((i) => entry(i).id));
+    bus.releaseAll();
+    bus.failIds.clear();
+    // Only the failed one is sent again, after the backoff.
+    for (let i = 0; i < 50 && bus.held.length === 0; i++) await tick();
+    expect(bus.held.map((h) => h.msgId)).toEqual([entry(2).id]);
+    bus.releaseAll();
+    await pub.flush(1000);
+    const stored = ids(await drain(bus, 5));
+    expect([...stored].sort()).toEqual([0, 1, 2, 3, 4].map((i) => entry(i).id));
+    expect(new Set(stored).size).toBe(5);
+    // Acceptance order, except that the failed entry follows those stored while it was failing.
+    expect(stored).toEqual([0, 1, 3, 4, 2].map((i) => entry(i).id));
+  });
+});

@@ -60,6 +60,11 @@ export interface AuditPublisherOptions {
   readonly publishTimeoutMs?: number;
   /** Largest encoded AuditEvent accepted (NATS refuses payloads over its max_payload); default 256 KiB. */
   readonly maxEventBytes?: number;
+  /**
+   * Publishes awaiting their ack at once (pipelined on the one connection, sent in order); default
+   * 64. 1 is the old one-ack-at-a-time behaviour. Bounds what a stalled bus has outstanding.
+   */
+  readonly maxInFlight?: number;
 }
 
 /**
@@ -69,7 +74,10 @@ export interface AuditPublisherOptions {
 export interface AuditPublisher {
   /**
    * Accepts an entry into the bounded buffer and returns at once; delivery to JetStream happens in
-   * order in the background with retries (msgId = entry.id, so a retry is stored once). Throws
+   * the background, in order (up to maxInFlight publishes pipelined), with retries (msgId =
+   * entry.id, so a retry is stored once). After a failed publish, entries sent behind it that were
+   * stored stay where they are and the failed one follows them: acceptance order is kept except
+   * around a failure. Throws
    * HcpError('AUDIT_UNAVAILABLE') when the buffer is full or the publisher is closed.
    */
   record(entry: AuditEntry): void;
@@ -86,6 +94,8 @@ export interface AuditPublisher {
 interface Queued {
   readonly entry: AuditEntry;
   readonly data: Uint8Array;
+  /** queued: not sent (or to be resent); sending: awaiting its ack; acked: stored; failed: to retry. */
+  state: 'queued' | 'sending' | 'acked' | 'failed';
 }
 
 interface FlushWaiter {
@@ -96,6 +106,7 @@ interface FlushWaiter {
 const log = createLogger('AuditPublisher');
 
 class BufferedAuditPublisher implements AuditPublisher {
+  /** Accepted entries from the oldest unacknowledged one on (acked ones behind it wait to be dropped). */
   private readonly queue: Queued[] = [];
   private readonly waiters = new Set<FlushWaiter>();
   private readonly max: number;
@@ -103,12 +114,23 @@ class BufferedAuditPublisher implements AuditPublisher {
   private readonly maxRetryMs: number;
   private readonly publishTimeoutMs: number;
   private readonly maxEventBytes: number;
-  /** Count of entries ever accepted / ever acknowledged; flush waits for the second to reach the first. */
+  private readonly maxInFlight: number;
+  /** Entries ever accepted / dropped from the head once acknowledged; flush waits for the second. */
   private accepted = 0;
   private acked = 0;
-  private running = false;
+  /** Entries in `queue` not yet acknowledged (what `pending` reports). */
+  private unacked = 0;
+  /** Index in `queue` of the next entry to send. */
+  private cursor = 0;
+  private inFlight = 0;
+  /** A publish failed: nothing new is sent until the in-flight ones settle and the retry is due. */
+  private failedRound = false;
+  private backingOff = false;
+  private ensuring = false;
+  /** Consecutive failed rounds; sets the backoff. */
+  private failures = 0;
   private closed = false;
-  /** Set when close() stopped waiting: the delivery loop ends instead of retrying forever. */
+  /** Set when close() stopped waiting: delivery ends instead of retrying forever. */
   private stopped = false;
   private streamReady: boolean;
   private wasFull = false;
@@ -124,20 +146,21 @@ class BufferedAuditPublisher implements AuditPublisher {
     this.maxRetryMs = Math.max(options.maxRetryMs ?? 5000, this.retryMs);
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5000;
     this.maxEventBytes = options.maxEventBytes ?? 256 * 1024;
+    this.maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 64));
     this.streamReady = streamReady;
   }
 
   get pending(): number {
-    return this.queue.length;
+    return this.unacked;
   }
 
   available(): boolean {
-    return !this.closed && this.queue.length < this.max;
+    return !this.closed && this.unacked < this.max;
   }
 
   record(entry: AuditEntry): void {
     if (this.closed) throw new HcpError('AUDIT_UNAVAILABLE', 'the audit publisher is closed');
-    if (this.queue.length >= this.max) {
+    if (this.unacked >= this.max) {
       if (!this.wasFull) {
         this.wasFull = true;
         log.error(
@@ -151,8 +174,8 @@ class BufferedAuditPublisher implements AuditPublisher {
         { maxBuffered: this.max },
       );
     }
-    // Checked here, not at delivery: an event the bus refuses for good would otherwise sit at the
-    // head of the queue forever and block every entry behind it.
+    // Checked here, not at delivery: an event the bus refuses for good would otherwise be retried
+    // forever and hold every flush behind it.
     if (entry.id === '' || !(entry.endpointFamily in SUBJECT_TOKENS))
       throw new HcpError('INPUT_INVALID', 'audit entry needs an id and a known endpoint family', {
         entryId: entry.id,
@@ -164,9 +187,10 @@ class BufferedAuditPublisher implements AuditPublisher {
         `audit event of ${data.length} bytes exceeds ${this.maxEventBytes}`,
         { entryId: entry.id, bytes: data.length, maxEventBytes: this.maxEventBytes },
       );
-    this.queue.push({ entry, data });
+    this.queue.push({ entry, data, state: 'queued' });
     this.accepted++;
-    if (!this.running) void this.run();
+    this.unacked++;
+    this.pump();
   }
 
   flush(timeoutMs = 10_000): Promise<void> {
@@ -178,8 +202,8 @@ class BufferedAuditPublisher implements AuditPublisher {
         reject(
           new HcpError(
             'AUDIT_UNAVAILABLE',
-            `audit flush timed out after ${timeoutMs} ms with ${this.queue.length} entries pending`,
-            { pending: this.queue.length },
+            `audit flush timed out after ${timeoutMs} ms with ${this.unacked} entries pending`,
+            { pending: this.unacked },
           ),
         );
       }, timeoutMs);
@@ -204,61 +228,123 @@ class BufferedAuditPublisher implements AuditPublisher {
     }
     this.stopped = true;
     this.cancelSleep?.();
-    if (this.queue.length > 0) {
+    if (this.unacked > 0) {
       log.error(
-        { count: this.queue.length, entryIds: this.queue.map((q) => q.entry.id) },
+        {
+          count: this.unacked,
+          entryIds: this.queue.filter((q) => q.state !== 'acked').map((q) => q.entry.id),
+        },
         'audit publisher closed with unacknowledged entries',
       );
     }
   }
 
-  private async run(): Promise<void> {
-    this.running = true;
-    let failures = 0;
-    try {
-      while (this.queue.length > 0 && !this.stopped) {
-        const head = this.queue[0]!;
-        try {
-          await this.deliver(head);
-          this.queue.shift();
-          this.acked++;
-          if (failures > 0) log.info({ failures }, 'audit delivery recovered');
-          failures = 0;
-          if (this.wasFull && this.queue.length < this.max) {
-            this.wasFull = false;
-            log.info({ pending: this.queue.length }, 'audit buffer accepting again');
-          }
-          this.notify();
-        } catch (err: unknown) {
-          failures++;
-          this.streamReady = false;
-          const delay = Math.min(this.retryMs * 2 ** Math.min(failures - 1, 20), this.maxRetryMs);
-          // First failure and then every tenth: loud enough to see, not a flood during an outage.
-          if (failures === 1 || failures % 10 === 0)
-            log.warn(
-              { err, entryId: head.entry.id, pending: this.queue.length, failures, delay },
-              'audit publish failed; retrying',
-            );
-          if (!(await this.sleep(delay))) break;
-        }
-      }
-    } finally {
-      this.running = false;
+  /** Sends queued entries, in order, while the window has room and no failed round is pending. */
+  private pump(): void {
+    if (this.stopped || this.failedRound || this.backingOff || this.ensuring) return;
+    if (!this.streamReady) {
+      // The stream may not exist yet (bus was down at start) or was lost with the server.
+      if (this.cursor >= this.queue.length) return;
+      this.ensuring = true;
+      this.withTimeout(ensureAuditStream(this.bus), 'ensure stream').then(
+        () => {
+          this.ensuring = false;
+          this.streamReady = true;
+          this.pump();
+        },
+        (err: unknown) => {
+          this.ensuring = false;
+          this.onFailure(err, this.queue[this.cursor]);
+        },
+      );
+      return;
+    }
+    while (this.inFlight < this.maxInFlight && this.cursor < this.queue.length) {
+      const item = this.queue[this.cursor++]!;
+      if (item.state === 'acked') continue; // stored in an earlier round, behind a failed one
+      this.send(item);
     }
   }
 
-  private async deliver(item: Queued): Promise<void> {
-    if (!this.streamReady) {
-      // The stream may not exist yet (bus was down at start) or was lost with the server.
-      await this.withTimeout(ensureAuditStream(this.bus), 'ensure stream');
-      this.streamReady = true;
-    }
-    await this.withTimeout(
+  private send(item: Queued): void {
+    item.state = 'sending';
+    this.inFlight++;
+    this.withTimeout(
       this.bus.publishDurable(auditSubject(item.entry.endpointFamily), item.data, {
         msgId: item.entry.id,
       }),
       'publish',
+    ).then(
+      () => {
+        this.inFlight--;
+        item.state = 'acked';
+        this.unacked--;
+        if (this.failures > 0 && !this.failedRound) {
+          log.info({ failures: this.failures }, 'audit delivery recovered');
+          this.failures = 0;
+        }
+        this.dropAcked();
+        if (this.failedRound) this.retryWhenSettled();
+        else this.pump();
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        item.state = 'failed';
+        this.onFailure(err, item);
+      },
     );
+  }
+
+  private onFailure(err: unknown, item: Queued | undefined): void {
+    if (!this.failedRound) {
+      this.failedRound = true;
+      this.streamReady = false;
+      // First failure and then every tenth round: loud enough to see, not a flood during an outage.
+      if (this.failures === 0 || (this.failures + 1) % 10 === 0)
+        log.warn(
+          { err, entryId: item?.entry.id, pending: this.unacked, failures: this.failures + 1 },
+          'audit publish failed; retrying',
+        );
+    }
+    this.retryWhenSettled();
+  }
+
+  /**
+   * Once nothing is in flight, waits the backoff and resends from the oldest unacknowledged entry,
+   * in order. Entries already stored are not resent; one whose ack was lost is (msgId dedupes it).
+   */
+  private retryWhenSettled(): void {
+    if (this.inFlight > 0 || this.ensuring || this.backingOff || this.stopped) return;
+    this.failures++;
+    const delay = Math.min(this.retryMs * 2 ** Math.min(this.failures - 1, 20), this.maxRetryMs);
+    this.backingOff = true;
+    void this.sleep(delay).then((due) => {
+      this.backingOff = false;
+      if (!due) return;
+      this.failedRound = false;
+      for (const q of this.queue) if (q.state !== 'acked') q.state = 'queued';
+      this.cursor = 0;
+      this.pump();
+    });
+  }
+
+  /** Drops acknowledged entries from the head and wakes the flushes they complete. */
+  private dropAcked(): void {
+    let n = 0;
+    while (n < this.queue.length && this.queue[n]!.state === 'acked') n++;
+    if (n === 0) return;
+    this.queue.splice(0, n);
+    this.cursor = Math.max(0, this.cursor - n);
+    this.acked += n;
+    if (this.wasFull && this.unacked < this.max) {
+      this.wasFull = false;
+      log.info({ pending: this.unacked }, 'audit buffer accepting again');
+    }
+    for (const w of [...this.waiters])
+      if (this.acked >= w.target) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
   }
 
   private withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
@@ -294,14 +380,6 @@ class BufferedAuditPublisher implements AuditPublisher {
         resolve(false);
       };
     });
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters])
-      if (this.acked >= w.target) {
-        this.waiters.delete(w);
-        w.resolve();
-      }
   }
 }
 

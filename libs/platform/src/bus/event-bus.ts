@@ -43,6 +43,12 @@ export interface ConsumerConfig {
   readonly ackWaitMs?: number;
 }
 
+/** A durable consumer whose handler takes several messages at once (one commit per batch). */
+export interface BatchConsumerConfig extends ConsumerConfig {
+  /** Most messages handed over at once (and unacknowledged at once); at least 1. */
+  readonly maxBatch: number;
+}
+
 /** Result of a durable publish. */
 export interface PublishAck {
   readonly seq: number;
@@ -83,6 +89,15 @@ export interface EventBus {
   consumeDurable(
     config: ConsumerConfig,
     handler: (msg: DurableMessage) => Promise<void>,
+  ): Promise<Subscription>;
+  /**
+   * Like consumeDurable, but hands over the messages available now, up to maxBatch, in stream
+   * order (it never waits to fill a batch). A handler that resolves acknowledges them all; one
+   * that throws gets them all redelivered later, before any later message. One batch at a time.
+   */
+  consumeDurableBatch(
+    config: BatchConsumerConfig,
+    handler: (msgs: readonly DurableMessage[]) => Promise<void>,
   ): Promise<Subscription>;
   /** Drains subscriptions and closes the connection. */
   close(): Promise<void>;

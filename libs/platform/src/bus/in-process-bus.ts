@@ -4,6 +4,7 @@ import {
   subjectMatches,
   type BusHeaders,
   type BusMessage,
+  type BatchConsumerConfig,
   type BusStatus,
   type ConsumerConfig,
   type DurableMessage,
@@ -134,13 +135,22 @@ export class InProcessBus implements EventBus {
     return Promise.resolve({ seq, duplicate: false });
   }
 
-  async consumeDurable(
+  consumeDurable(
     config: ConsumerConfig,
     handler: (msg: DurableMessage) => Promise<void>,
   ): Promise<Subscription> {
+    return this.consumeDurableBatch({ ...config, maxBatch: 1 }, (msgs) => handler(msgs[0]!));
+  }
+
+  consumeDurableBatch(
+    config: BatchConsumerConfig,
+    handler: (msgs: readonly DurableMessage[]) => Promise<void>,
+  ): Promise<Subscription> {
     if (this.closed) return closedError();
     const stream = this.streams.get(config.stream);
-    if (stream === undefined) throw new Error(`stream ${config.stream} does not exist`);
+    if (stream === undefined)
+      return Promise.reject(new Error(`stream ${config.stream} does not exist`));
+    if (!(config.maxBatch >= 1)) return Promise.reject(new Error('maxBatch must be at least 1'));
     let state = stream.consumers.get(config.durable);
     if (state === undefined) {
       state = { ackedSeq: 0, owner: undefined };
@@ -154,37 +164,40 @@ export class InProcessBus implements EventBus {
     state.owner = token;
     const consumer = state;
     const retryMs = Math.min(config.ackWaitMs ?? 30_000, 1000);
+    const matches = (m: StoredMessage) =>
+      m.seq > consumer.ackedSeq &&
+      (config.filterSubject === undefined || subjectMatches(config.filterSubject, m.subject));
     const loop = async () => {
       let attempts = 0;
       while (consumer.owner === token && !this.closed) {
-        const next = stream.messages.find(
-          (m) =>
-            m.seq > consumer.ackedSeq &&
-            (config.filterSubject === undefined || subjectMatches(config.filterSubject, m.subject)),
-        );
-        if (next === undefined) {
+        const batch: StoredMessage[] = [];
+        for (const m of stream.messages) {
+          if (batch.length >= config.maxBatch) break;
+          if (matches(m)) batch.push(m);
+        }
+        if (batch.length === 0) {
           // Skip past non-matching messages so the position keeps moving.
           consumer.ackedSeq = Math.max(consumer.ackedSeq, stream.seq);
           await new Promise<void>((resolve) => (consumer.wake = resolve));
           consumer.wake = undefined;
           continue;
         }
+        const msgs: DurableMessage[] = batch.map((m) => ({
+          subject: m.subject,
+          data: m.data,
+          headers: m.headers,
+          seq: m.seq,
+          redelivered: attempts > 0,
+        }));
         try {
-          const msg: DurableMessage = {
-            subject: next.subject,
-            data: next.data,
-            headers: next.headers,
-            seq: next.seq,
-            redelivered: attempts > 0,
-          };
-          await withContext(extractBusHeaders(msg.headers), () => handler(msg));
-          consumer.ackedSeq = next.seq;
+          await withContext(extractBusHeaders(msgs[0]!.headers), () => handler(msgs));
+          consumer.ackedSeq = batch[batch.length - 1]!.seq;
           attempts = 0;
         } catch (err: unknown) {
           attempts++;
           log.warn(
-            { err, seq: next.seq, durable: config.durable },
-            'handler failed; message will be redelivered',
+            { err, seq: batch[0]!.seq, count: batch.length, durable: config.durable },
+            'handler failed; messages will be redelivered',
           );
           await new Promise((r) => setTimeout(r, retryMs));
         }

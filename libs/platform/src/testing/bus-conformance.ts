@@ -212,6 +212,61 @@ export function describeEventBusConformance(
       expect(seen.slice(firstC).every((x) => x.v === 'c')).toBe(true);
     });
 
+    it('consumeDurableBatch hands over waiting messages in order, at most maxBatch at once', async () => {
+      await bus.ensureStream({ name: p, subjects: [`${p}.>`] });
+      for (let i = 1; i <= 10; i++)
+        await bus.publishDurable(`${p}.b`, text(String(i)), { msgId: `m${i}` });
+      const batches: string[][] = [];
+      const sub = await bus.consumeDurableBatch({ stream: p, durable: 'b', maxBatch: 4 }, (ms) => {
+        batches.push(ms.map((m) => str(m.data)));
+        return Promise.resolve();
+      });
+      await eventually(() => batches.flat().length >= 10, 'ten messages');
+      // A message published while consuming still comes, without waiting for a full batch.
+      await bus.publishDurable(`${p}.b`, text('11'), { msgId: 'm11' });
+      await eventually(() => batches.flat().length >= 11, 'the eleventh');
+      await pause(100);
+      await sub.unsubscribe();
+      expect(batches.flat()).toEqual(Array.from({ length: 11 }, (_, i) => String(i + 1)));
+      expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(4);
+      expect(batches.some((b) => b.length > 1)).toBe(true);
+    });
+
+    it('consumeDurableBatch redelivers a whole failed batch before any later message', async () => {
+      await bus.ensureStream({ name: p, subjects: [`${p}.>`] });
+      for (const v of ['a', 'b', 'c', 'd'])
+        await bus.publishDurable(`${p}.f`, text(v), { msgId: v });
+      const seen: { vs: string[]; redelivered: boolean[] }[] = [];
+      let failed = false;
+      const sub = await bus.consumeDurableBatch(
+        { stream: p, durable: 'f', maxBatch: 2, ackWaitMs: 2000 },
+        (ms) => {
+          seen.push({ vs: ms.map((m) => str(m.data)), redelivered: ms.map((m) => m.redelivered) });
+          if (ms.some((m) => str(m.data) === 'b') && !failed) {
+            failed = true;
+            return Promise.reject(new Error('transient'));
+          }
+          return Promise.resolve();
+        },
+      );
+      await eventually(
+        () => seen.some((x) => x.vs.includes('d')),
+        () => `delivery of d (seen ${JSON.stringify(seen)})`,
+        15_000,
+      );
+      await pause(300);
+      await sub.unsubscribe();
+      const order = seen.flatMap((x) => x.vs);
+      const firstC = order.indexOf('c');
+      expect(seen[0]).toEqual({ vs: ['a', 'b'], redelivered: [false, false] });
+      // Both of the failed batch come back, marked redelivered, before c.
+      const again = seen.slice(1).find((x) => x.vs.includes('b'));
+      expect(again?.vs).toEqual(['a', 'b']);
+      expect(again?.redelivered).toEqual([true, true]);
+      expect(order.slice(0, firstC).every((v) => v === 'a' || v === 'b')).toBe(true);
+      expect(new Set(order)).toEqual(new Set(['a', 'b', 'c', 'd']));
+    });
+
     it('a durable keeps its position across unsubscribe and resubscribe', async () => {
       await bus.ensureStream({ name: p, subjects: [`${p}.>`] });
       const got: string[] = [];

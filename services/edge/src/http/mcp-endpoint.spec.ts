@@ -227,7 +227,7 @@ async function rpc(
   headers: Record<string, string> = {},
 ): Promise<{
   status: number;
-  json: { error?: { code: number; data?: { reason?: string } } } | undefined;
+  json: { error?: { code: number; data?: { reason?: string; decisionId?: string } } } | undefined;
   headers: Headers;
 }> {
   const res = await fetch(url, {
@@ -410,6 +410,31 @@ describe('McpEndpoint over HTTP with the SDK client', () => {
     const ok = await rpc(h.url, initialize(), auth);
     expect(ok.status).toBe(200);
     expect(ok.headers.get('mcp-session-id')).toBeTruthy();
+  });
+});
+
+describe('McpEndpoint input-bounds refusals', () => {
+  it('audits a refused body of an authenticated request under the decision id its error carries', async () => {
+    const h = await start();
+    try {
+      const token = await mintToken(alice, AUTH);
+      const auth = { authorization: `Bearer ${token}` };
+      const before = h.audit.length;
+      const parse = await rpc(h.url, '{"jsonrpc":', auth);
+      const big = await rpc(h.url, { ...initialize(), pad: 'x'.repeat(2 * 1024 * 1024) }, auth);
+      const refusals = [parse, big].map((r) => r.json?.error?.data);
+      expect(refusals.map((d) => d?.reason)).toEqual(['INPUT_INVALID', 'INPUT_INVALID']);
+      const entries = h.audit.slice(before);
+      expect(entries.map((e) => [e.decisionId, e.principalId, e.outcome, e.reason])).toEqual(
+        refusals.map((d) => [d?.decisionId, 'alice', 'deny', 'INPUT_INVALID']),
+      );
+      // Neighbour: a well-formed request is served and records no refusal.
+      const ok = await rpc(h.url, initialize(), auth);
+      expect(ok.status).toBe(200);
+      expect(h.audit.length).toBe(before + 2);
+    } finally {
+      await h.close();
+    }
   });
 });
 

@@ -13,6 +13,8 @@ import { auditEntryFor } from '@hcp/policy';
 import { createLogger, type TokenVerifier } from '@hcp/platform';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import {
   CallToolRequestSchema,
   ElicitResultSchema,
@@ -132,6 +134,17 @@ const pipeArgs = z.strictObject({
 
 const log = createLogger('McpEndpoint');
 
+/**
+ * The per-request SDK Server builds a fresh Ajv instance unless handed a validator (~370 µs per
+ * request in the profile), yet only uses it to check elicitation answers (the connection
+ * baseline). This one creates the Ajv instance only when a schema is asked for, and a fresh one
+ * each time, so a shared instance never accumulates the per-call schemas (Ajv caches every
+ * compiled schema object) and behaviour is the SDK default's.
+ */
+const ON_DEMAND_SCHEMA_VALIDATOR: jsonSchemaValidator = {
+  getValidator: (schema) => new AjvJsonSchemaValidator().getValidator(schema),
+};
+
 /** The context one HTTP request runs in, once authenticated and past protocol state. */
 interface RequestContext {
   readonly principal: Principal;
@@ -220,7 +233,14 @@ export class McpEndpoint {
     const principal = auth.principal;
 
     if (method === 'POST') {
-      const body = await readJsonRpcBody(req, HTTP_LIMITS);
+      let body: Awaited<ReturnType<typeof readJsonRpcBody>>;
+      try {
+        body = await readJsonRpcBody(req, HTTP_LIMITS);
+      } catch (err) {
+        // A body refused for its form or size is still a refusal of a known principal: audited,
+        // so the decision id in the error finds it like any other denial.
+        throw err instanceof HttpRefusal ? this.auditedInputRefusal(err, principal, traceId) : err;
+      }
       await this.post(req, res, principal, body.messages, traceId);
       return;
     }
@@ -396,6 +416,7 @@ export class McpEndpoint {
   private buildServer(context: RequestContext): Server {
     const server = new Server(this.deps.serverInfo ?? { name: 'hcp-edge', version: '0.1.0' }, {
       capabilities: { tools: { listChanged: false } },
+      jsonSchemaValidator: ON_DEMAND_SCHEMA_VALIDATOR,
       instructions:
         'Tool outputs come back as handles (hdl_...). Use hcp_peek to preview one you own and hcp_pipe to pass one into another tool.',
     });
@@ -549,6 +570,30 @@ export class McpEndpoint {
     if (waiting === undefined || waiting.size === 0) return false;
     for (const transport of waiting) for (const message of messages) transport.onmessage?.(message);
     return true;
+  }
+
+  /** An input-bounds refusal of an authenticated request, recorded, with its decision id added. */
+  private auditedInputRefusal(
+    refusal: HttpRefusal,
+    principal: Principal,
+    traceId: string | undefined,
+  ): HttpRefusal {
+    const decisionId = this.recordRefusal({
+      principal,
+      session: { state: 'none', initialized: false },
+      family: 'protocol',
+      reason: refusal.data.reason,
+      check: 'input_bounds',
+      message: refusal.message,
+      ...(traceId === undefined ? {} : { traceId }),
+    });
+    return new HttpRefusal(
+      refusal.httpStatus,
+      refusal.jsonRpcCode,
+      refusal.message,
+      { ...refusal.data, decisionId },
+      refusal.headers,
+    );
   }
 
   /** Records a refusal the edge made itself; returns the decision id the error carries. */

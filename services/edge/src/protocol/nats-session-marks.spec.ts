@@ -38,6 +38,12 @@ class FakeBucket implements MarksBucket {
 const SID = 'AAAAAAAAAAAAAAAAAAAAAA';
 const HOUR = 3_600_000;
 
+/** The sid inside a signed session id (its payload's `sid`). */
+function sidOf(sessionId: string): string {
+  const body = sessionId.split('.')[0]!;
+  return (JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as { sid: string }).sid;
+}
+
 describe('NatsSessionMarks', () => {
   let now = 1_000_000;
   const clock = () => now;
@@ -142,5 +148,54 @@ describe('NatsSessionMarks', () => {
     expect(await b.get(id)).toMatchObject({ state: 'active', initialized: true });
     await b.end(id);
     expect(await a.get(id)).toMatchObject({ state: 'ended' });
+  });
+
+  it('lookup answers both facts in one read, exactly as isEnded and isInitialized do', async () => {
+    const reads = jest.spyOn(bucket, 'get');
+    const both = async () => ({
+      viaLookup: await marks.lookup(SID),
+      separately: { ended: await marks.isEnded(SID), initialized: await marks.isInitialized(SID) },
+    });
+    const check = async (expected: { ended: boolean; initialized: boolean }) => {
+      const { viaLookup, separately } = await both();
+      expect(viaLookup).toEqual(expected);
+      expect(separately).toEqual(expected);
+    };
+    await check({ ended: false, initialized: false }); // unknown sid
+    await marks.markInitialized(SID, now + HOUR);
+    await check({ ended: false, initialized: true });
+    await marks.markEnded(SID, now + HOUR);
+    await check({ ended: true, initialized: false });
+    now += HOUR;
+    await check({ ended: false, initialized: false }); // past expiry: forgotten
+    reads.mockClear();
+    await marks.lookup(SID);
+    expect(reads).toHaveBeenCalledTimes(1);
+  });
+
+  it('lookup fails closed like the separate reads: unreachable, slow or malformed = ended', async () => {
+    await marks.markInitialized(SID, now + HOUR);
+    for (const mode of ['fail', 'hang'] as const) {
+      bucket.mode = mode;
+      expect(await marks.lookup(SID)).toEqual({ ended: true, initialized: false });
+    }
+    bucket.mode = 'ok';
+    expect(await marks.lookup(SID)).toEqual({ ended: false, initialized: true });
+    bucket.values.set(SID, '{"state":"initialized"}');
+    expect(await marks.lookup(SID)).toEqual({ ended: true, initialized: false });
+    expect(await marks.lookup('a.b>')).toEqual({ ended: true, initialized: false });
+  });
+
+  it('a SignedSessionStore reads the marks once per lookup, and sees an end at once', async () => {
+    const keys = [{ id: 'k1', secret: 's'.repeat(32) }];
+    const store = new SignedSessionStore({ keys, marks, now: clock });
+    const id = await store.create('alice', '2025-11-25');
+    await store.markInitialized(id);
+    const reads = jest.spyOn(bucket, 'get');
+    expect(await store.get(id)).toMatchObject({ state: 'active', initialized: true });
+    expect(reads).toHaveBeenCalledTimes(1);
+    // Another replica ends it: the very next lookup here says ended (nothing cached).
+    await new NatsSessionMarks(bucket, { now: clock }).markEnded(sidOf(id), now + HOUR);
+    expect(await store.get(id)).toMatchObject({ state: 'ended', initialized: false });
   });
 });

@@ -154,6 +154,8 @@ export class NatsSessionMarks implements SessionMarks {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       timeout: options.connectTimeoutMs ?? 5000,
+      // No Error (stack trace) built per KV get to decorate a failure that rarely comes.
+      noAsyncTraces: true,
     });
     try {
       const { kv, ttlMs } = await openBucket(nc, options);
@@ -201,6 +203,21 @@ export class NatsSessionMarks implements SessionMarks {
     } catch (err: unknown) {
       log.warn({ err }, 'session marks unreadable: treating the session as ended');
       return true;
+    }
+  }
+
+  /** One KV get for both facts (they live under the one key); unreadable = ended, not initialized. */
+  async lookup(sid: string): Promise<{ readonly ended: boolean; readonly initialized: boolean }> {
+    try {
+      const mark = await this.read(sid);
+      const live = mark !== null && this.now() < mark.expiresAt;
+      return {
+        ended: live && mark.state === 'ended',
+        initialized: live && mark.state === 'initialized',
+      };
+    } catch (err: unknown) {
+      log.warn({ err }, 'session marks unreadable: treating the session as ended');
+      return { ended: true, initialized: false };
     }
   }
 

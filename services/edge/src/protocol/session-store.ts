@@ -42,6 +42,12 @@ export interface SessionMarks {
   isInitialized(sid: string): Promise<boolean>;
   markEnded(sid: string, expiresAt: number): Promise<void>;
   isEnded(sid: string): Promise<boolean>;
+  /**
+   * Both facts in one read, for a store that keeps them under one key (a network round trip
+   * saved per request). Must answer exactly what isEnded and isInitialized would, failing closed
+   * the same way. Optional: without it the two are asked in turn.
+   */
+  lookup?(sid: string): Promise<{ readonly ended: boolean; readonly initialized: boolean }>;
 }
 
 /** One HMAC key of the keyring; `id` is written into every session so rotation can find the key. */
@@ -168,6 +174,11 @@ export class SignedSessionStore implements SessionStore {
     };
     // Expiry first: the marks may already have forgotten an expired session.
     if (this.now() >= payload.exp) return { ...base, state: 'expired', initialized: false };
+    if (this.marks.lookup !== undefined) {
+      const marks = await this.marks.lookup(payload.sid);
+      if (marks.ended) return { ...base, state: 'ended', initialized: false };
+      return { ...base, state: 'active', initialized: marks.initialized };
+    }
     if (await this.marks.isEnded(payload.sid))
       return { ...base, state: 'ended', initialized: false };
     return { ...base, state: 'active', initialized: await this.marks.isInitialized(payload.sid) };

@@ -1,5 +1,11 @@
 // Test helpers for the edge: real upstream MCP servers to run against (never mocks).
-export { ECHO_DESCRIPTION, startEchoMcpServer, type EchoMcpServer } from './echo-mcp-server';
+export {
+  ECHO_DESCRIPTION,
+  startEchoMcpServer,
+  type EchoDefinition,
+  type EchoMcpServer,
+  type EchoMcpServerOptions,
+} from './echo-mcp-server';
 export {
   createFilesystemSandbox,
   filesystemServerEntry,
