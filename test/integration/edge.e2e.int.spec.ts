@@ -472,12 +472,11 @@ for (const mode of MODES) {
         const approvalId = first.approvalRequestId;
         expect(approvalId).toMatch(/^apr_/);
 
-        // The agent saying "confirmed" is not an approval.
+        // The agent saying "confirmed" is not an approval: `confirm` is no argument of the pinned
+        // schema, so the call is refused as input before any decision, and nothing is filed.
         const confirmed = await refused(w.alice, 'fs.write_file', { ...args, confirm: true });
-        await audited(confirmed, 'APPROVAL_REQUIRED', 'I2');
-        // It only files another pending approval, for that other call, for an operator to decide.
-        expect(confirmed.approvalRequestId).toMatch(/^apr_/);
-        expect(confirmed.approvalRequestId).not.toBe(approvalId);
+        await audited(confirmed, 'INPUT_INVALID');
+        expect(confirmed.approvalRequestId).toBeUndefined();
         expect(existsSync(target)).toBe(false);
 
         // An agent token cannot approve, not even its own call.

@@ -1046,18 +1046,10 @@ const EXTENDED: readonly AttackCase[] = [
     text: `h\u0435llo ${m}`,
   })),
   bobEcho('type_confusion', 'an array where the schema wants a string', (m) => ({ text: [m] })),
-  {
-    ...bobEcho('extra_argument', 'an argument the pinned schema does not declare', (m) => ({
-      text: 'hello',
-      note: m,
-    })),
-    knownGap: {
-      what: 'attack',
-      why:
-        "echo's pinned input schema does not say additionalProperties:false, and the edge validates " +
-        'against the schema as written, so an undeclared argument reaches the upstream',
-    },
-  },
+  bobEcho('extra_argument', 'an argument the pinned schema does not declare', (m) => ({
+    text: 'hello',
+    note: m,
+  })),
 
   // Tool-definition change after pinning (I1)
   definitionChange('def.benign_wording', 'a harmless-looking rewording of the description', {

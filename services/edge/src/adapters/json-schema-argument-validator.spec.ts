@@ -60,6 +60,30 @@ describe('JsonSchemaArgumentValidator', () => {
     expect(v.validate('fs/read_file', args)).toContain(message);
   });
 
+  it('refuses an undeclared top-level argument even when the schema leaves others open; takes an explicit choice as written', () => {
+    const open = validatorWith({
+      'up/echo': {
+        digest: 'sha256:open',
+        inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+      },
+      'up/free': {
+        digest: 'sha256:free',
+        inputSchema: {
+          type: 'object',
+          properties: { text: { type: 'string' } },
+          additionalProperties: true,
+        },
+      },
+      'up/bare': { digest: 'sha256:bare', inputSchema: { type: 'object' } },
+    }).v;
+    expect(open.validate('up/echo', { text: 'hi' })).toBeUndefined();
+    expect(open.validate('up/echo', { text: 'hi', note: 'x' })).toContain(
+      'arguments.note: is not allowed',
+    );
+    expect(open.validate('up/free', { text: 'hi', note: 'x' })).toBeUndefined();
+    expect(open.validate('up/bare', { anything: 1 })).toBeUndefined();
+  });
+
   it('never echoes the offending value (it may be a secret)', () => {
     const message = v.validate('fs/read_file', {
       path: 'a',

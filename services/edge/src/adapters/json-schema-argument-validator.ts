@@ -134,10 +134,24 @@ function compileSchema(schema: Readonly<Record<string, unknown>>, maxBytes: numb
   const ajv = draft07 ? new Ajv(options) : new Ajv2020(options);
   addFormats(ajv);
   try {
-    return { ok: true, fn: ajv.compile(schema) };
+    return { ok: true, fn: ajv.compile(closedAtTop(schema)) };
   } catch (err: unknown) {
     return { ok: false, why: err instanceof Error ? err.message.slice(0, 200) : 'compile failed' };
   }
+}
+
+/**
+ * The pinned schema with undeclared top-level arguments refused: an object schema that lists its
+ * properties but says nothing of others is closed (`additionalProperties: false`), so an argument
+ * the operator never reviewed cannot reach the provider (argument injection). A schema that says
+ * `additionalProperties` itself, or lists no properties, is taken as written.
+ */
+function closedAtTop(schema: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const declaresProperties =
+    typeof schema['properties'] === 'object' && schema['properties'] !== null;
+  if (!declaresProperties || 'additionalProperties' in schema || 'unevaluatedProperties' in schema)
+    return schema;
+  return { ...schema, additionalProperties: false };
 }
 
 /** `arguments.<field>: <rule>`, the field taken from the error's location and never its value. */
