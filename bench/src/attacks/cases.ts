@@ -1018,7 +1018,9 @@ const EXTENDED: readonly AttackCase[] = [
     },
     {
       what: 'audit',
-      why: 'grant-store refuses the agent token (PERMISSION_DENIED) but writes no audit entry for a refused DecideApproval',
+      why:
+        'grant-store refuses the agent token (PERMISSION_DENIED) and audits the refusal (principal, reason, I2), ' +
+        'but its gRPC error carries no decision id, so the refusal cannot be linked to its entry by id',
     },
   ),
   approvalMisuse('forged_id', 'a made-up approval id', async (ctx) => {

@@ -48,6 +48,6 @@ export async function approverOf(
     bearerToken(typeof header === 'string' ? header : undefined),
   );
   if (!APPROVER_KINDS.includes(principal.kind))
-    throw new ApproverRequiredError(principal.kind, action);
+    throw new ApproverRequiredError(principal.kind, action, principal.id);
   return principal;
 }

@@ -53,6 +53,8 @@ export class ApproverRequiredError extends Error {
   constructor(
     readonly kind: string,
     action: string,
+    /** Who presented the token (audited with the refusal). */
+    readonly principalId?: string,
   ) {
     super(`${action} needs an operator token; this token is for a principal of kind ${kind}`);
   }

@@ -1,5 +1,10 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { approvalBindingDigest, argumentsDigest, type PrincipalKind } from '@hcp/core';
+import {
+  approvalBindingDigest,
+  argumentsDigest,
+  type AuditEntry,
+  type PrincipalKind,
+} from '@hcp/core';
 import {
   callUnary,
   createGrpcClient,
@@ -75,9 +80,26 @@ describe('grant-store approvals with operator tokens', () => {
     ((await call('decideApproval', { approvalId, verdict }, md)) as grants.DecideApprovalResponse)
       .approval!;
 
+  const audited: AuditEntry[] = [];
+
   beforeAll(async () => {
     database = await freshDatabase();
-    store = await startGrantStore({ db: database, bus, port: 0, clock, verifier: tokens });
+    store = await startGrantStore({
+      db: database,
+      bus,
+      port: 0,
+      clock,
+      verifier: tokens,
+      audit: {
+        record: (entry: AuditEntry) => {
+          audited.push(entry);
+        },
+        available: () => true,
+        pending: 0,
+        flush: () => Promise.resolve(),
+        close: () => Promise.resolve(),
+      },
+    });
     client = createGrpcClient(grants.GrantStoreClient, store.url);
     const exec = MANIFEST.find((c) => c.id === 'shell/exec')!;
     await call('putCapability', { capability: capabilityToWire(exec) });
@@ -87,6 +109,24 @@ describe('grant-store approvals with operator tokens', () => {
     await store?.close();
     await database?.close();
     await bus.close();
+  });
+
+  it('audits every refused approval decision (agent token, self-approval) as a deny, and the approval itself as an allow', async () => {
+    const id = await requested('dave');
+    await refusal(decide(id, APPROVE, await as('dave', 'agent')));
+    await refusal(decide(id, APPROVE, await as('dave', 'operator')));
+    await decide(id, APPROVE, await as('ops-2', 'operator'));
+    const mine = audited.filter(
+      (e) => e.endpointFamily === 'approval' && (e.check ?? '').includes('decide'),
+    );
+    expect(mine.map((e) => [e.outcome, e.principalId, e.invariant])).toEqual([
+      ['deny', 'dave', 'I2'],
+      ['deny', 'dave', 'I2'],
+    ]);
+    expect(mine[0]?.reason).toBe('PRINCIPAL_UNAUTHENTICATED');
+    expect(audited.some((e) => e.outcome === 'allow' && e.check === 'grant-store.approval')).toBe(
+      true,
+    );
   });
 
   it('refuses an agent token (PERMISSION_DENIED) and lets an operator token approve', async () => {

@@ -1,9 +1,12 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
+import { HcpError, newId, type Principal, type ReasonCode } from '@hcp/core';
+import { createLogger, type AuditPublisher } from '@hcp/platform';
 import { ApprovalService } from './approval.service';
 import { approverOf, type ApproverAuthentication } from './approver';
 import { CapabilityService } from './capability.service';
+import { ApproverRequiredError, FailedPreconditionError } from './errors';
 import { GrantService } from './grant.service';
 import { GrantStoreExceptionFilter } from './grant-store.exception-filter';
 import {
@@ -24,17 +27,20 @@ import {
   type WireCapability,
   type WireGrant,
 } from './grant-store.mapping';
-import { GRANT_STORE_APPROVER_AUTH } from './grant-store.tokens';
+import { GRANT_STORE_APPROVER_AUTH, GRANT_STORE_AUDIT } from './grant-store.tokens';
 
 /** gRPC surface of grant-store: maps proto-loader objects to domain inputs and back; no rules here. */
 @Controller()
 @UseFilters(new GrantStoreExceptionFilter())
 export class GrantStoreController {
+  private readonly log = createLogger('GrantStoreController');
+
   constructor(
     @Inject(GrantService) private readonly grants: GrantService,
     @Inject(CapabilityService) private readonly capabilities: CapabilityService,
     @Inject(ApprovalService) private readonly approvals: ApprovalService,
     @Inject(GRANT_STORE_APPROVER_AUTH) private readonly approverAuth: ApproverAuthentication,
+    @Inject(GRANT_STORE_AUDIT) private readonly audit: AuditPublisher | null,
   ) {}
 
   @GrpcMethod('GrantStore', 'CreateGrant')
@@ -110,10 +116,48 @@ export class GrantStoreController {
   @GrpcMethod('GrantStore', 'DecideApproval')
   async decideApproval(request: unknown, metadata?: Metadata): Promise<{ approval: WireApproval }> {
     // Authenticate before reading the body, so an unauthenticated caller learns nothing from it.
-    const approver = await approverOf(this.approverAuth, metadata, 'DecideApproval');
-    const { approvalId, verdict } = decideApprovalInputFromWire(request);
-    const approval = await this.approvals.decide(approvalId, verdict, approver.id);
-    return { approval: approvalToWire(approval) };
+    let approver: Principal | undefined;
+    try {
+      approver = await approverOf(this.approverAuth, metadata, 'DecideApproval');
+      const { approvalId, verdict } = decideApprovalInputFromWire(request);
+      const approval = await this.approvals.decide(approvalId, verdict, approver.id);
+      return { approval: approvalToWire(approval) };
+    } catch (err: unknown) {
+      // A refused approval decision (not an approver, self-approval, wrong state) is a denial
+      // like any other and is audited (I7); the refusal itself is rethrown unchanged.
+      this.auditRefusedDecision(err, approver);
+      throw err;
+    }
+  }
+
+  private auditRefusedDecision(err: unknown, approver: Principal | undefined): void {
+    if (this.audit === null) return;
+    const reason: ReasonCode =
+      err instanceof ApproverRequiredError
+        ? err.reason
+        : err instanceof FailedPreconditionError
+          ? (err.reason ?? 'APPROVAL_REQUIRED')
+          : err instanceof HcpError
+            ? err.reason
+            : 'INPUT_INVALID';
+    const principalId =
+      approver?.id ?? (err instanceof ApproverRequiredError ? err.principalId : undefined);
+    try {
+      this.audit.record({
+        id: newId('aud'),
+        time: Date.now(),
+        decisionId: newId('dec'),
+        endpointFamily: 'approval',
+        outcome: 'deny',
+        reason,
+        invariant: 'I2',
+        check: 'grant-store.decide_approval',
+        handleIds: [],
+        ...(principalId === undefined ? {} : { principalId }),
+      });
+    } catch (auditErr: unknown) {
+      this.log.error({ err: auditErr, reason }, 'audit refused a DecideApproval refusal entry');
+    }
   }
 
   @GrpcMethod('GrantStore', 'ListApprovals')
