@@ -353,19 +353,20 @@ describe('edge adapters against the real grant-store, policy-decision and handle
       );
     });
 
-    it('treats `confirm: true` from the agent as an argument, never as an approval', async () => {
+    it('never treats `confirm: true` from the agent as an approval', async () => {
       const plain = refused(await callAs(alice, 'echo/big', { bytes: 8 }));
       const approvalId = plain.approvalRequestId ?? '';
       await decideApproval(approvalId, true);
-      // The agent adding `confirm: true` is still a call needing approval, bound to other arguments.
+      // The agent adding `confirm: true` is no approval: `confirm` is not an argument of the
+      // pinned schema, so the call is refused as input before any decision, and nothing is filed...
       const confirmed = refused(await callAs(alice, 'echo/big', { bytes: 8, confirm: true }));
-      expect(confirmed.reason).toBe('APPROVAL_REQUIRED');
-      expect(confirmed.approvalRequestId).toBeDefined();
-      expect(confirmed.approvalRequestId).not.toBe(approvalId);
-      // ...and the approval of the plain call does not cover it.
+      expect(confirmed.reason).toBe('INPUT_INVALID');
+      expect(confirmed.approvalRequestId).toBeUndefined();
+      // ...not even with the approval of the plain call presented beside it.
       expect(
         refused(await callAs(alice, 'echo/big', { bytes: 8, confirm: true }, approvalId)).reason,
-      ).toBe('APPROVAL_MISMATCH');
+      ).toBe('INPUT_INVALID');
+      // Neighbour: the approved plain call runs, once.
       succeeded(await callAs(alice, 'echo/big', { bytes: 8 }, approvalId));
     });
   });
