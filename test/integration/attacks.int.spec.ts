@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { CASES } from '@hcp/bench/attacks/cases';
 import { hcpProblems, runSpec, type CaseResult } from '@hcp/bench/attacks/runner';
 import { startAttackWorld, type AttackWorldOptions } from '@hcp/bench/attacks/stack';
-import { fetchProviderAvailable, fetchProviderBin } from '@hcp/edge/testing';
+import { fetchProviderRequired } from '@hcp/edge/testing';
 import { describeIntegration, integrationEnv } from '@hcp/platform/testing';
 
 /**
@@ -13,12 +13,7 @@ import { describeIntegration, integrationEnv } from '@hcp/platform/testing';
  * measured by `pnpm bench:attacks` (docs/benchmarks.md), not asserted here.
  */
 
-const FETCH_AVAILABLE = fetchProviderAvailable();
-if (!FETCH_AVAILABLE) {
-  const why = `mcp-server-fetch not found at ${fetchProviderBin()} (scripts/install-fetch-provider.sh)`;
-  if (process.env.CI === 'true') throw new Error(why);
-  console.warn(`\n!!! SKIPPING the URL cases of the attack suite: ${why}\n`);
-}
+const FETCH_AVAILABLE = fetchProviderRequired('the URL cases of the attack suite');
 
 const STACKS: {
   name: string;

@@ -10,8 +10,7 @@ import {
   ORIGIN_HELLO_TEXT,
   ORIGIN_SECRET_TEXT,
   PUBLIC_TEST_HOST,
-  fetchProviderAvailable,
-  fetchProviderBin,
+  fetchProviderRequired,
   type EchoMcpServer,
   type RecordingOrigin,
 } from '@hcp/edge/testing';
@@ -48,14 +47,9 @@ import {
  */
 
 // The fetch server (PyPI) is a separate install. CI must run its cases; elsewhere they skip loudly.
-const FETCH_AVAILABLE = fetchProviderAvailable();
-if (!FETCH_AVAILABLE) {
-  const why =
-    `mcp-server-fetch not found at ${fetchProviderBin()}; ` +
-    'install it with scripts/install-fetch-provider.sh (or set HCP_FETCH_PROVIDER_BIN)';
-  if (process.env.CI === 'true') throw new Error(why);
-  console.warn(`\n!!! SKIPPING the fetch (URL, I3) cases of the edge end-to-end suite: ${why}\n`);
-}
+const FETCH_AVAILABLE = fetchProviderRequired(
+  'the fetch (URL, I3) cases of the edge end-to-end suite',
+);
 const itFetch = FETCH_AVAILABLE ? it : it.skip;
 
 const ALICE = PRINCIPALS.alice;

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { AuditEntry, EndpointFamily, Outcome, ReasonCode } from '@hcp/core';
 import { entryHash, hashedForm, type ChainedEntry } from './chain';
 import { toNumber, type AuditDb, type AuditEntryRow } from './database';
@@ -83,34 +83,11 @@ export class AuditEntryRepository {
   constructor(private readonly db: Kysely<AuditDb>) {}
 
   /**
-   * Appends one entry in one transaction: lock the head row (serialising every appender, also
-   * across replicas), skip an id already stored, link to the head, insert, move the head.
+   * Appends one entry: a batch of one (lock the head row, serialising every appender, also
+   * across replicas; skip an id already stored; link to the head; insert; move the head).
    */
   async append(entry: AuditEntry, source: string, ingestedAt: number): Promise<AppendResult> {
-    return this.db.transaction().execute(async (tx) => {
-      const head = await tx
-        .selectFrom('audit_chain_head')
-        .select(['seq', 'hash'])
-        .where('id', '=', 1)
-        .forUpdate()
-        .executeTakeFirstOrThrow();
-      const existing = await tx
-        .selectFrom('audit_entries')
-        .selectAll()
-        .where('id', '=', entry.id)
-        .executeTakeFirst();
-      if (existing !== undefined) {
-        const stored = rowToEntry(existing);
-        const same = JSON.stringify(hashedForm(stored)) === JSON.stringify(hashedForm(entry));
-        return { status: 'duplicate', seq: stored.seq, sameContent: same } as const;
-      }
-      const seq = toNumber(head.seq) + 1;
-      const prevHash = head.hash;
-      const hash = entryHash(prevHash, entry);
-      await insertEntry(tx, entry, { seq, prevHash, hash, source, ingestedAt });
-      await tx.updateTable('audit_chain_head').set({ seq, hash }).where('id', '=', 1).execute();
-      return { status: 'appended', seq, hash } as const;
-    });
+    return (await this.appendBatch([{ entry, source }], ingestedAt))[0]!;
   }
 
   /**
@@ -231,14 +208,6 @@ export class AuditEntryRepository {
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
   }
-}
-
-async function insertEntry(
-  tx: Transaction<AuditDb>,
-  e: AuditEntry,
-  chain: ChainFields,
-): Promise<void> {
-  await tx.insertInto('audit_entries').values(entryRow(e, chain)).execute();
 }
 
 interface ChainFields {

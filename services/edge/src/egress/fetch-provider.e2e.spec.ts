@@ -6,8 +6,7 @@ import {
   ORIGIN_SECRET_TEXT,
   PUBLIC_TEST_HOST,
   PUBLIC_TEST_IP,
-  fetchProviderAvailable,
-  fetchProviderBin,
+  fetchProviderRequired,
   fetchProviderConfig,
   startRecordingOrigin,
   testResolver,
@@ -17,14 +16,7 @@ import { startEgressProxy, type EgressRefusal, type RunningEgressProxy } from '.
 
 // The real mcp-server-fetch (PyPI) runs as a child over stdio. Without it this suite cannot
 // prove anything: CI fails, a developer machine skips loudly with the command to install it.
-const available = fetchProviderAvailable();
-if (!available) {
-  const why =
-    `mcp-server-fetch not found at ${fetchProviderBin()}; ` +
-    'install it with scripts/install-fetch-provider.sh (or set HCP_FETCH_PROVIDER_BIN)';
-  if (process.env.CI === 'true') throw new Error(why);
-  console.warn(`SKIPPING the fetch provider end-to-end tests: ${why}`);
-}
+const available = fetchProviderRequired('the fetch provider end-to-end tests');
 const describeIfInstalled = available ? describe : describe.skip;
 
 function textOf(result: UpstreamCallResult): string {

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AuditEntry, Capability, Grant, Principal } from '@hcp/core';
-import { HcpError } from '@hcp/core';
 import { createTokenVerifier, mintToken } from '@hcp/platform';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -404,8 +403,17 @@ describe('McpEndpoint over HTTP with the SDK client', () => {
     const big = await rpc(h.url, { ...initialize(), pad: 'x'.repeat(2 * 1024 * 1024) }, auth);
     expect(big.status).toBe(413);
     expect(big.json?.error?.data?.reason).toBe('INPUT_INVALID');
+    const before = h.audit.length;
     const put = await fetch(h.url, { method: 'PUT', headers: auth });
     expect(put.status).toBe(405);
+    const refusal = (await put.json()) as { error: { data: { decisionId: string } } };
+    // Every one of these refusals of an authenticated caller is audited under its decision id.
+    expect(h.audit.slice(before)).toEqual([
+      expect.objectContaining({
+        decisionId: refusal.error.data.decisionId,
+        reason: 'INPUT_INVALID',
+      }),
+    ]);
     // Neighbour: a well-formed initialize still works after all of that.
     const ok = await rpc(h.url, initialize(), auth);
     expect(ok.status).toBe(200);
@@ -615,6 +623,3 @@ describe('route coverage (issue 5 item 8)', () => {
     }
   });
 });
-
-// HcpError is imported to keep the error contract visible next to the fakes.
-void HcpError;

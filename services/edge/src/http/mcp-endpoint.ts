@@ -23,10 +23,10 @@ import {
   type JSONRPCMessage,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { authenticateBearer, type BearerChallengeOptions } from '../auth/authenticate';
 import type { CallOutcome, CallService, PeekOutcome } from '../call/call.service';
-import type { AskClient, ClientQuestion } from '../modes/connection-gate';
+import type { AskClient, ClientQuestion, ConnectionGate } from '../modes/connection-gate';
 import type { EdgeMode } from '../modes/edge-mode';
 import type { AuditPort, CallableCapability, UpstreamPort } from '../call/ports';
 import type { ProtocolState, ProtocolVerdict } from '../protocol/protocol-state';
@@ -45,6 +45,8 @@ import {
   PEEK_TOOL,
   PIPE_TOOL,
   capabilityIdOfToolName,
+  peekArguments,
+  pipeArguments,
   toolNameOf,
   visibleTools,
 } from './tool-catalog';
@@ -77,17 +79,11 @@ export interface McpEndpointDeps {
   readonly now?: () => number;
 }
 
-/** The connection-layer baseline's per-call check (B1); absent in hcp and naive modes. */
-export interface ConnectionGatePort {
-  /** Tools whose descriptions the linter flags are hidden and uncallable. */
-  flagged(tool: Tool): boolean;
-  /** Asks for the per-call approval through `askClient`; resolves false to refuse. */
-  approve(call: {
-    readonly tool: string;
-    readonly args: Record<string, unknown>;
-    readonly askClient: AskClient;
-  }): Promise<boolean>;
-}
+/**
+ * The connection-layer baseline (B1): which tools the linter hides, and its per-call check
+ * (session present, tool not flagged, the client's yes); absent in hcp and naive modes.
+ */
+export type ConnectionGatePort = Pick<ConnectionGate, 'flagged' | 'check'>;
 
 /** Which ablation switch turns each protocol refusal into a pass (mirrors the engine's checks). */
 const PROTOCOL_ABLATION: Partial<Record<ReasonCode, string>> = {
@@ -120,17 +116,6 @@ const INVARIANT_OF: Partial<Record<ReasonCode, InvariantId>> = {
   PROTOCOL_VERSION_MISMATCH: 'I8',
   AUDIT_UNAVAILABLE: 'I7',
 };
-
-const peekArgs = z.strictObject({
-  handle: z.string().min(1).max(128),
-  maxBytes: z.number().int().min(1).max(65536).optional(),
-});
-const pipeArgs = z.strictObject({
-  handle: z.string().min(1).max(128),
-  tool: z.string().min(1).max(256),
-  argument: z.string().min(1).max(128),
-  arguments: z.record(z.string(), z.unknown()).optional(),
-});
 
 const log = createLogger('McpEndpoint');
 
@@ -198,15 +183,6 @@ export class McpEndpoint {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method;
-    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
-      throw new HttpRefusal(
-        405,
-        EDGE_JSON_RPC_CODES.BAD_REQUEST,
-        'Method Not Allowed',
-        { reason: 'INPUT_INVALID' },
-        { allow: 'GET, POST, DELETE' },
-      );
-    }
     const traceId = traceIdOf(req);
     const auth = await authenticateBearer(
       req.headers.authorization,
@@ -231,6 +207,20 @@ export class McpEndpoint {
       );
     }
     const principal = auth.principal;
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      // Authenticated first like every method, then refused and audited like any bad input.
+      throw this.auditedInputRefusal(
+        new HttpRefusal(
+          405,
+          EDGE_JSON_RPC_CODES.BAD_REQUEST,
+          'Method Not Allowed',
+          { reason: 'INPUT_INVALID' },
+          { allow: 'GET, POST, DELETE' },
+        ),
+        principal,
+        traceId,
+      );
+    }
 
     if (method === 'POST') {
       let body: Awaited<ReturnType<typeof readJsonRpcBody>>;
@@ -427,7 +417,7 @@ export class McpEndpoint {
       const name = request.params.name;
       const args = request.params.arguments ?? {};
       if (this.deps.mode !== 'hcp') {
-        return this.forward(name, args, (question) =>
+        return this.forward(context, name, args, (question) =>
           askByElicitation(server, question, extra.requestId),
         );
       }
@@ -472,7 +462,7 @@ export class McpEndpoint {
       ...(context.traceId === undefined ? {} : { traceId: context.traceId }),
     };
     if (name === PEEK_TOOL) {
-      const parsed = peekArgs.safeParse(args);
+      const parsed = peekArguments.safeParse(args);
       if (!parsed.success) throw invalidParams(PEEK_TOOL, parsed.error);
       const outcome = await this.deps.calls.peek({
         ...base,
@@ -482,7 +472,7 @@ export class McpEndpoint {
       return peekResult(outcome);
     }
     if (name === PIPE_TOOL) {
-      const parsed = pipeArgs.safeParse(args);
+      const parsed = pipeArguments.safeParse(args);
       if (!parsed.success) throw invalidParams(PIPE_TOOL, parsed.error);
       const target = capabilityIdOfToolName(parsed.data.tool) ?? parsed.data.tool;
       const observed = this.deps.listings.get(target)?.digest;
@@ -512,29 +502,36 @@ export class McpEndpoint {
 
   /** The measurement modes: the upstream output goes straight back to the agent. */
   private async forward(
+    context: RequestContext,
     name: string,
     args: Record<string, unknown>,
     askClient: AskClient,
   ): Promise<CallToolResult> {
     if (BUILTIN_TOOLS.some((t) => t.name === name)) {
-      throw new EdgeRpcError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `${name} exists only in hcp mode`);
+      throw new EdgeRpcError(
+        EDGE_JSON_RPC_CODES.INVALID_PARAMS,
+        `${name} exists only in hcp mode`,
+        {
+          reason: 'CAPABILITY_UNKNOWN',
+        },
+      );
     }
     const capabilityId = capabilityIdOfToolName(name);
     const listed = capabilityId === undefined ? undefined : this.deps.listings.get(capabilityId);
     if (capabilityId === undefined || listed === undefined) {
-      throw new EdgeRpcError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `unknown tool ${name}`);
+      throw new EdgeRpcError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `unknown tool ${name}`, {
+        reason: 'CAPABILITY_UNKNOWN',
+      });
     }
     const gate = this.deps.connectionGate;
     if (this.deps.mode === 'connection' && gate !== undefined) {
-      if (gate.flagged({ ...listed.tool, name })) {
-        throw denied(
-          'TOOL_DEFINITION_CHANGED',
-          `${name}: its description was flagged by the linter`,
-        );
-      }
-      if (!(await gate.approve({ tool: name, args, askClient }))) {
-        throw denied('APPROVAL_REQUIRED', `${name}: the per-call approval was declined`);
-      }
+      const verdict = await gate.check({
+        sessionId: context.session.id,
+        tool: { ...listed.tool, name },
+        args,
+        askClient,
+      });
+      if (!verdict.allowed) throw denied(verdict.reason, verdict.message);
     }
     const result = await this.deps.upstream.callTool(capabilityId, args);
     return {
@@ -684,8 +681,8 @@ function refusalError(
   if (outcome.decisionId !== undefined) data.decisionId = outcome.decisionId;
   if (outcome.invariant !== undefined) data.invariant = outcome.invariant;
   if (outcome.targetReason !== undefined) data.targetReason = outcome.targetReason;
-  const extra = outcome as unknown as Record<string, unknown>;
-  if (typeof extra.approvalRequestId === 'string') data.approvalRequestId = extra.approvalRequestId;
+  if ('approvalRequestId' in outcome && outcome.approvalRequestId !== undefined)
+    data.approvalRequestId = outcome.approvalRequestId;
   return new EdgeRpcError(code, outcome.message, data);
 }
 

@@ -1,5 +1,6 @@
 import type { Grant } from '@hcp/core';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import { couldAllow } from '../adapters/grant-store-grants';
 import type { CallableCapability } from '../call/ports';
 import type { ListedCapability, ProviderListing } from '../providers/provider-registry';
@@ -28,37 +29,39 @@ export function capabilityIdOfToolName(name: string): string | undefined {
   return `${name.slice(0, dot)}/${name.slice(dot + 1)}`;
 }
 
-/** Input schemas of the built-in tools; also what the edge validates their arguments against. */
+/** Arguments of hcp_peek: the one schema the edge validates with and lists (as JSON Schema). */
+export const peekArguments = z.strictObject({
+  handle: z.string().min(1).max(128).describe('The handle id (hdl_...).'),
+  maxBytes: z.number().int().min(1).max(65536).optional(),
+});
+
+/** Arguments of hcp_pipe, likewise. */
+export const pipeArguments = z.strictObject({
+  handle: z.string().min(1).max(128).describe('The source handle id.'),
+  tool: z.string().min(1).max(256).describe('The target tool name, as tools/list shows it.'),
+  argument: z.string().min(1).max(128).describe('The target argument that receives the data.'),
+  arguments: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('The other arguments of the target call.'),
+});
+
+const jsonSchemaOf = (schema: z.ZodType): Tool['inputSchema'] =>
+  z.toJSONSchema(schema) as Tool['inputSchema'];
+
+/** The built-in tools as tools/list shows them. */
 export const BUILTIN_TOOLS: readonly Tool[] = [
   {
     name: PEEK_TOOL,
     description:
       'Shows a bounded, redacted preview of a handle you own. Tool outputs are returned as handles.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        handle: { type: 'string', description: 'The handle id (hdl_...).' },
-        maxBytes: { type: 'integer', minimum: 1, maximum: 65536 },
-      },
-      required: ['handle'],
-      additionalProperties: false,
-    },
+    inputSchema: jsonSchemaOf(peekArguments),
   },
   {
     name: PIPE_TOOL,
     description:
       "Calls a tool with one argument filled from a handle you own, without the data passing through you. Allowed only if both the handle's data and the target call are allowed.",
-    inputSchema: {
-      type: 'object',
-      properties: {
-        handle: { type: 'string', description: 'The source handle id.' },
-        tool: { type: 'string', description: 'The target tool name, as tools/list shows it.' },
-        argument: { type: 'string', description: 'The target argument that receives the data.' },
-        arguments: { type: 'object', description: 'The other arguments of the target call.' },
-      },
-      required: ['handle', 'tool', 'argument'],
-      additionalProperties: false,
-    },
+    inputSchema: jsonSchemaOf(pipeArguments),
   },
 ];
 

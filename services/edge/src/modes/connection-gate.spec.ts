@@ -161,10 +161,11 @@ describe('ConnectionGate (B1)', () => {
     await expect(gate.check(call({ askClient: () => Promise.resolve(true) }))).resolves.toEqual({
       allowed: true,
     });
-    await expect(gate.approve({ tool: 'fs.x', args: {} })).resolves.toBe(false);
-    await expect(
-      gate.approve({ tool: 'fs.x', args: {}, askClient: () => Promise.resolve(true) }),
-    ).resolves.toBe(true);
+    // Without its own, the call gets the default (which says no).
+    await expect(gate.check(call())).resolves.toMatchObject({
+      allowed: false,
+      reason: 'APPROVAL_REQUIRED',
+    });
   });
 
   it('bounds the arguments preview and never throws on odd arguments', () => {

@@ -122,7 +122,7 @@ export function argumentsPreview(args: Record<string, unknown>): string {
  * session, the tool's description must pass the linter, and the agent's own client must
  * say yes to a per-call prompt. What it does not know — who the principal is, what resource
  * the arguments name, whether the "yes" came from a human or from the agent's own client
- * code — is what B1 is measured for. Structurally a ConnectionGatePort of the MCP endpoint.
+ * code — is what B1 is measured for. The MCP endpoint uses `flagged` for tools/list and `check` for each call.
  */
 export class ConnectionGate {
   private readonly lintCache = new Map<string, readonly LintFinding[]>();
@@ -163,16 +163,6 @@ export class ConnectionGate {
   /** True when the linter blocks the tool: hidden from tools/list, calls refused. */
   flagged(tool: LintableTool): boolean {
     return isFlagged(this.findings(tool));
-  }
-
-  /** The per-call prompt alone (the endpoint's ConnectionGatePort shape); false on anything but a yes. */
-  async approve(call: {
-    readonly tool: string;
-    readonly args: Record<string, unknown>;
-    readonly clientCanAsk?: boolean;
-    readonly askClient?: AskClient;
-  }): Promise<boolean> {
-    return (await this.prompt(call)) === undefined;
   }
 
   /** Every B1 check for one call, in the order a connection-layer gateway runs them. */

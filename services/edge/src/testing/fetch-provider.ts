@@ -32,6 +32,21 @@ export function fetchProviderAvailable(): boolean {
   }
 }
 
+/**
+ * For a test suite that needs the fetch server: true when it is installed. Missing, it fails the
+ * run under CI=true (the suite cannot prove anything without it) and elsewhere warns loudly that
+ * `what` is skipped, with the command that installs it.
+ */
+export function fetchProviderRequired(what: string): boolean {
+  if (fetchProviderAvailable()) return true;
+  const why =
+    `mcp-server-fetch not found at ${fetchProviderBin()}; ` +
+    'install it with scripts/install-fetch-provider.sh (or set HCP_FETCH_PROVIDER_BIN)';
+  if (process.env.CI === 'true') throw new Error(why);
+  console.warn(`\n!!! SKIPPING ${what}: ${why}\n`);
+  return false;
+}
+
 /** How to run the fetch provider. */
 export interface FetchProviderOptions {
   /** Port of the egress proxy on 127.0.0.1 the server must send every request through. */

@@ -19,6 +19,7 @@ export {
   PUBLIC_TEST_IP,
   fetchProviderAvailable,
   fetchProviderBin,
+  fetchProviderRequired,
   fetchProviderConfig,
   startRecordingOrigin,
   testResolver,
