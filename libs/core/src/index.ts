@@ -4,3 +4,4 @@ export * from './types';
 export * from './canonical-json';
 export * from './ids';
 export * from './errors';
+export * from './refusal';

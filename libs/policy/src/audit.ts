@@ -11,7 +11,12 @@ import type { CallFacts, RequestEnvelope } from './request';
 export interface AuditSubject {
   readonly endpointFamily: EndpointFamily;
   readonly call?: CallFacts;
+  /** Without a full call (a refusal before the facts exist): the capability it named. */
+  readonly capabilityId?: string;
+  /** Without a full call: the resource, raw and (if known) canonical. */
+  readonly resource?: ResourceFacts;
   readonly handleIds?: readonly string[];
+  readonly approvalId?: string;
 }
 
 /**
@@ -24,11 +29,11 @@ export function auditEntryFor(
   decision: Decision,
   subject: AuditSubject,
 ): AuditEntry {
-  const resource = subject.call?.resource;
+  const resource = subject.call?.resource ?? subject.resource;
   const raw = resourceRaw(resource);
   const canonical = resourceCanonical(resource);
   const rule = resource !== undefined && resource.status !== 'resolved' ? resource.rule : undefined;
-  const approvalId = subject.call?.approval?.id;
+  const approvalId = subject.approvalId ?? subject.call?.approval?.id;
   // Filled by assignment rather than conditional spreads: this runs once per decision.
   const entry: { -readonly [K in keyof AuditEntry]: AuditEntry[K] } = {
     id: newId('aud'),
@@ -41,7 +46,8 @@ export function auditEntryFor(
     handleIds: subject.handleIds ?? [],
   };
   if (req.principal !== undefined) entry.principalId = req.principal.id;
-  if (subject.call !== undefined) entry.capabilityId = subject.call.capabilityId;
+  const capabilityId = subject.call?.capabilityId ?? subject.capabilityId;
+  if (capabilityId !== undefined && capabilityId !== '') entry.capabilityId = capabilityId;
   if (raw !== undefined) entry.resourceRaw = raw;
   if (canonical !== undefined) entry.resourceCanonical = canonical;
   if (decision.invariant !== undefined) entry.invariant = decision.invariant;

@@ -1,6 +1,10 @@
 import {
   approvalBindingDigest,
+  CHECK_INVARIANT as CORE_CHECK_INVARIANT,
+  denial,
   newId,
+  type DenialReason,
+  type DenialSpec,
   type CanonicalResource,
   type Capability,
   type Decision,
@@ -40,17 +44,8 @@ export const CHECK_ORDER = [
 /** Name of one check in CHECK_ORDER. */
 export type CheckName = (typeof CHECK_ORDER)[number];
 
-/** The invariant each check enforces. */
-export const CHECK_INVARIANT: Readonly<Record<CheckName, InvariantId>> = {
-  audit_path: 'I7',
-  principal_binding: 'I4',
-  protocol_state: 'I8',
-  metadata_authority: 'I1',
-  canonical_resource: 'I3',
-  scoped_grant: 'I5',
-  approval: 'I2',
-  data_flow: 'I6',
-};
+/** The invariant each check enforces (the one table lives in libs/core). */
+export const CHECK_INVARIANT: Readonly<Record<CheckName, InvariantId>> = CORE_CHECK_INVARIANT;
 
 /** One line of an explanation: what a check concluded and why. */
 export interface CheckTrace {
@@ -74,7 +69,7 @@ export interface PolicyEngineOptions {
 }
 
 interface Failure {
-  readonly reason: ReasonCode;
+  readonly reason: DenialReason;
   readonly detail: string;
   readonly nearest?: NearestGrant;
   readonly targetReason?: ReasonCode;
@@ -103,7 +98,7 @@ const OFF = (name: AblationSwitch): Outcome => ({
   note: `disabled by ablation ${name}`,
   result: 'disabled',
 });
-const FAIL = (reason: ReasonCode, detail: string, nearest?: NearestGrant): Outcome =>
+const FAIL = (reason: DenialReason, detail: string, nearest?: NearestGrant): Outcome =>
   nearest === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, nearest };
 
 /**
@@ -271,19 +266,17 @@ export class PolicyEngine {
       return d;
     }
     const invariant = CHECK_INVARIANT[failure.check];
-    const d: Mutable<Decision> = {
+    const spec: Mutable<DenialSpec> = {
       id: this.nextId(),
-      outcome: 'deny',
       reason: failure.reason,
-      invariant,
       check: failure.check,
       explanation: `deny ${failure.reason} at ${invariant} ${failure.check}: ${failure.detail}`,
       decidedAt: req.now,
       ablations: this.ablationList,
     };
-    if (failure.nearest !== undefined) d.nearestGrant = failure.nearest;
-    if (failure.targetReason !== undefined) d.targetReason = failure.targetReason;
-    return d;
+    if (failure.nearest !== undefined) spec.nearestGrant = failure.nearest;
+    if (failure.targetReason !== undefined) spec.targetReason = failure.targetReason;
+    return denial(spec);
   }
 
   // I7: refuse rather than run unaudited.

@@ -4,3 +4,4 @@ export * from './argument-constraints';
 export * from './grant-matcher';
 export * from './engine';
 export * from './audit';
+export * from './refusals';
