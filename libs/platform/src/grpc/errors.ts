@@ -58,6 +58,9 @@ export function grpcErrorFromHcp(err: HcpError): GrpcServiceError {
   const detail = core.ErrorDetail.encode({
     reason: REASON_CODE_NUMBERS[err.reason],
     detail: err.message,
+    // A recorded refusal names its audit entry's decision id (details.decisionId), so the caller
+    // can quote it and an operator find the entry.
+    decisionId: typeof err.details['decisionId'] === 'string' ? err.details['decisionId'] : '',
   }).finish();
   metadata.set(ERROR_DETAIL_KEY, Buffer.from(detail));
   return { code: grpcStatusFor(err.reason), details: err.message, metadata };
@@ -66,13 +69,16 @@ export function grpcErrorFromHcp(err: HcpError): GrpcServiceError {
 /** Reads the reason code from a failed call's trailing metadata; undefined when absent. */
 export function reasonOfGrpcError(err: {
   metadata?: Metadata;
-}): { reason: ReasonCode; detail: string } | undefined {
+}): { reason: ReasonCode; detail: string; decisionId?: string } | undefined {
   const raw = err.metadata?.get(ERROR_DETAIL_KEY)[0];
   if (!(raw instanceof Buffer)) return undefined;
   try {
     const decoded = core.ErrorDetail.decode(raw);
     const reason = reasonCodeFromNumber(decoded.reason);
-    return reason === undefined ? undefined : { reason, detail: decoded.detail };
+    if (reason === undefined) return undefined;
+    return decoded.decisionId === ''
+      ? { reason, detail: decoded.detail }
+      : { reason, detail: decoded.detail, decisionId: decoded.decisionId };
   } catch {
     return undefined;
   }

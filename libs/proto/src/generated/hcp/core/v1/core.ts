@@ -1219,6 +1219,11 @@ export interface ErrorDetail {
   reason: ReasonCode;
   /** Operator-facing detail; contains no secrets. Default empty. */
   detail: string;
+  /**
+   * The decision id of the refusal's audit entry, when the refusal was recorded. Default empty:
+   * the error is not a recorded refusal (a malformed request to an internal RPC, a fault).
+   */
+  decisionId: string;
 }
 
 function createBasePrincipal(): Principal {
@@ -4571,7 +4576,7 @@ export const AuditEntry: MessageFns<AuditEntry> = {
 };
 
 function createBaseErrorDetail(): ErrorDetail {
-  return { reason: 0, detail: "" };
+  return { reason: 0, detail: "", decisionId: "" };
 }
 
 export const ErrorDetail: MessageFns<ErrorDetail> = {
@@ -4581,6 +4586,9 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     }
     if (message.detail !== "") {
       writer.uint32(18).string(message.detail);
+    }
+    if (message.decisionId !== "") {
+      writer.uint32(26).string(message.decisionId);
     }
     return writer;
   },
@@ -4614,6 +4622,14 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
             message.detail = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.decisionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4630,6 +4646,11 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     return {
       reason: isSet(object.reason) ? reasonCodeFromJSON(object.reason) : 0,
       detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      decisionId: isSet(object.decisionId)
+        ? globalThis.String(object.decisionId)
+        : isSet(object.decision_id)
+        ? globalThis.String(object.decision_id)
+        : "",
     };
   },
 
@@ -4641,6 +4662,9 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     if (message.detail !== "") {
       obj.detail = message.detail;
     }
+    if (message.decisionId !== "") {
+      obj.decisionId = message.decisionId;
+    }
     return obj;
   },
 
@@ -4651,6 +4675,7 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     const message = createBaseErrorDetail();
     message.reason = object.reason ?? 0;
     message.detail = object.detail ?? "";
+    message.decisionId = object.decisionId ?? "";
     return message;
   },
 };
