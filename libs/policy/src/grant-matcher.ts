@@ -78,8 +78,8 @@ function evaluate(
   now: EpochMillis,
   args: CallArguments | undefined,
 ): Stage {
-  if (grant.revokedAt !== undefined && grant.revokedAt <= now) return Stage.Revoked;
-  if (grant.expiresAt !== undefined && grant.expiresAt <= now) return Stage.Expired;
+  if (!grantIsLive(grant, now))
+    return grant.revokedAt !== undefined && grant.revokedAt <= now ? Stage.Revoked : Stage.Expired;
   if (!coversCapability(grant.capabilities, capability)) return Stage.Capability;
   if (capability.resourceArgument !== undefined) {
     if (resource === undefined) return Stage.Resource;
@@ -125,8 +125,22 @@ function describe(
   }
 }
 
+/**
+ * True when a grant is in force at `now`: neither revoked nor expired. The liveness rule matching
+ * applies first, exported so discovery (the edge's tools/list) uses this one rule, not a copy.
+ */
+export function grantIsLive(grant: Grant, now: EpochMillis): boolean {
+  return (
+    (grant.revokedAt === undefined || grant.revokedAt > now) &&
+    (grant.expiresAt === undefined || grant.expiresAt > now)
+  );
+}
+
 /** True when a grant's capability list names the capability or its provider wildcard. */
-export function coversCapability(list: readonly string[], capability: Capability): boolean {
+export function coversCapability(
+  list: readonly string[],
+  capability: Pick<Capability, 'id' | 'provider'>,
+): boolean {
   for (const entry of list) {
     if (entry === capability.id) return true;
     if (entry.endsWith('/*') && entry.slice(0, -2) === capability.provider) return true;

@@ -20,27 +20,6 @@ export interface GrantStoreGrantsOptions extends GrpcAdapterOptions {
 export const DEFAULT_GRANTS_TTL_MS = 2000;
 
 /**
- * True when some active, unexpired grant lists the capability or its provider wildcard: the grant
- * COULD allow a call (resource, scopes and approval are decided per call). Discovery filtering
- * (tools/list) shows a tool iff this holds; it is never used to allow a call.
- */
-export function couldAllow(
-  grantList: readonly Grant[],
-  capabilityId: string,
-  now: number,
-): boolean {
-  const slash = capabilityId.indexOf('/');
-  if (slash <= 0) return false;
-  const wildcard = `${capabilityId.slice(0, slash)}/*`;
-  return grantList.some(
-    (g) =>
-      (g.revokedAt === undefined || g.revokedAt > now) &&
-      (g.expiresAt === undefined || g.expiresAt > now) &&
-      g.capabilities.some((c) => c === capabilityId || c === wildcard),
-  );
-}
-
-/**
  * A principal's live grants from grant-store (GetPrincipalGrants), cached briefly and dropped when
  * grant-store announces a change for that principal. Used for discovery only; the decision point
  * reads grants itself for every call.

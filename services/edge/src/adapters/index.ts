@@ -13,7 +13,6 @@ export {
 export {
   DEFAULT_GRANTS_TTL_MS,
   GrantStoreGrants,
-  couldAllow,
   type GrantStoreGrantsOptions,
 } from './grant-store-grants';
 export {

@@ -1,7 +1,7 @@
-import type { Grant } from '@hcp/core';
+import type { Capability, Grant } from '@hcp/core';
+import { coversCapability, grantIsLive } from '@hcp/policy';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { couldAllow } from '../adapters/grant-store-grants';
 import type { CallableCapability } from '../call/ports';
 import type { ListedCapability, ProviderListing } from '../providers/provider-registry';
 
@@ -95,6 +95,20 @@ export class ListingCache {
 }
 
 /**
+ * True when some live grant names the capability or its provider wildcard: such a grant COULD
+ * allow a call (resource, scopes, arguments and approval are decided per call by the decision
+ * point). Built from the policy's own liveness and coverage rules, so discovery never drifts from
+ * matching; it filters tools/list and never allows anything.
+ */
+export function someGrantCovers(
+  grants: readonly Grant[],
+  capability: Pick<Capability, 'id' | 'provider'>,
+  now: number,
+): boolean {
+  return grants.some((g) => grantIsLive(g, now) && coversCapability(g.capabilities, capability));
+}
+
+/**
  * What tools/list shows a principal in hcp mode: a provider tool only when the manifest pins it,
  * its current definition still matches the pin (a changed one is hidden and uncallable until
  * re-approved, I1), and some grant of the principal's could allow it; plus the built-in tools.
@@ -110,7 +124,7 @@ export function visibleTools(input: {
     const entry = input.manifest.get(listed.capabilityId);
     const pin = entry?.capability.definitionDigest;
     if (pin === undefined || pin !== listed.digest) continue;
-    if (!couldAllow(input.grants, listed.capabilityId, input.now)) continue;
+    if (!someGrantCovers(input.grants, entry.capability, input.now)) continue;
     // The agent gets a handle, not the provider's output, so the provider's outputSchema (which
     // the SDK client validates results against) does not describe what comes back.
     const { outputSchema: _unused, ...tool } = listed.tool;
