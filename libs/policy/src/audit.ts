@@ -17,6 +17,10 @@ export interface AuditSubject {
   readonly resource?: ResourceFacts;
   readonly handleIds?: readonly string[];
   readonly approvalId?: string;
+  /** Why, finer than the reason, for operators (the vault's denial rule, the egress rule); wins over the resource's rule. */
+  readonly rule?: string;
+  /** The caller's id when no authenticated Principal is at hand (the vault knows only the id). */
+  readonly principalId?: string;
 }
 
 /**
@@ -32,7 +36,9 @@ export function auditEntryFor(
   const resource = subject.call?.resource ?? subject.resource;
   const raw = resourceRaw(resource);
   const canonical = resourceCanonical(resource);
-  const rule = resource !== undefined && resource.status !== 'resolved' ? resource.rule : undefined;
+  const rule =
+    subject.rule ??
+    (resource !== undefined && resource.status !== 'resolved' ? resource.rule : undefined);
   const approvalId = subject.approvalId ?? subject.call?.approval?.id;
   // Filled by assignment rather than conditional spreads: this runs once per decision.
   const entry: { -readonly [K in keyof AuditEntry]: AuditEntry[K] } = {
@@ -45,7 +51,8 @@ export function auditEntryFor(
     check: decision.check,
     handleIds: subject.handleIds ?? [],
   };
-  if (req.principal !== undefined) entry.principalId = req.principal.id;
+  const principalId = req.principal?.id ?? subject.principalId;
+  if (principalId !== undefined) entry.principalId = principalId;
   const capabilityId = subject.call?.capabilityId ?? subject.capabilityId;
   if (capabilityId !== undefined && capabilityId !== '') entry.capabilityId = capabilityId;
   if (raw !== undefined) entry.resourceRaw = raw;

@@ -18,11 +18,12 @@ export function fromGrpcError(err: unknown): unknown {
   const found = reasonOfGrpcError(err as Pick<ServiceError, 'metadata'>);
   if (found === undefined) return err;
   const code = (err as Partial<ServiceError>).code;
-  return new HcpError(
-    found.reason,
-    found.detail,
-    typeof code === 'number' ? { grpcCode: code } : {},
-  );
+  // A refusal the server recorded names its decision id: the call path passes it on instead of
+  // recording the refusal a second time.
+  return new HcpError(found.reason, found.detail, {
+    ...(typeof code === 'number' ? { grpcCode: code } : {}),
+    ...(found.decisionId === undefined ? {} : { decisionId: found.decisionId }),
+  });
 }
 
 /** The gRPC status code of a failed call, if it is one. */

@@ -103,6 +103,8 @@ function harness(
     decidePipe?: Decision;
     upstream?: UpstreamCallResult | Error;
     auditFails?: boolean;
+    /** The audit takes this many entries, then refuses every further one. */
+    auditTakes?: number;
     auditAvailable?: boolean;
     manifest?: Record<string, CallableCapability>;
     source?: HandleRecord;
@@ -112,6 +114,10 @@ function harness(
     requestError?: Error;
     validator?: ArgumentValidatorPort;
     auditPublished?: () => Promise<void>;
+    decidePipeError?: Error;
+    peekError?: Error;
+    resolveError?: Error;
+    manifestError?: Error;
   } = {},
 ) {
   const calls = {
@@ -129,6 +135,8 @@ function harness(
       pinnedDigest?: string;
     }[],
     audit: [] as AuditEntry[],
+    /** The order of the effects that matter to intent-before-effect. */
+    events: [] as ('publish' | 'upstream' | 'consume')[],
   };
   const manifest = options.manifest ?? {
     'fs/read_file': { capability: readFile, inlinePreview: false, sensitivity: 'internal' },
@@ -145,6 +153,7 @@ function harness(
       },
       decidePipe: (facts) => {
         calls.decidePipe.push(facts);
+        if (options.decidePipeError) return Promise.reject(options.decidePipeError);
         return Promise.resolve(options.decidePipe ?? allow);
       },
     },
@@ -160,6 +169,7 @@ function harness(
       },
       peek: (input) => {
         calls.peek.push(input);
+        if (options.peekError) return Promise.reject(options.peekError);
         if (input.principalId !== 'alice') {
           return Promise.reject(new HcpError('HANDLE_NOT_OWNED', 'not yours'));
         }
@@ -177,6 +187,7 @@ function harness(
         ),
       resolveForPipe: (input) => {
         calls.resolve.push(input);
+        if (options.resolveError) return Promise.reject(options.resolveError);
         const src = options.source ?? handle(input.handleId);
         return Promise.resolve({ handle: src, payload: Buffer.from('secret data', 'utf8') });
       },
@@ -184,6 +195,7 @@ function harness(
     upstream: {
       callTool: (capabilityId, args) => {
         calls.upstream.push({ capabilityId, args });
+        calls.events.push('upstream');
         const r = options.upstream ?? {
           content: [{ type: 'text', text: 'file body' }],
           isError: false,
@@ -213,10 +225,16 @@ function harness(
         });
       },
     },
-    manifest: { capability: (id) => Promise.resolve(manifest[id]) },
+    manifest: {
+      capability: (id) =>
+        options.manifestError
+          ? Promise.reject(options.manifestError)
+          : Promise.resolve(manifest[id]),
+    },
     approvals: {
       consume: (input) => {
         calls.consume.push(input);
+        calls.events.push('consume');
         return options.consumeError ? Promise.reject(options.consumeError) : Promise.resolve();
       },
       request: (input): Promise<Approval> => {
@@ -245,17 +263,22 @@ function harness(
     audit: {
       available: () => options.auditAvailable ?? true,
       record: (entry) => {
-        if (options.auditFails) throw new HcpError('AUDIT_UNAVAILABLE', 'audit buffer full');
+        if (options.auditFails || calls.audit.length >= (options.auditTakes ?? Infinity))
+          throw new HcpError('AUDIT_UNAVAILABLE', 'audit buffer full');
         calls.audit.push(entry);
       },
     },
   };
+  const published = options.auditPublished;
+  const auditPublished =
+    published === undefined
+      ? undefined
+      : () => {
+          calls.events.push('publish');
+          return published();
+        };
   return {
-    service: new CallService(
-      options.auditPublished === undefined
-        ? ports
-        : { ...ports, auditPublished: options.auditPublished },
-    ),
+    service: new CallService(auditPublished === undefined ? ports : { ...ports, auditPublished }),
     calls,
   };
 }
@@ -275,17 +298,56 @@ function refused(outcome: unknown): CallRefusal {
 }
 
 describe('CallService.callTool', () => {
-  it('releases the output only after its audit entry is published, and withholds it when publishing fails', async () => {
-    let waited = 0;
-    const ok = harness({ auditPublished: () => Promise.resolve(void waited++) });
+  it('publishes the intent before the provider runs, and waits for no other publish', async () => {
+    const ok = harness({ auditPublished: () => Promise.resolve() });
     await expect(ok.service.callTool(call())).resolves.toMatchObject({ kind: 'handle' });
-    expect(waited).toBe(1);
+    // One awaited publish per call, and it comes before the effect.
+    expect(ok.calls.events).toEqual(['publish', 'upstream']);
+    expect(ok.calls.audit.map((e) => [e.check, e.outcome, e.decisionId])).toEqual([
+      ['invocation.intent', 'allow', allow.id],
+      ['invocation', 'allow', allow.id],
+    ]);
+  });
+
+  it('never calls the provider when the intent cannot be published, and records the refusal', async () => {
     const late = harness({ auditPublished: () => Promise.reject(new Error('flush timed out')) });
     const out = refused(await late.service.callTool(call()));
-    expect(out).toMatchObject({ reason: 'AUDIT_UNAVAILABLE', invariant: 'I7' });
-    expect(out).not.toHaveProperty('handleId');
-    // The provider did run (its effect cannot be undone); only the output is withheld.
-    expect(late.calls.upstream).toHaveLength(1);
+    expect(out).toMatchObject({
+      reason: 'AUDIT_UNAVAILABLE',
+      invariant: 'I7',
+      decisionId: allow.id,
+    });
+    expect(out.message).toContain('flush timed out');
+    expect(late.calls.upstream).toHaveLength(0);
+    expect(late.calls.put).toHaveLength(0);
+    // The intent may still arrive later; the refusal under the same id says how the call ended.
+    expect(late.calls.audit.map((e) => [e.check, e.outcome, e.reason, e.decisionId])).toEqual([
+      ['invocation.intent', 'allow', 'ALLOWED', allow.id],
+      ['invocation.intent', 'deny', 'AUDIT_UNAVAILABLE', allow.id],
+    ]);
+  });
+
+  it('consumes no approval before the intent is durable', async () => {
+    const d = decision('allow', 'ALLOWED', { approvalToConsume: 'apr-1' });
+    const late = harness({
+      decide: d,
+      auditPublished: () => Promise.reject(new Error('flush timed out')),
+    });
+    expect(refused(await late.service.callTool(call())).reason).toBe('AUDIT_UNAVAILABLE');
+    expect(late.calls.events).toEqual(['publish']);
+    const ok = harness({ decide: d, auditPublished: () => Promise.resolve() });
+    await expect(ok.service.callTool(call())).resolves.toMatchObject({ kind: 'handle' });
+    expect(ok.calls.events).toEqual(['publish', 'consume', 'upstream']);
+  });
+
+  it('answers the success when only the outcome entry is lost (the intent is on record)', async () => {
+    const { service, calls } = harness({ auditPublished: () => Promise.resolve(), auditTakes: 1 });
+    await expect(service.callTool(call())).resolves.toMatchObject({
+      kind: 'handle',
+      decisionId: allow.id,
+    });
+    expect(calls.upstream).toHaveLength(1);
+    expect(calls.audit.map((e) => e.check)).toEqual(['invocation.intent']);
   });
 
   it('labels output read under a sensitive path with that sensitivity; other paths keep the default', async () => {
@@ -349,8 +411,15 @@ describe('CallService.callTool', () => {
       resource: { status: 'resolved', resource: { canonical: '/root/a.txt' } },
     });
     expect(calls.decide[0]?.auditAvailable).toBe(true);
-    expect(calls.audit).toHaveLength(1);
+    expect(calls.audit).toHaveLength(2);
     expect(calls.audit[0]).toMatchObject({
+      decisionId: allow.id,
+      check: 'invocation.intent',
+      outcome: 'allow',
+      resourceCanonical: '/root/a.txt',
+      handleIds: [],
+    });
+    expect(calls.audit[1]).toMatchObject({
       decisionId: allow.id,
       endpointFamily: 'tools/call',
       check: 'invocation',
@@ -421,9 +490,58 @@ describe('CallService.callTool', () => {
     expect(calls.upstream).toHaveLength(0);
   });
 
-  it('refuses with POLICY_UNAVAILABLE when the decision point cannot be reached', async () => {
-    const { service, calls } = harness({ decide: new Error('UNAVAILABLE') });
-    expect(refused(await service.callTool(call())).reason).toBe('POLICY_UNAVAILABLE');
+  it('refuses with POLICY_UNAVAILABLE when the decision point cannot be reached, recorded under the id the agent gets', async () => {
+    const { service, calls } = harness({ decide: new Error('DEADLINE_EXCEEDED') });
+    const out = refused(await service.callTool(call()));
+    expect(out.reason).toBe('POLICY_UNAVAILABLE');
+    expect(out.decisionId).toMatch(/^dec_/);
+    expect(calls.upstream).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        decisionId: out.decisionId,
+        outcome: 'deny',
+        reason: 'POLICY_UNAVAILABLE',
+        check: 'edge.decide_transport',
+        principalId: 'alice',
+        capabilityId: 'fs/read_file',
+        resourceCanonical: '/root/a.txt',
+        traceId: 'trace-1',
+      }),
+    ]);
+    // The neighbour: the decision point answering again, the same call is allowed.
+    const up = harness();
+    await expect(up.service.callTool(call())).resolves.toMatchObject({ kind: 'handle' });
+  });
+
+  it('keeps the reason of a typed decision-point error and records it', async () => {
+    const { service, calls } = harness({ decide: new HcpError('INPUT_INVALID', 'call: bad') });
+    const out = refused(await service.callTool(call()));
+    expect(out.reason).toBe('INPUT_INVALID');
+    expect(calls.audit).toEqual([
+      expect.objectContaining({ decisionId: out.decisionId, reason: 'INPUT_INVALID' }),
+    ]);
+  });
+
+  it('refuses with POLICY_UNAVAILABLE, recorded, when the manifest cannot be read', async () => {
+    const { service, calls } = harness({ manifestError: new Error('grant-store down') });
+    const out = refused(await service.callTool(call()));
+    expect(out.reason).toBe('POLICY_UNAVAILABLE');
+    expect(calls.decide).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        decisionId: out.decisionId,
+        check: 'edge.manifest',
+        capabilityId: 'fs/read_file',
+        outcome: 'deny',
+      }),
+    ]);
+  });
+
+  it('answers AUDIT_UNAVAILABLE under the same id when a dependency refusal cannot be recorded', async () => {
+    const { service, calls } = harness({ decide: new Error('UNAVAILABLE'), auditFails: true });
+    const out = refused(await service.callTool(call()));
+    expect(out).toMatchObject({ reason: 'AUDIT_UNAVAILABLE', invariant: 'I7' });
+    expect(out.decisionId).toMatch(/^dec_/);
     expect(calls.upstream).toHaveLength(0);
   });
 
@@ -448,7 +566,7 @@ describe('CallService.callTool', () => {
     ]);
   });
 
-  it('withholds the output when the invocation cannot be audited (the provider already ran)', async () => {
+  it('never invokes when the intent cannot be recorded (the audit buffer is full)', async () => {
     const { service, calls } = harness({ auditFails: true });
     const out = refused(await service.callTool(call()));
     expect(out).toMatchObject({
@@ -457,7 +575,7 @@ describe('CallService.callTool', () => {
       invariant: 'I7',
     });
     expect(out).not.toHaveProperty('handleId');
-    expect(calls.upstream).toHaveLength(1);
+    expect(calls.upstream).toHaveLength(0);
   });
 
   it('turns an untyped provider failure into an audited PROVIDER_UNAVAILABLE refusal', async () => {
@@ -466,10 +584,12 @@ describe('CallService.callTool', () => {
     expect(out).toMatchObject({ reason: 'PROVIDER_UNAVAILABLE', decisionId: allow.id });
     expect(calls.put).toHaveLength(0);
     expect(calls.audit).toEqual([
+      expect.objectContaining({ check: 'invocation.intent', outcome: 'allow' }),
       expect.objectContaining({
         check: 'invocation',
         outcome: 'deny',
         reason: 'PROVIDER_UNAVAILABLE',
+        decisionId: allow.id,
       }),
     ]);
   });
@@ -491,11 +611,13 @@ describe('CallService.callTool', () => {
     expect(out.message).not.toContain('127.0.0.1');
     expect(calls.put).toHaveLength(0);
     expect(calls.audit).toEqual([
+      expect.objectContaining({ check: 'invocation.intent', outcome: 'allow' }),
       expect.objectContaining({
         check: 'invocation',
         outcome: 'deny',
         reason: 'RESOURCE_DENIED',
         invariant: 'I3',
+        rule: 'url.private_address',
       }),
     ]);
   });
@@ -506,7 +628,7 @@ describe('CallService.callTool', () => {
     });
     const out = refused(await service.callTool(call()));
     expect(out.reason).toBe('PAYLOAD_TOO_LARGE');
-    expect(calls.audit[0]).toMatchObject({ check: 'invocation', reason: 'PAYLOAD_TOO_LARGE' });
+    expect(calls.audit[1]).toMatchObject({ check: 'invocation', reason: 'PAYLOAD_TOO_LARGE' });
   });
 
   it('stores a tool error (isError) as a handle too, flagged, so its text is not inlined', async () => {
@@ -598,6 +720,28 @@ describe('CallService.peek', () => {
     ]);
   });
 
+  it("passes on the vault's recorded refusal under the vault's decision id, recording nothing twice", async () => {
+    const { service, calls } = harness({
+      peekError: new HcpError('HANDLE_NOT_OWNED', 'not yours', { decisionId: 'dec_vault' }),
+    });
+    const out = refused(await service.peek({ principal: alice, session, handleId: 'hdl-9' }));
+    expect(out).toMatchObject({
+      reason: 'HANDLE_NOT_OWNED',
+      decisionId: 'dec_vault',
+      invariant: 'I4',
+    });
+    expect(calls.audit).toHaveLength(0);
+  });
+
+  it('records a vault that cannot be reached under a decision id of its own', async () => {
+    const { service, calls } = harness({ peekError: new Error('UNAVAILABLE') });
+    const out = refused(await service.peek({ principal: alice, session, handleId: 'hdl-9' }));
+    expect(out.decisionId).toMatch(/^dec_/);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({ decisionId: out.decisionId, check: 'vault.peek', outcome: 'deny' }),
+    ]);
+  });
+
   it('answers AUDIT_UNAVAILABLE when that refusal cannot be audited', async () => {
     const { service } = harness({ auditFails: true });
     const bob: Principal = { id: 'bob', kind: 'agent' };
@@ -658,6 +802,11 @@ describe('CallService.pipe', () => {
     expect(calls.audit).toEqual([
       expect.objectContaining({
         endpointFamily: 'handle/pipe',
+        check: 'invocation.intent',
+        handleIds: ['hdl-src'],
+      }),
+      expect.objectContaining({
+        endpointFamily: 'handle/pipe',
         check: 'invocation',
         handleIds: ['hdl-src', 'hdl-1'],
       }),
@@ -704,10 +853,45 @@ describe('CallService.pipe', () => {
     expect(calls.resolve).toHaveLength(0);
   });
 
-  it('withholds the piped output when the invocation cannot be audited', async () => {
+  it('never invokes the target when the intent cannot be recorded', async () => {
     const { service, calls } = harness({ source, auditFails: true });
     expect(refused(await service.pipe(pipe())).reason).toBe('AUDIT_UNAVAILABLE');
-    expect(calls.upstream).toHaveLength(1);
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('records a decision-point failure under its own id, naming the source handle', async () => {
+    const { service, calls } = harness({ source, decidePipeError: new Error('UNAVAILABLE') });
+    const out = refused(await service.pipe(pipe()));
+    expect(out.reason).toBe('POLICY_UNAVAILABLE');
+    expect(calls.resolve).toHaveLength(0);
+    expect(calls.audit).toEqual([
+      expect.objectContaining({
+        decisionId: out.decisionId,
+        endpointFamily: 'handle/pipe',
+        check: 'edge.decide_transport',
+        handleIds: ['hdl-src'],
+      }),
+    ]);
+  });
+
+  it("passes on the vault's own recorded refusal of a resolve, without a second entry", async () => {
+    const { service, calls } = harness({
+      source,
+      resolveError: new HcpError('HANDLE_EXPIRED', 'expired', { decisionId: allow.id }),
+    });
+    const out = refused(await service.pipe(pipe()));
+    expect(out).toMatchObject({ reason: 'HANDLE_EXPIRED', decisionId: allow.id, invariant: 'I4' });
+    expect(calls.upstream).toHaveLength(0);
+    expect(calls.audit).toHaveLength(0);
+  });
+
+  it('records a resolve that failed in transport as the outcome of the allow', async () => {
+    const { service, calls } = harness({ source, resolveError: new Error('UNAVAILABLE') });
+    const out = refused(await service.pipe(pipe()));
+    expect(out).toMatchObject({ reason: 'HANDLE_NOT_OWNED', decisionId: allow.id });
+    expect(calls.audit).toEqual([
+      expect.objectContaining({ check: 'invocation', outcome: 'deny', decisionId: allow.id }),
+    ]);
   });
 });
 

@@ -3,9 +3,11 @@ import {
   approvalBindingDigest,
   argumentsDigest,
   canonicalJson,
-  newId,
+  invariantOf,
   type Capability,
   type Decision,
+  type DenialReason,
+  type DenialSpec,
   type EndpointFamily,
   type HandleRecord,
   type InvariantId,
@@ -14,7 +16,8 @@ import {
   type ResourceFacts,
   type SessionFacts,
 } from '@hcp/core';
-import { auditEntryFor } from '@hcp/policy';
+import { createLogger } from '@hcp/platform';
+import { recordDecision, refuse, type RefusalSubject } from '@hcp/policy';
 import type { DecideRequestFacts } from '@hcp/proto';
 import type { UpstreamCallResult } from '../providers/upstream-client';
 import type { CallableCapability, CallPorts } from './ports';
@@ -115,11 +118,35 @@ const PIPED_FROM_LABEL = 'pipedFrom';
 const SUMMARY_RESOURCE_CHARS = 256;
 
 /**
- * The call path (issue 5 item 6) and the built-in hcp_peek / hcp_pipe (item 7), free of any
- * transport: decide first, invoke the provider only on allow, keep the output in the vault and hand
- * out a handle, and never return a result whose invocation could not be audited (I7).
+ * A dependency that failed, in the call path's terms: the reason it named (or the call site's
+ * fallback), and the decision id when the service that refused has recorded the refusal itself.
+ */
+interface PortFailure {
+  readonly kind: 'failed';
+  readonly reason: DenialReason;
+  readonly message: string;
+  readonly decisionId?: string;
+}
+
+/** An allowed call on its way to the provider: everything its intent and outcome entries record. */
+interface AllowedCall {
+  readonly input: CallToolInput | PipeInput;
+  readonly facts: DecideRequestFacts;
+  readonly decision: Decision;
+  readonly sourceHandleIds: readonly string[];
+}
+
+/** Who and what a refusal or invocation entry is about, less the caller (added by `subjectOf`). */
+type EntrySubject = Omit<RefusalSubject, 'principal' | 'session' | 'traceId'>;
+
+/**
+ * The call path and the built-in hcp_peek / hcp_pipe, free of any transport: decide first, invoke
+ * the provider only on allow and only once the invocation's intent is durable, keep the output in
+ * the vault and hand out a handle. Every refusal it returns is made by the one refusal path
+ * (`refuse`) and carries the decision id of its audit entry (I7).
  */
 export class CallService {
+  private readonly log = createLogger('CallService');
   private readonly now: () => number;
 
   constructor(private readonly ports: CallPorts) {
@@ -132,25 +159,33 @@ export class CallService {
     if (typeof args === 'string')
       return this.refuseLocally(input, family, input.capabilityId, args);
 
-    const entry = await this.guard(
+    const entry = await this.attempt(
       () => this.ports.manifest.capability(input.capabilityId),
       'POLICY_UNAVAILABLE',
     );
-    if (isRefusal(entry)) return entry;
+    if (isFailure(entry)) {
+      return this.refuseFailure(input, entry, 'edge.manifest', {
+        endpointFamily: family,
+        capabilityId: input.capabilityId,
+      });
+    }
     // Unknown capability: nothing to validate against; the decision point answers CAPABILITY_UNKNOWN.
     const invalid = entry === undefined ? undefined : this.validate(entry, args);
     if (invalid !== undefined)
       return this.refuseLocally(input, family, input.capabilityId, invalid, 'input_schema');
     const facts = await this.callFacts(input, family, entry, args);
 
-    const decision = await this.guard(
+    const decision = await this.attempt(
       () => this.ports.decision.decide(facts),
       'POLICY_UNAVAILABLE',
     );
-    if (isRefusal(decision)) return decision;
+    // The decision point unreachable, late or failing: the edge decides the refusal itself, under
+    // its own decision id, and records it, so this refusal is in the audit like any other.
+    if (isFailure(decision))
+      return this.refuseFailure(input, decision, 'edge.decide_transport', callSubject(facts));
     // The decision point has audited the decision (allow or deny); a deny needs nothing more.
     if (decision.outcome !== 'allow') return this.denied(input, facts, decision);
-    return this.invoke(input, facts, decision, entry, args, {});
+    return this.invoke({ input, facts, decision, sourceHandleIds: [] }, entry, args, {});
   }
 
   async peek(input: PeekInput): Promise<PeekOutcome> {
@@ -164,7 +199,7 @@ export class CallService {
       );
     }
     // Ownership (I4) is enforced, and the peek audited allow or deny, by the vault itself.
-    const result = await this.guard(
+    const result = await this.attempt(
       () =>
         this.ports.vault.peek({
           principalId: input.principal.id,
@@ -173,7 +208,14 @@ export class CallService {
         }),
       'HANDLE_NOT_OWNED',
     );
-    if (isRefusal(result)) return this.refusePeek(input, result);
+    if (isFailure(result)) {
+      // The vault's own refusal names the decision id of its entry; only a refusal without one
+      // (the vault unreachable) is recorded here.
+      return this.refuseFailure(input, result, 'vault.peek', {
+        endpointFamily: 'handle/peek',
+        handleIds: [input.handleId],
+      });
+    }
     return {
       kind: 'preview',
       handle: result.handle,
@@ -197,11 +239,17 @@ export class CallService {
       );
     }
 
-    const entry = await this.guard(
+    const entry = await this.attempt(
       () => this.ports.manifest.capability(target),
       'POLICY_UNAVAILABLE',
     );
-    if (isRefusal(entry)) return entry;
+    if (isFailure(entry)) {
+      return this.refuseFailure(input, entry, 'edge.manifest', {
+        endpointFamily: family,
+        capabilityId: target,
+        handleIds: [input.sourceHandleId],
+      });
+    }
     // The resource must be canonicalised before the decision, and the payload may not be read
     // before the decision, so the payload can never be the target's resource argument.
     if (entry?.capability.resourceArgument?.name === name) {
@@ -215,8 +263,9 @@ export class CallService {
     // The decision binds to the handle reference, not to the (still unread) payload.
     const decided = { ...args, [name]: { hcpHandle: input.sourceHandleId } };
     const facts = await this.callFacts(input, family, entry, args, decided);
+    const subject = { ...callSubject(facts), handleIds: [input.sourceHandleId] };
 
-    const source = await this.guard(
+    const source = await this.attempt(
       () =>
         this.ports.vault.describe({
           principalId: input.principal.id,
@@ -224,9 +273,9 @@ export class CallService {
         }),
       'HANDLE_NOT_OWNED',
     );
-    if (isRefusal(source)) return source;
+    if (isFailure(source)) return this.refuseFailure(input, source, 'vault.describe', subject);
 
-    const decision = await this.guard(
+    const decision = await this.attempt(
       () =>
         this.ports.decision.decidePipe({
           sourceHandleId: input.sourceHandleId,
@@ -235,10 +284,17 @@ export class CallService {
         }),
       'POLICY_UNAVAILABLE',
     );
-    if (isRefusal(decision)) return decision;
+    if (isFailure(decision))
+      return this.refuseFailure(input, decision, 'edge.decide_transport', subject);
     if (decision.outcome !== 'allow') return this.denied(input, facts, decision);
+    const allowed: AllowedCall = {
+      input,
+      facts,
+      decision,
+      sourceHandleIds: [input.sourceHandleId],
+    };
 
-    const resolved = await this.guard(
+    const resolved = await this.attempt(
       () =>
         this.ports.vault.resolveForPipe({
           principalId: input.principal.id,
@@ -247,28 +303,31 @@ export class CallService {
         }),
       'HANDLE_NOT_OWNED',
     );
-    if (isRefusal(resolved)) return withDecision(resolved, decision);
+    if (isFailure(resolved)) return this.endRefused(allowed, resolved);
 
     const payload = Buffer.from(resolved.payload).toString('utf8');
     const piped = { ...args, [name]: payload };
     // The payload exists only now, so the pinned schema is checked against the real value here,
     // after the allow but before anything is consumed or invoked.
     const invalid = entry === undefined ? undefined : this.validate(entry, piped);
-    if (invalid !== undefined) {
-      return this.recordInvocation(input, facts, decision, [resolved.handle.id], {
-        kind: 'refused',
+    if (invalid !== undefined)
+      return this.endRefused(allowed, {
+        kind: 'failed',
         reason: 'INPUT_INVALID',
         message: invalid,
-        decisionId: decision.id,
       });
-    }
     // The output is derived from the source data: it keeps the source's labels (a secret stays a
     // secret after a pipe) and the source's sensitivity wins over the target's.
     const inherited: Record<string, string> = {
       ...resolved.handle.labels,
       [PIPED_FROM_LABEL]: resolved.handle.id,
     };
-    return this.invoke(input, facts, decision, entry, piped, inherited, [resolved.handle.id]);
+    return this.invoke(
+      { ...allowed, sourceHandleIds: [resolved.handle.id] },
+      entry,
+      piped,
+      inherited,
+    );
   }
 
   /** The Decide facts of a call; `digestOf` is what the arguments digest covers (pipes differ). */
@@ -325,31 +384,35 @@ export class CallService {
     }
   }
 
-  /** Everything after an allow: consume the approval, invoke, store, audit, answer. */
+  /**
+   * Everything after an allow: record the intent (durable before any effect), consume the
+   * approval, invoke, store, record the outcome, answer.
+   */
   private async invoke(
-    input: CallToolInput | PipeInput,
-    facts: DecideRequestFacts,
-    decision: Decision,
+    allowed: AllowedCall,
     entry: CallableCapability | undefined,
     args: Record<string, unknown>,
     inheritedLabels: Readonly<Record<string, string>>,
-    sourceHandleIds: readonly string[] = [],
   ): Promise<CallOutcome> {
+    const { input, facts, decision } = allowed;
     const capabilityId = facts.call.capabilityId;
     if (entry === undefined) {
       // The decision point allowed a capability the edge has no manifest entry for: fail closed.
-      return this.recordInvocation(input, facts, decision, sourceHandleIds, {
-        kind: 'refused',
+      return this.endRefused(allowed, {
+        kind: 'failed',
         reason: 'CAPABILITY_UNKNOWN',
         message: `${capabilityId} has no manifest entry at the edge`,
-        decisionId: decision.id,
-        invariant: 'I1',
       });
     }
 
+    // Intent before effect: nothing irreversible (an approval consumed, a provider called) happens
+    // before the audit holds the invocation. This is the call's one awaited publish.
+    const unrecorded = await this.recordIntent(allowed);
+    if (unrecorded !== undefined) return unrecorded;
+
     if (decision.approvalToConsume !== undefined) {
       const approvalId = decision.approvalToConsume;
-      const consumed = await this.guard(
+      const consumed = await this.attempt(
         () =>
           this.ports.approvals.consume({
             approvalId,
@@ -359,15 +422,7 @@ export class CallService {
           }),
         'APPROVAL_CONSUMED',
       );
-      if (isRefusal(consumed)) {
-        return this.recordInvocation(
-          input,
-          facts,
-          decision,
-          sourceHandleIds,
-          withDecision(consumed, decision),
-        );
-      }
+      if (isFailure(consumed)) return this.endRefused(allowed, consumed);
     }
 
     let output: UpstreamCallResult;
@@ -377,25 +432,26 @@ export class CallService {
       // The upstream port names the reason (INPUT_INVALID when the provider rejects the arguments,
       // PAYLOAD_TOO_LARGE, ...); anything untyped is the provider failing. POLICY_UNAVAILABLE
       // would wrongly blame the decision point.
-      const reason = err instanceof HcpError ? err.reason : 'PROVIDER_UNAVAILABLE';
+      const reason = err instanceof HcpError ? denialReason(err.reason) : 'PROVIDER_UNAVAILABLE';
       // A request the provider made for this call refused on its way out (the egress proxy
       // refusing a redirect hop to a private address) is a resource refusal (I3): say which rule.
       const rule = err instanceof HcpError ? err.details['rule'] : undefined;
-      const egress = reason === 'RESOURCE_DENIED';
-      return this.recordInvocation(input, facts, decision, sourceHandleIds, {
-        kind: 'refused',
-        reason,
-        message:
-          egress && typeof rule === 'string'
+      const egress = reason === 'RESOURCE_DENIED' && typeof rule === 'string';
+      return this.endRefused(
+        allowed,
+        {
+          kind: 'failed',
+          reason,
+          message: egress
             ? `${capabilityId}: a request the provider made was refused (${rule})`
             : `${capabilityId}: the provider call failed`,
-        decisionId: decision.id,
-        ...(egress ? { invariant: 'I3' as const } : {}),
-      });
+        },
+        egress ? rule : undefined,
+      );
     }
 
     const encoded = encodeOutput(output);
-    const stored = await this.guard(
+    const stored = await this.attempt(
       () =>
         this.ports.vault.put({
           ownerPrincipalId: input.principal.id,
@@ -405,20 +461,12 @@ export class CallService {
         }),
       'PAYLOAD_TOO_LARGE',
     );
-    if (isRefusal(stored)) {
-      return this.recordInvocation(
-        input,
-        facts,
-        decision,
-        sourceHandleIds,
-        withDecision(stored, decision),
-      );
-    }
+    if (isFailure(stored)) return this.endRefused(allowed, stored);
 
     let preview: CallSuccess['preview'];
     if (entry.inlinePreview) {
       // Through the vault, so the preview is redacted and bounded exactly like hcp_peek.
-      const peeked = await this.guard(
+      const peeked = await this.attempt(
         () =>
           this.ports.vault.peek({
             principalId: input.principal.id,
@@ -431,10 +479,11 @@ export class CallService {
         'HANDLE_NOT_OWNED',
       );
       // A failed preview is not a failed call: the handle is there, the agent can hcp_peek later.
-      if (!isRefusal(peeked)) preview = { text: peeked.preview, truncated: peeked.truncated };
+      if (!isFailure(peeked)) preview = { text: peeked.preview, truncated: peeked.truncated };
     }
 
-    const success: CallSuccess = {
+    this.recordSuccess(allowed, [...allowed.sourceHandleIds, stored.id]);
+    return {
       kind: 'handle',
       handleId: stored.id,
       decisionId: decision.id,
@@ -442,56 +491,117 @@ export class CallService {
       toolError: output.isError,
       ...(preview === undefined ? {} : { preview }),
     };
-    return this.recordInvocation(input, facts, decision, [...sourceHandleIds, stored.id], success);
   }
 
   /**
-   * Records the invocation audit entry (check `invocation`, linked to the allow decision by its id)
-   * and only then returns `outcome`. If the audit refuses, the provider has ALREADY run (its side
-   * effects cannot be undone) but its output is withheld and AUDIT_UNAVAILABLE returned: a result
-   * must never reach the agent without an audit entry saying how it was produced (I7). The handle,
-   * if one was stored, stays in the vault owned by the principal and expires with its TTL.
+   * The intent entry (an allow, check `invocation.intent`, linked to the allow by its decision id)
+   * recorded and, when the wiring asks for it, published. Answers the AUDIT_UNAVAILABLE refusal
+   * when either fails: the provider then never runs, so an agent told "refused" was refused.
    */
-  private async recordInvocation<T extends CallOutcome>(
-    input: CallToolInput | PipeInput,
-    facts: DecideRequestFacts,
-    decision: Decision,
-    handleIds: readonly string[],
-    outcome: T,
-  ): Promise<T | CallRefusal> {
-    const invocation: Decision =
-      outcome.kind === 'refused'
-        ? {
-            ...decision,
-            outcome: 'deny',
-            reason: outcome.reason,
-            check: 'invocation',
-            explanation: outcome.message,
-            decidedAt: this.now(),
-            ...(outcome.invariant === undefined ? {} : { invariant: outcome.invariant }),
-          }
-        : { ...decision, check: 'invocation', decidedAt: this.now() };
-    const refused = this.audit(input, facts, invocation, handleIds);
-    if (refused !== undefined) return refused;
-    // Output is released only once its entry is published (not merely buffered), when the
-    // wiring asks for that; a publish that misses its bound withholds the output (I7).
-    if (outcome.kind !== 'refused' && this.ports.auditPublished !== undefined) {
-      try {
-        await this.ports.auditPublished();
-      } catch (err) {
-        return {
-          kind: 'refused',
+  private async recordIntent(allowed: AllowedCall): Promise<CallRefusal | undefined> {
+    const intent: Decision = {
+      ...allowed.decision,
+      check: INTENT_CHECK,
+      decidedAt: this.now(),
+    };
+    try {
+      recordDecision(
+        this.ports.audit,
+        intent,
+        this.subjectOf(allowed.input, allowedSubject(allowed)),
+      );
+      await this.ports.auditPublished?.();
+      return undefined;
+    } catch (err) {
+      const why = err instanceof Error ? err.message : 'unknown';
+      return this.endRefused(
+        allowed,
+        {
+          kind: 'failed',
           reason: 'AUDIT_UNAVAILABLE',
-          message: `the invocation's audit entry was not published in time (${err instanceof Error ? err.message : 'unknown'})`,
-          decisionId: decision.id,
-          invariant: 'I7',
-        };
-      }
+          message: `the invocation's intent could not be recorded (${why}); the provider was not called`,
+        },
+        undefined,
+        INTENT_CHECK,
+      );
     }
-    return outcome;
   }
 
-  /** A refusal the edge decides itself (malformed input): it gets its own decision id and audit entry. */
+  /**
+   * The outcome entry of a call that succeeded (an allow, check `invocation`, with the handles).
+   * Recorded but not awaited: the intent is already durable, so the audit holds the invocation
+   * whatever happens to this entry, and the agent is never told "refused" for a call whose
+   * provider ran. Waiting for a second publish would double the audit's share of every call's
+   * latency for no stronger guarantee; a lost outcome entry is logged.
+   */
+  private recordSuccess(allowed: AllowedCall, handleIds: readonly string[]): void {
+    const outcome: Decision = {
+      ...allowed.decision,
+      check: OUTCOME_CHECK,
+      decidedAt: this.now(),
+    };
+    try {
+      recordDecision(
+        this.ports.audit,
+        outcome,
+        this.subjectOf(allowed.input, { ...allowedSubject(allowed), handleIds }),
+      );
+    } catch (err) {
+      this.log.error(
+        { decisionId: allowed.decision.id, err: err instanceof Error ? err.message : err },
+        'the outcome entry of an invoked call was not recorded; its intent entry stands',
+      );
+    }
+  }
+
+  /**
+   * How an allowed call ended when it did not produce a handle: a refusal under the allow's
+   * decision id with an outcome entry (check `invocation`, or the step that failed). A refusal the
+   * failing service recorded itself keeps that service's decision id and is not recorded again.
+   */
+  private endRefused(
+    allowed: AllowedCall,
+    failure: PortFailure,
+    rule?: string,
+    check: string = OUTCOME_CHECK,
+  ): CallRefusal {
+    if (failure.decisionId !== undefined) return recordedRefusal(failure, failure.decisionId);
+    const { decision } = allowed;
+    return this.refuse(
+      allowed.input,
+      {
+        id: decision.id,
+        reason: failure.reason,
+        check,
+        explanation: failure.message,
+        ...(decision.matchedGrantId === undefined
+          ? {}
+          : { matchedGrantId: decision.matchedGrantId }),
+      },
+      { ...allowedSubject(allowed), ...(rule === undefined ? {} : { rule }) },
+    );
+  }
+
+  /**
+   * A dependency failed before any decision was made: the edge refuses under a decision id of its
+   * own and records it, unless the failing service already recorded the refusal (its decision id
+   * came back with the error), which is passed on rather than recorded twice.
+   */
+  private refuseFailure(
+    input: CallToolInput | PipeInput | PeekInput,
+    failure: PortFailure,
+    check: string,
+    subject: EntrySubject,
+  ): CallRefusal {
+    if (failure.decisionId !== undefined) return recordedRefusal(failure, failure.decisionId);
+    return this.refuse(
+      input,
+      { reason: failure.reason, check, explanation: failure.message },
+      subject,
+    );
+  }
+
+  /** A refusal the edge decides itself (malformed input): its own decision id and audit entry. */
   private refuseLocally(
     input: PeekInput | CallToolInput | PipeInput,
     family: EndpointFamily,
@@ -499,101 +609,59 @@ export class CallService {
     message: string,
     check: 'input_bounds' | 'input_schema' = 'input_bounds',
   ): CallRefusal {
-    const decision: Decision = {
-      id: newId('dec'),
-      outcome: 'deny',
-      reason: 'INPUT_INVALID',
-      check,
-      explanation: message,
-      decidedAt: this.now(),
-      ablations: [],
-    };
-    const facts: DecideRequestFacts = {
-      principal: input.principal,
-      session: input.session,
-      call: { capabilityId: capabilityId ?? '', argumentsDigest: '' },
-      endpointFamily: family,
-      ...(input.traceId === undefined ? {} : { traceId: input.traceId }),
-    };
-    const handleIds = 'handleId' in input ? [input.handleId] : [];
-    return (
-      this.audit(input, facts, decision, handleIds, capabilityId === undefined) ??
-      refusalOf(decision)
+    return this.refuse(
+      input,
+      { reason: 'INPUT_INVALID', check, explanation: message },
+      {
+        endpointFamily: family,
+        ...(capabilityId === undefined ? {} : { capabilityId }),
+        handleIds: 'handleId' in input ? [input.handleId] : [],
+      },
     );
   }
 
   /**
-   * A peek the vault refused. The vault decided and audited it, but its entry has no decision id
-   * the agent could quote (Peek carries none), so the edge records the refusal it returns under a
-   * decision id of its own: every denial an agent sees can be found in the audit by that id.
+   * The edge's use of the one refusal path. A refusal whose entry the audit would not take is
+   * answered AUDIT_UNAVAILABLE under the same id: the agent learns the audit is down, not a
+   * reason nobody can look up.
    */
-  private refusePeek(input: PeekInput, refusal: CallRefusal): CallRefusal {
-    const invariant =
-      refusal.invariant ??
-      (refusal.reason === 'HANDLE_NOT_OWNED' || refusal.reason === 'HANDLE_EXPIRED'
-        ? 'I4'
-        : undefined);
-    const decision: Decision = {
-      id: newId('dec'),
-      outcome: 'deny',
-      reason: refusal.reason,
-      check: 'vault.peek',
-      explanation: refusal.message,
-      decidedAt: this.now(),
-      ablations: [],
-      ...(invariant === undefined ? {} : { invariant }),
-    };
-    const facts: DecideRequestFacts = {
-      principal: input.principal,
-      session: input.session,
-      call: { capabilityId: '', argumentsDigest: '' },
-      endpointFamily: 'handle/peek',
-      ...(input.traceId === undefined ? {} : { traceId: input.traceId }),
-    };
-    return (
-      this.audit(input, facts, decision, [input.handleId], true) ?? {
-        ...refusal,
-        decisionId: decision.id,
-        ...(invariant === undefined ? {} : { invariant }),
-      }
+  private refuse(
+    input: CallToolInput | PipeInput | PeekInput,
+    spec: Omit<DenialSpec, 'decidedAt'>,
+    subject: EntrySubject,
+  ): CallRefusal {
+    const made = refuse(
+      this.ports.audit,
+      { ...spec, decidedAt: this.now() },
+      this.subjectOf(input, subject),
     );
+    if (made.audited) return refusalOf(made.decision);
+    this.log.error(
+      { decisionId: made.decision.id, reason: made.decision.reason, err: made.auditError?.message },
+      'the audit refused a refusal entry',
+    );
+    return {
+      kind: 'refused',
+      reason: 'AUDIT_UNAVAILABLE',
+      message:
+        made.auditError instanceof HcpError
+          ? made.auditError.message
+          : 'the audit publisher refused the entry',
+      decisionId: made.decision.id,
+      invariant: 'I7',
+    };
   }
 
-  /** Records one entry; returns the AUDIT_UNAVAILABLE refusal when the publisher refuses. */
-  private audit(
-    input: { readonly principal: Principal; readonly traceId?: string },
-    facts: DecideRequestFacts,
-    decision: Decision,
-    handleIds: readonly string[],
-    withoutCall = false,
-  ): CallRefusal | undefined {
-    const entry = auditEntryFor(
-      {
-        principal: input.principal,
-        session: facts.session,
-        now: decision.decidedAt,
-        ...(input.traceId === undefined ? {} : { traceId: input.traceId }),
-      },
-      decision,
-      {
-        endpointFamily: facts.endpointFamily ?? 'tools/call',
-        handleIds,
-        ...(withoutCall ? {} : { call: facts.call }),
-      },
-    );
-    const approvalId = decision.approvalToConsume ?? facts.call.approvalId;
-    try {
-      this.ports.audit.record(approvalId === undefined ? entry : { ...entry, approvalId });
-      return undefined;
-    } catch (err) {
-      return {
-        kind: 'refused',
-        reason: 'AUDIT_UNAVAILABLE',
-        message: err instanceof HcpError ? err.message : 'the audit publisher refused the entry',
-        decisionId: decision.id,
-        invariant: 'I7',
-      };
-    }
+  private subjectOf(
+    input: CallToolInput | PipeInput | PeekInput,
+    subject: EntrySubject,
+  ): RefusalSubject {
+    return {
+      ...subject,
+      principal: input.principal,
+      session: input.session,
+      ...(input.traceId === undefined ? {} : { traceId: input.traceId }),
+    };
   }
 
   /** The validator's verdict; a validator that throws refuses (fail closed), naming no field. */
@@ -614,7 +682,8 @@ export class CallService {
   /**
    * The refusal of a deny. An APPROVAL_REQUIRED for a call that presented no approval also files a
    * pending approval bound to exactly this call, so an approver can act on it; the agent can never
-   * approve it itself. Filing is best effort: when grant-store refuses, the deny stands without an id.
+   * approve it itself. Filing is best effort: when grant-store refuses, the deny (recorded by the
+   * decision point under its id) stands without an approval id.
    */
   private async denied(
     input: CallToolInput | PipeInput,
@@ -632,7 +701,7 @@ export class CallService {
       (resource === null ? '' : ` on ${resource.slice(0, SUMMARY_RESOURCE_CHARS)}`) +
       (facts.endpointFamily === 'handle/pipe' ? ` with data piped from a handle` : '') +
       ` (arguments ${call.argumentsDigest})`;
-    const approval = await this.guard(
+    const approval = await this.attempt(
       () =>
         this.ports.approvals.request({
           principalId: input.principal.id,
@@ -642,28 +711,85 @@ export class CallService {
         }),
       'POLICY_UNAVAILABLE',
     );
-    if (isRefusal(approval)) return refusal;
+    if (isFailure(approval)) {
+      this.log.warn(
+        { decisionId: decision.id, reason: approval.reason },
+        'could not file the approval request; the deny stands without one',
+      );
+      return refusal;
+    }
     return { ...refusal, approvalRequestId: approval.id, approvalExpiresAt: approval.expiresAt };
   }
 
-  /** Runs a port call; an HcpError becomes a refusal with its reason, anything else `fallback`. */
-  private async guard<T>(run: () => Promise<T>, fallback: ReasonCode): Promise<T | CallRefusal> {
+  /**
+   * Runs a port call; an HcpError becomes a failure with its reason (and the decision id of the
+   * refusal's entry when the service recorded one), anything else `fallback`.
+   */
+  private async attempt<T>(
+    run: () => Promise<T>,
+    fallback: DenialReason,
+  ): Promise<T | PortFailure> {
     try {
       return await run();
     } catch (err) {
+      if (!(err instanceof HcpError))
+        return { kind: 'failed', reason: fallback, message: `dependency failed (${fallback})` };
+      const decisionId = err.details['decisionId'];
       return {
-        kind: 'refused',
-        reason: err instanceof HcpError ? err.reason : fallback,
-        message: err instanceof HcpError ? err.message : `dependency failed (${fallback})`,
+        kind: 'failed',
+        reason: err.reason === 'ALLOWED' ? fallback : err.reason,
+        message: err.message,
+        ...(typeof decisionId === 'string' && decisionId !== '' ? { decisionId } : {}),
       };
     }
   }
 }
 
-function isRefusal(value: unknown): value is CallRefusal {
+/** Check of an invocation's intent entry (written before the provider runs). */
+export const INTENT_CHECK = 'invocation.intent';
+/** Check of an invocation's outcome entry (how the call ended). */
+export const OUTCOME_CHECK = 'invocation';
+
+function isFailure(value: unknown): value is PortFailure {
   return (
-    typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'refused'
+    typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'failed'
   );
+}
+
+/** A reason an error carried, as a denial reason (an error never means ALLOWED). */
+function denialReason(reason: ReasonCode): DenialReason {
+  return reason === 'ALLOWED' ? 'PROVIDER_UNAVAILABLE' : reason;
+}
+
+/** A refusal another service made and recorded, passed on under its decision id. */
+function recordedRefusal(failure: PortFailure, decisionId: string): CallRefusal {
+  const invariant = invariantOf(failure.reason);
+  return {
+    kind: 'refused',
+    reason: failure.reason,
+    message: failure.message,
+    decisionId,
+    ...(invariant === undefined ? {} : { invariant }),
+  };
+}
+
+/** The entry subject of a decided call (its facts, canonical resource included). */
+function callSubject(facts: DecideRequestFacts): EntrySubject {
+  return {
+    endpointFamily: facts.endpointFamily ?? 'tools/call',
+    call: facts.call,
+    ...(facts.call.approvalId === undefined ? {} : { approvalId: facts.call.approvalId }),
+  };
+}
+
+/** The entry subject of an allowed call: the approval it consumes, the handles it reads. */
+function allowedSubject(allowed: AllowedCall): EntrySubject {
+  const approvalId = allowed.decision.approvalToConsume ?? allowed.facts.call.approvalId;
+  return {
+    ...callSubject(allowed.facts),
+    handleIds: allowed.sourceHandleIds,
+    ...(approvalId === undefined ? {} : { approvalId }),
+  };
 }
 
 function refusalOf(decision: Decision): CallRefusal {
@@ -675,10 +801,6 @@ function refusalOf(decision: Decision): CallRefusal {
     ...(decision.invariant === undefined ? {} : { invariant: decision.invariant }),
     ...(decision.targetReason === undefined ? {} : { targetReason: decision.targetReason }),
   };
-}
-
-function withDecision(refusal: CallRefusal, decision: Decision): CallRefusal {
-  return { ...refusal, decisionId: decision.id };
 }
 
 /** The canonical resource an approval binds to; null when the call names none (as the engine computes it). */
