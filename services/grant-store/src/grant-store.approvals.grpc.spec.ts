@@ -14,6 +14,7 @@ import {
   type Database,
   type UnaryMethod,
 } from '@hcp/platform';
+import { RecordingAudit } from '@hcp/platform/testing';
 import { core, grants } from '@hcp/proto';
 import type { GrantStoreDb } from './database';
 import { OPERATOR_METADATA_KEY, startGrantStore, type RunningGrantStore } from './index';
@@ -80,7 +81,8 @@ describe('grant-store approvals with operator tokens', () => {
     ((await call('decideApproval', { approvalId, verdict }, md)) as grants.DecideApprovalResponse)
       .approval!;
 
-  const audited: AuditEntry[] = [];
+  const audit = new RecordingAudit();
+  const audited: AuditEntry[] = audit.entries;
 
   beforeAll(async () => {
     database = await freshDatabase();
@@ -90,15 +92,7 @@ describe('grant-store approvals with operator tokens', () => {
       port: 0,
       clock,
       verifier: tokens,
-      audit: {
-        record: (entry: AuditEntry) => {
-          audited.push(entry);
-        },
-        available: () => true,
-        pending: 0,
-        flush: () => Promise.resolve(),
-        close: () => Promise.resolve(),
-      },
+      audit,
     });
     client = createGrpcClient(grants.GrantStoreClient, store.url);
     const exec = MANIFEST.find((c) => c.id === 'shell/exec')!;

@@ -1,5 +1,5 @@
-import { HcpError, type AuditEntry } from '@hcp/core';
 import { PolicyEngine } from '@hcp/policy';
+import { RecordingAudit } from '@hcp/platform/testing';
 import {
   ALICE,
   CAPABILITIES,
@@ -102,31 +102,9 @@ describe('DecisionService failing closed', () => {
 });
 
 describe('DecisionService recording every decision (I7)', () => {
-  class FakeAudit {
-    entries: AuditEntry[] = [];
-    full = false;
-    refuseNext = false;
-    pending = 0;
-    record(entry: AuditEntry): void {
-      if (this.full || this.refuseNext) {
-        this.refuseNext = false;
-        throw new HcpError('AUDIT_UNAVAILABLE', 'audit buffer full');
-      }
-      this.entries.push(entry);
-    }
-    available(): boolean {
-      return !this.full;
-    }
-    flush(): Promise<void> {
-      return Promise.resolve();
-    }
-    close(): Promise<void> {
-      return Promise.resolve();
-    }
-  }
   const setup = () => {
     const source = new MemoryGrantSource(GRANTS, CAPABILITIES);
-    const audit = new FakeAudit();
+    const audit = new RecordingAudit();
     const engine = new PolicyEngine({ supportedProtocolVersions: FIXTURE_VERSIONS });
     const cache = new PolicyCache(source, { maxStalenessMs: 1000, clock: () => NOW });
     return {

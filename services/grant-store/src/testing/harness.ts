@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { AuditEntry, Capability } from '@hcp/core';
+import { InProcessBus, type Database, type EventBus } from '@hcp/platform';
 import {
-  InProcessBus,
-  openDatabase,
-  type AuditPublisher,
-  type Database,
-  type EventBus,
-} from '@hcp/platform';
+  freshDatabase as freshKitDatabase,
+  RecordingAudit,
+  testClock as kitClock,
+  TEST_POSTGRES_URL_VARIABLE as SHARED_TEST_POSTGRES_URL_VARIABLE,
+  type TestClock,
+} from '@hcp/platform/testing';
 import { grants } from '@hcp/proto';
 import { ApprovalRepository } from '../approval.repository';
 import { ApprovalService } from '../approval.service';
@@ -23,21 +23,10 @@ import { RevisionRepository } from '../revision.repository';
 /** 2026-11-21T12:00:00Z: a fixed start for the test clock. */
 export const T0 = Date.UTC(2026, 10, 21, 12, 0, 0);
 
-/** A clock tests move by hand. */
-export interface TestClock {
-  (): number;
-  set(ms: number): void;
-  advance(ms: number): void;
-}
+export type { TestClock };
 
 /** A clock starting at T0. */
-export function testClock(start = T0): TestClock {
-  let now = start;
-  const clock = (() => now) as TestClock;
-  clock.set = (ms) => (now = ms);
-  clock.advance = (ms) => (now += ms);
-  return clock;
-}
+export const testClock = (start = T0): TestClock => kitClock(start);
 
 /** A small manifest covering each resource kind, a provider wildcard target and an approval-gated tool. */
 export const MANIFEST: readonly Capability[] = [
@@ -108,34 +97,16 @@ export interface ServiceHarness {
  * Set to a PostgreSQL URL (a role with CREATEDB) to run the service specs
  * against a real server instead of PGlite: each harness gets its own fresh
  * database, dropped on close. The same specs are the conformance suite for
- * both backends.
+ * both backends. The kit's shared variable (HCP_TEST_POSTGRES_URL) works too.
  */
 export const TEST_POSTGRES_URL_VARIABLE = 'HCP_GRANT_STORE_TEST_POSTGRES_URL';
 
 /** A fresh, migrated database: PGlite in memory, or a throwaway PostgreSQL database. */
-export async function freshDatabase(): Promise<Database<GrantStoreDb>> {
-  const url = process.env[TEST_POSTGRES_URL_VARIABLE];
-  if (url === undefined || url === '') {
-    const database = await openDatabase<GrantStoreDb>({ kind: 'pglite' });
-    await migrateGrantStore(database.db);
-    return database;
-  }
-  const name = `grant_store_test_${randomBytes(6).toString('hex')}`;
-  const admin = await openDatabase<unknown>({ kind: 'postgres', url, poolSize: 1 });
-  await sql`create database ${sql.id(name)}`.execute(admin.db);
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  const database = await openDatabase<GrantStoreDb>({ kind: 'postgres', url: target.toString() });
-  await migrateGrantStore(database.db);
-  return {
-    ...database,
-    async close() {
-      await database.close();
-      await sql`drop database if exists ${sql.id(name)}`.execute(admin.db);
-      await admin.close();
-    },
-  };
-}
+export const freshDatabase = (): Promise<Database<GrantStoreDb>> =>
+  freshKitDatabase<GrantStoreDb>({
+    migrate: migrateGrantStore,
+    postgresUrlVariables: [TEST_POSTGRES_URL_VARIABLE, SHARED_TEST_POSTGRES_URL_VARIABLE],
+  });
 
 /** Builds the services the way GrantStoreModule does, for service-level specs. */
 export async function serviceHarness(options: { bus?: EventBus } = {}): Promise<ServiceHarness> {
@@ -152,14 +123,8 @@ export async function serviceHarness(options: { bus?: EventBus } = {}): Promise<
   const capabilityRepo = new CapabilityRepository(db);
   const approvalRepo = new ApprovalRepository(db);
   const revisions = new RevisionRepository(db);
-  const auditEntries: AuditEntry[] = [];
-  const audit: AuditPublisher = {
-    record: (e) => void auditEntries.push(e),
-    available: () => true,
-    pending: 0,
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  const audit = new RecordingAudit();
+  const auditEntries: AuditEntry[] = audit.entries;
   const publisher = new GrantsChangedPublisher(bus, audit);
   const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
   const capabilities = new CapabilityService(db, capabilityRepo, revisions, publisher, clock);

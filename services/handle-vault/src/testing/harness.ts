@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { HcpError, type AuditEntry } from '@hcp/core';
-import { openDatabase, type Database } from '@hcp/platform';
+import type { Database } from '@hcp/platform';
+import {
+  freshDatabase as freshKitDatabase,
+  RecordingAudit,
+  testClock as kitClock,
+  TEST_POSTGRES_URL_VARIABLE as SHARED_TEST_POSTGRES_URL_VARIABLE,
+  type TestClock,
+} from '@hcp/platform/testing';
 import type { VaultDb } from '../database';
 import type { VaultAuditPublisher } from '../handle-audit';
 import { HandleRepository } from '../handle.repository';
@@ -13,44 +19,13 @@ import { resolveLimits, type VaultLimits } from '../limits';
 /** 2026-12-05T12:00:00Z: a fixed start for the test clock. */
 export const T0 = Date.UTC(2026, 11, 5, 12, 0, 0);
 
-/** A clock tests move by hand. */
-export interface TestClock {
-  (): number;
-  set(ms: number): void;
-  advance(ms: number): void;
-}
+export type { TestClock };
 
 /** A clock starting at T0. */
-export function testClock(start = T0): TestClock {
-  let now = start;
-  const clock = (() => now) as TestClock;
-  clock.set = (ms) => (now = ms);
-  clock.advance = (ms) => (now += ms);
-  return clock;
-}
+export const testClock = (start = T0): TestClock => kitClock(start);
 
-/**
- * An in-memory AuditPublisher stand-in (record/available, Contract 1): keeps
- * every entry, and can be made "full" to test the vault's refusal (I7).
- */
-export class RecordingAudit implements VaultAuditPublisher {
-  readonly entries: AuditEntry[] = [];
-  full = false;
-
-  record(entry: AuditEntry): void {
-    if (this.full) throw new HcpError('AUDIT_UNAVAILABLE', 'test audit buffer is full');
-    this.entries.push(entry);
-  }
-
-  available(): boolean {
-    return !this.full;
-  }
-
-  /** The entries recorded since the last call. */
-  take(): AuditEntry[] {
-    return this.entries.splice(0);
-  }
-}
+/** The kit's recording audit fake (record/available; `full` makes it refuse, I7). */
+export { RecordingAudit };
 
 /** Random key bytes per id, so tests can build keyrings over any subset and any active key. */
 export function keyMaterial(...ids: string[]): Record<string, Buffer> {
@@ -59,34 +34,17 @@ export function keyMaterial(...ids: string[]): Record<string, Buffer> {
 
 /**
  * Set to a PostgreSQL URL (a role with CREATEDB) to run the service and wire
- * specs against a real server instead of PGlite, each in a throwaway database.
+ * specs against a real server instead of PGlite, each in a throwaway database. The kit's shared
+ * variable (HCP_TEST_POSTGRES_URL) works too.
  */
 export const TEST_POSTGRES_URL_VARIABLE = 'HCP_VAULT_TEST_POSTGRES_URL';
 
 /** A fresh, migrated database: PGlite in memory, or a throwaway PostgreSQL database. */
-export async function freshDatabase(): Promise<Database<VaultDb>> {
-  const url = process.env[TEST_POSTGRES_URL_VARIABLE];
-  if (url === undefined || url === '') {
-    const database = await openDatabase<VaultDb>({ kind: 'pglite' });
-    await migrateHandleVault(database.db);
-    return database;
-  }
-  const name = `handle_vault_test_${randomBytes(6).toString('hex')}`;
-  const admin = await openDatabase<unknown>({ kind: 'postgres', url, poolSize: 1 });
-  await sql`create database ${sql.id(name)}`.execute(admin.db);
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  const database = await openDatabase<VaultDb>({ kind: 'postgres', url: target.toString() });
-  await migrateHandleVault(database.db);
-  return {
-    ...database,
-    async close() {
-      await database.close();
-      await sql`drop database if exists ${sql.id(name)}`.execute(admin.db);
-      await admin.close();
-    },
-  };
-}
+export const freshDatabase = (): Promise<Database<VaultDb>> =>
+  freshKitDatabase<VaultDb>({
+    migrate: migrateHandleVault,
+    postgresUrlVariables: [TEST_POSTGRES_URL_VARIABLE, SHARED_TEST_POSTGRES_URL_VARIABLE],
+  });
 
 /** The vault service wired by hand over a fresh database (no Nest, no gRPC). */
 export interface ServiceHarness {
@@ -128,8 +86,7 @@ export async function serviceHarness(
     withKeys: build,
     async reset() {
       await sql`truncate handles`.execute(database.db);
-      audit.entries.length = 0;
-      audit.full = false;
+      audit.reset();
       clock.set(T0);
     },
     close: () => database.close(),
