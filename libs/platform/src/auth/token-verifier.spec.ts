@@ -121,6 +121,40 @@ describe('token verifier (HS256)', () => {
     expect(r.message).toMatch(why);
   });
 
+  describe('subjects with characters no identifier has', () => {
+    const withSub = (sub: string) =>
+      signed({ hcp_kind: 'operator' }, new TextEncoder().encode(secret), 'HS256', (j) =>
+        j.setSubject(sub),
+      );
+
+    it.each([
+      ['NUL', 'op\u0000admin'],
+      ['a newline (log forging)', 'op-1\nkind=operator'],
+      ['ESC', 'op\u001b[31m'],
+      ['DEL', 'op\u007f'],
+      ['a C1 control (NEL)', 'op\u0085'],
+      ['a lone high surrogate', 'op\ud800'],
+      ['a lone low surrogate', '\udc00op'],
+    ])('refuses %s in sub with PRINCIPAL_UNAUTHENTICATED', async (_label, sub) => {
+      expect(await refusal(verifier.verify(await withSub(sub)))).toEqual({
+        reason: 'PRINCIPAL_UNAUTHENTICATED',
+        message: 'token subject contains a control character or a lone surrogate',
+      });
+    });
+
+    it.each([
+      ['non-ASCII letters', 'opérateur-Zoë'],
+      ['another script', 'агент-7'],
+      ['a surrogate pair (astral letter)', 'op-\u{1D49C}'],
+      ['spaces and punctuation', 'svc:edge/eu-1 (blue)'],
+    ])('the allowed neighbour: accepts %s', async (_label, sub) => {
+      await expect(verifier.verify(await withSub(sub))).resolves.toMatchObject({
+        id: sub,
+        kind: 'operator',
+      });
+    });
+  });
+
   it('refuses a misconfiguration at construction', () => {
     expect(() => createTokenVerifier({ issuer, audience })).toThrow(/exactly one/);
     expect(() =>

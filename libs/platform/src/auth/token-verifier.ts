@@ -58,6 +58,13 @@ function secretKey(secret: string): Uint8Array {
 
 const unauthenticated = (why: string) => new HcpError('PRINCIPAL_UNAUTHENTICATED', why);
 
+/**
+ * C0 and C1 controls (NUL, ESC, DEL and the rest) and lone UTF-16 surrogates. A principal id is
+ * printed in logs and matched against grants; a control character could forge a log line or make
+ * two ids look alike, and neither has a place in an identifier. Letters of any script are fine.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u; // Cc: U+0000–001F, U+007F–009F; Cs: a lone surrogate
+
 /** A safe, specific reason for a refused token (no token content, no key material). */
 function refusalOf(err: unknown): HcpError {
   if (err instanceof HcpError) return err;
@@ -136,6 +143,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }
       const sub = payload.sub;
       if (typeof sub !== 'string' || sub === '') throw unauthenticated('token has no subject');
+      if (UNPRINTABLE.test(sub))
+        throw unauthenticated('token subject contains a control character or a lone surrogate');
       const claim: unknown = payload[PRINCIPAL_KIND_CLAIM];
       const kind = claim === undefined ? 'agent' : KINDS.find((k) => k === claim);
       if (kind === undefined) throw unauthenticated(`token ${PRINCIPAL_KIND_CLAIM} not recognised`);
