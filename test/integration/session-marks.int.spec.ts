@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { describeSessionMarksConformance } from '@hcp/edge/testing';
 import { describeIntegration, integrationEnv, restartNats } from '@hcp/platform/testing';
 import { NatsSessionMarks } from '../../services/edge/src/protocol/nats-session-marks';
 import {
@@ -117,5 +118,20 @@ describeIntegration('session marks on NATS JetStream KV', () => {
     await expect(open()).rejects.toMatchObject({ reason: 'INPUT_INVALID' });
     // Its allowed neighbour: the same bucket is fine for sessions it can hold.
     await expect(open(60_000)).resolves.toBeInstanceOf(NatsSessionMarks);
+  });
+});
+
+// The behaviour the in-memory marks show in the unit tier, on the real shared store.
+describeIntegration('session marks conformance on NATS JetStream KV', () => {
+  const bucket = `hcp_session_marks_conf_${randomBytes(4).toString('hex')}`;
+  describeSessionMarksConformance('NATS JetStream KV', async (now) => {
+    const marks = await NatsSessionMarks.connect({
+      servers: integrationEnv().natsUrl,
+      name: 'session-marks-conformance',
+      bucket,
+      timeoutMs: 2000,
+      now,
+    });
+    return { marks, close: () => marks.close() };
   });
 });

@@ -246,7 +246,8 @@ export class InMemorySessionMarks implements SessionMarks {
   }
 
   markInitialized(sid: string, expiresAt: number): Promise<void> {
-    this.put(this.initialized, sid, expiresAt);
+    // Ended wins, as in the shared store: a session once ended is never initialized again.
+    if (!this.has(this.ended, sid)) this.put(this.initialized, sid, expiresAt);
     return Promise.resolve();
   }
 

@@ -27,3 +27,7 @@ export {
   type OriginRequest,
   type RecordingOrigin,
 } from './fetch-provider';
+export {
+  describeSessionMarksConformance,
+  type SessionMarksUnderTest,
+} from './session-marks-conformance';
