@@ -1,9 +1,10 @@
 import {
   argumentsDigest,
+  denial,
   HcpError,
-  newId,
   type Approval,
   type Decision,
+  type DenialSpec,
   type EndpointFamily,
   type HandleRecord,
   type Principal,
@@ -11,11 +12,13 @@ import {
   type SessionFacts,
 } from '@hcp/core';
 import {
-  auditEntryFor,
+  recordDecision,
+  refuse,
   type CallFacts,
   type Explanation,
   type PolicyContext,
   type PolicyEngine,
+  type RefusalSubject,
 } from '@hcp/policy';
 import { createLogger, metrics, type AuditPublisher } from '@hcp/platform';
 import type { GrantSource } from './grant-source';
@@ -49,6 +52,32 @@ export interface PipeInput {
   readonly target: DecideInput;
 }
 
+/** What the caller's transport says about one decision. */
+export interface DecideOptions {
+  /**
+   * How long the caller still waits, in ms, as of the moment the request arrived (the gRPC
+   * deadline less the time of receipt). Relative, so the service's own clock (pinned in tests)
+   * places the deadline. Absent: the caller set none.
+   */
+  readonly budgetMs?: number;
+}
+
+/**
+ * The answer still has to travel back before the caller's own timer fires, and the server's
+ * deadline is later than the caller's by the request's transit: a decision this close to the
+ * deadline is treated as late.
+ */
+export const DEADLINE_MARGIN_MS = 5;
+
+/** The budget of a gRPC server call (grpc-js `getDeadline()`: a Date, or Infinity when none). */
+export function deadlineOf(call: unknown, now: number = Date.now()): DecideOptions {
+  const get = (call as { getDeadline?: unknown } | null | undefined)?.getDeadline;
+  if (typeof get !== 'function') return {};
+  const d: unknown = get.call(call);
+  const ms = d instanceof Date ? d.getTime() : typeof d === 'number' ? d : Number.NaN;
+  return Number.isFinite(ms) ? { budgetMs: ms - now } : {};
+}
+
 /** Checks that need no grants: when policy is unavailable their denials are still exact. */
 const GRANT_FREE_CHECKS = new Set(['audit_path', 'principal_binding', 'protocol_state']);
 const EMPTY_ARGS = argumentsDigest({});
@@ -70,11 +99,19 @@ export class DecisionService {
     private readonly audit?: AuditPublisher,
   ) {}
 
-  /** Decides one call, and records the decision. */
-  async decide(given: DecideInput): Promise<Decision> {
+  /**
+   * Decides one call, and records the decision. Past the caller's deadline nothing is decided,
+   * and an allow reached too late is recorded as the POLICY_UNAVAILABLE the caller already acted
+   * on: the audit never holds an allow for a call the enforcement point refused on timeout.
+   */
+  async decide(given: DecideInput, options: DecideOptions = {}): Promise<Decision> {
     const started = performance.now();
     const now = this.clock();
     const input = this.withAuditState(given);
+    const family = input.endpointFamily ?? 'tools/call';
+    const deadline = options.budgetMs === undefined ? undefined : now + options.budgetMs;
+    if (this.isLate(deadline, now))
+      return this.observe('decide', this.late(input, now, deadline, [], family), started);
     const prepared = await this.prepare(input, now);
     const decision =
       'unavailable' in prepared
@@ -82,7 +119,8 @@ export class DecisionService {
             this.engine.decide(req, ctx),
           )
         : this.engine.decide(prepared.request, prepared.context);
-    const family = input.endpointFamily ?? 'tools/call';
+    if (decision.outcome === 'allow' && this.isLate(deadline, this.clock()))
+      return this.observe('decide', this.late(input, now, deadline, [], family), started);
     return this.observe('decide', this.record(input, now, decision, [], family), started);
   }
 
@@ -100,10 +138,18 @@ export class DecisionService {
   }
 
   /** Decides a pipe: source ownership (from the vault's metadata) and the target's policy. */
-  async decidePipe(given: PipeInput): Promise<Decision> {
+  async decidePipe(given: PipeInput, options: DecideOptions = {}): Promise<Decision> {
     const started = performance.now();
     const now = this.clock();
     const input: PipeInput = { ...given, target: this.withAuditState(given.target) };
+    const handleIds = [input.sourceHandleId];
+    const deadline = options.budgetMs === undefined ? undefined : now + options.budgetMs;
+    if (this.isLate(deadline, now))
+      return this.observe(
+        'pipe',
+        this.late(input.target, now, deadline, handleIds, 'handle/pipe'),
+        started,
+      );
     const prepared = await this.prepare(input.target, now);
     const pipeOf = (req: ReturnType<typeof toRequest>) => ({
       principal: req.principal,
@@ -121,14 +167,42 @@ export class DecisionService {
             this.engine.decidePipe(pipeOf(req), ctx),
           )
         : this.engine.decidePipe(pipeOf(prepared.request), prepared.context);
-    const recorded = this.record(
-      input.target,
-      now,
-      decision,
-      [input.sourceHandleId],
-      'handle/pipe',
-    );
+    if (decision.outcome === 'allow' && this.isLate(deadline, this.clock()))
+      return this.observe(
+        'pipe',
+        this.late(input.target, now, deadline, handleIds, 'handle/pipe'),
+        started,
+      );
+    const recorded = this.record(input.target, now, decision, handleIds, 'handle/pipe');
     return this.observe('pipe', recorded, started);
+  }
+
+  /** True once the caller's deadline (less the margin for the way back) has passed. */
+  private isLate(deadline: number | undefined, at: number): boolean {
+    return deadline !== undefined && at + DEADLINE_MARGIN_MS >= deadline;
+  }
+
+  /**
+   * The refusal of a decision the caller no longer waits for: POLICY_UNAVAILABLE (what the caller
+   * answers on its own timeout), recorded through the one refusal path.
+   */
+  private late(
+    input: DecideInput,
+    now: number,
+    deadline: number | undefined,
+    handleIds: string[],
+    family: EndpointFamily,
+  ): Decision {
+    return this.refuse(
+      {
+        reason: 'POLICY_UNAVAILABLE',
+        check: 'deadline',
+        explanation: `deny POLICY_UNAVAILABLE: the caller's deadline (${new Date(deadline ?? now).toISOString()}) passed before the decision was made`,
+        decidedAt: now,
+        ablations: this.engine.ablations,
+      },
+      subjectOf(input, now, family, handleIds),
+    );
   }
 
   /** The request as the engine must see it: the audit path is unavailable if ours is. */
@@ -150,11 +224,9 @@ export class DecisionService {
     family: EndpointFamily,
   ): Decision {
     if (this.audit === undefined) return decision;
-    const req = toRequest(input, now, undefined);
+    const subject = subjectOf(input, now, family, handleIds);
     try {
-      this.audit.record(
-        auditEntryFor(req, decision, { endpointFamily: family, call: req.call, handleIds }),
-      );
+      recordDecision(this.audit, decision, subject);
       return decision;
     } catch (err: unknown) {
       if (!(err instanceof HcpError) || err.reason !== 'AUDIT_UNAVAILABLE') throw err;
@@ -163,17 +235,32 @@ export class DecisionService {
         'audit refused the decision entry',
       );
       if (decision.outcome === 'deny') return decision;
-      return {
-        id: newId('dec'),
-        outcome: 'deny',
-        reason: 'AUDIT_UNAVAILABLE',
-        invariant: 'I7',
-        check: 'audit_path',
-        explanation: 'deny AUDIT_UNAVAILABLE: the decision could not be recorded',
-        decidedAt: now,
-        ablations: this.engine.ablations,
-      };
+      return this.refuse(
+        {
+          reason: 'AUDIT_UNAVAILABLE',
+          check: 'audit_path',
+          explanation: 'deny AUDIT_UNAVAILABLE: the decision could not be recorded',
+          decidedAt: now,
+          ablations: this.engine.ablations,
+        },
+        subject,
+      );
     }
+  }
+
+  /**
+   * The PDP's use of the one refusal path. When the audit refuses the entry too, the refusal
+   * stands all the same (nothing is allowed) and is logged.
+   */
+  private refuse(spec: DenialSpec, subject: RefusalSubject): Decision {
+    if (this.audit === undefined) return denial(spec);
+    const refused = refuse(this.audit, spec, subject);
+    if (!refused.audited)
+      this.log.error(
+        { decision: refused.decision.id, reason: spec.reason, err: refused.auditError?.message },
+        'audit refused a refusal entry',
+      );
+    return refused.decision;
   }
 
   /** Counts the decision by outcome and reason and records its latency (OpenTelemetry; no-op when off). */
@@ -232,16 +319,33 @@ export class DecisionService {
     const early = run(EMPTY, toRequest(input, now, undefined));
     if (early.outcome === 'deny' && GRANT_FREE_CHECKS.has(early.check)) return early;
     this.log.warn({ principal: input.principal?.id, why }, 'policy unavailable; denying');
-    return {
-      id: newId('dec'),
-      outcome: 'deny',
+    // Recorded by `record` like every decision the engine makes.
+    return denial({
       reason: 'POLICY_UNAVAILABLE',
       check: 'policy_source',
       explanation: `deny POLICY_UNAVAILABLE: ${why}`,
       decidedAt: now,
       ablations: this.engine.ablations,
-    };
+    });
   }
+}
+
+/** What a decision's audit entry records beside the decision: who asked, about which call. */
+function subjectOf(
+  input: DecideInput,
+  now: number,
+  family: EndpointFamily,
+  handleIds: string[],
+): RefusalSubject {
+  const req = toRequest(input, now, undefined);
+  return {
+    ...(req.principal === undefined ? {} : { principal: req.principal }),
+    session: req.session,
+    ...(req.traceId === undefined ? {} : { traceId: req.traceId }),
+    endpointFamily: family,
+    call: req.call,
+    handleIds,
+  };
 }
 
 const EMPTY: PolicyContext = { grants: [], capabilities: new Map() };

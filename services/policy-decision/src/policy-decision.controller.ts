@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { decisionToProto, enums, type policy } from '@hcp/proto';
-import { DecisionService } from './decision.service';
+import { DecisionService, deadlineOf } from './decision.service';
 import { decideInputFromWire, pipeInputFromWire } from './wire';
 
 /** Token under which the composition root provides the DecisionService instance. */
@@ -15,14 +15,23 @@ export class PolicyDecisionController {
   constructor(@Inject(DECISION_SERVICE) private readonly decisions: DecisionService) {}
 
   @GrpcMethod('PolicyDecision', 'Decide')
-  async decide(request: unknown): Promise<policy.DecideResponse> {
-    const decision = await this.decisions.decide(decideInputFromWire(request));
+  // Nest passes the grpc-js call third: its deadline bounds the decision (no late allows).
+  async decide(
+    request: unknown,
+    _metadata?: unknown,
+    call?: unknown,
+  ): Promise<policy.DecideResponse> {
+    const decision = await this.decisions.decide(decideInputFromWire(request), deadlineOf(call));
     return { decision: decisionToProto(decision) };
   }
 
   @GrpcMethod('PolicyDecision', 'DecidePipe')
-  async decidePipe(request: unknown): Promise<policy.DecidePipeResponse> {
-    const decision = await this.decisions.decidePipe(pipeInputFromWire(request));
+  async decidePipe(
+    request: unknown,
+    _metadata?: unknown,
+    call?: unknown,
+  ): Promise<policy.DecidePipeResponse> {
+    const decision = await this.decisions.decidePipe(pipeInputFromWire(request), deadlineOf(call));
     return { decision: decisionToProto(decision) };
   }
 
