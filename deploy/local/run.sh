@@ -14,7 +14,9 @@
 # (default: HS256 with a secret generated into the state directory, issuer hcp-local, audience
 # hcp; demo tokens are minted only with HS256); vault keys from HCP_VAULT_KEYS /
 # HCP_VAULT_ACTIVE_KEY and edge session keys from HCP_SESSION_KEYS (default: one key each,
-# generated into the state directory). HCP_EDGE_MODE / HCP_ABLATIONS pass through to the edge.
+# generated into the state directory). The stack is the product: with HCP_EDGE_MODE (other than
+# hcp) or HCP_ABLATIONS set it refuses to start, as the edge and policy-decision themselves do (the
+# benchmark composes baselines and ablations in code: pnpm bench:attacks).
 # The demo world lives in <state-dir>/sandbox; the edge's providers file is
 # <state-dir>/edge-providers.json (HCP_EDGE_PROVIDERS_FILE overrides it and skips the demo).
 set -euo pipefail
@@ -57,6 +59,10 @@ wait_port() {
 for built in services/grant-store/dist/main.js services/edge/dist/main.js apps/embedded/dist/seed-cli.js; do
   [ -f "$built" ] || { log "$built missing: run 'pnpm build' first"; exit 1; }
 done
+if [ -n "${HCP_ABLATIONS:-}" ] || { [ -n "${HCP_EDGE_MODE:-}" ] && [ "${HCP_EDGE_MODE}" != hcp ]; }; then
+  log "HCP_EDGE_MODE / HCP_ABLATIONS are benchmark-only (pnpm bench:attacks); unset them to run the stack"
+  exit 2
+fi
 "$SERVERS" start "$STATE"
 set -a
 # shellcheck disable=SC1091

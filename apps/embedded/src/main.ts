@@ -4,9 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { parseAblations } from '@hcp/policy';
 import { ConfigError, configFields, createLogger, loadConfig, mintToken } from '@hcp/platform';
-import { modeBanner, startEdge, type RunningEdge } from '@hcp/edge';
+import { startEdge, type RunningEdge } from '@hcp/edge';
 import { runDemoAgent } from './demo-agent';
 import {
   createDemoSandbox,
@@ -43,8 +42,22 @@ const schema = z.object({
   HCP_SEED_DEMO: configFields.flag(true),
   HCP_PDP_MAX_STALENESS_MS: configFields.millis(5000),
   HCP_AUTHZEN_TOKEN: z.string().min(16).optional(),
-  HCP_EDGE_MODE: z.enum(['hcp', 'naive', 'connection']).default('hcp'),
-  HCP_ABLATIONS: z.string().optional(),
+  // Benchmark-only switches, present only to be refused: `pnpm start` is the product, and the
+  // baselines and ablations are composed by bench/ in code (pnpm bench:attacks).
+  HCP_EDGE_MODE: z
+    .string()
+    .optional()
+    .refine(
+      (v) => ['', 'hcp'].includes((v ?? '').trim().toLowerCase()),
+      'HCP_EDGE_MODE is set: the measurement baselines exist only in the benchmark (pnpm bench:attacks)',
+    ),
+  HCP_ABLATIONS: z
+    .string()
+    .optional()
+    .refine(
+      (v) => (v ?? '').trim() === '',
+      'HCP_ABLATIONS is set: ablation switches exist only in the benchmark; the stack cannot be started with a check switched off',
+    ),
 });
 
 const log = createLogger('embedded.main');
@@ -52,14 +65,12 @@ const log = createLogger('embedded.main');
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { once: { type: 'boolean', default: false } } });
   const config = loadConfig(schema);
-  const ablations = parseAblations(config.HCP_ABLATIONS);
   const stack = await startEmbedded({
     host: config.HCP_HOST,
     grantStorePort: config.HCP_GRANT_STORE_PORT,
     pdpGrpcPort: config.HCP_PDP_GRPC_PORT,
     pdpHttpPort: config.HCP_PDP_HTTP_PORT,
     maxStalenessMs: config.HCP_PDP_MAX_STALENESS_MS,
-    ablations,
     authzenToken: config.HCP_AUTHZEN_TOKEN ?? null,
     vaultPort: config.HCP_VAULT_PORT,
     auditHttpPort: config.HCP_AUDIT_HTTP_PORT,
@@ -101,15 +112,13 @@ async function main(): Promise<void> {
     ],
     providers: [filesystemProvider(sandbox)],
     capabilitySettings: demoCapabilitySettings(sandbox),
-    mode: config.HCP_EDGE_MODE,
-    ablations,
   });
   running.edge = edge;
 
   // Grants name capabilities, so they are written once the edge has pinned its providers' tools.
   if (config.HCP_SEED_DEMO) await seedDemoGrants(stack.grantStoreUrl, demoGrants(sandbox));
 
-  console.log(modeBanner(config.HCP_EDGE_MODE, ablations));
+  console.log('HCP edge: every invariant I1-I8 enforced');
   console.log(`edge (MCP)       ${edge.url}`);
   console.log(`grant-store      grpc://${stack.grantStoreUrl}`);
   console.log(`policy-decision  grpc://${stack.pdpUrl}`);

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import { HcpError, type AuditEntry, type Grant } from '@hcp/core';
-import { startEdge, type EdgeMode, type EdgeProviderSpec, type RunningEdge } from '@hcp/edge';
+import {
+  measurementEnforcement,
+  startEdge,
+  type EdgeMode,
+  type EdgeProviderSpec,
+  type RunningEdge,
+} from '@hcp/edge';
 import {
   fetchProviderAvailable,
   fetchProviderBin,
@@ -460,8 +466,10 @@ export async function startAttackWorld(options: AttackWorldOptions): Promise<Att
             capabilitySettings: demoCapabilitySettings(sandbox),
             resolver: testResolver,
             upstream: { connectTimeoutMs: 30_000 },
-            mode,
-            ablations,
+            // The benchmark's composition root: the only place a baseline or an ablation is built.
+            ...(mode === 'hcp' && ablations.length === 0
+              ? {}
+              : { enforcement: measurementEnforcement(mode, ablations) }),
             relistIntervalMs: 0,
           });
           owned.push(() => edge.close());

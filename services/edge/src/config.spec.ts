@@ -30,12 +30,10 @@ function problems(env: Record<string, string | undefined>): string[] {
 }
 
 describe('edge config', () => {
-  it('reads defaults: port 8080, mode hcp, no ablations, the HS256 verifier', () => {
+  it('reads defaults: port 8080, the HS256 verifier', () => {
     const c = loadEdgeConfig(base);
     expect(c.HCP_HOST).toBe('127.0.0.1');
     expect(c.HCP_EDGE_PORT).toBe(8080);
-    expect(c.HCP_EDGE_MODE).toBe('hcp');
-    expect(c.HCP_ABLATIONS).toEqual([]);
     expect(c.HCP_SESSION_KEYS).toEqual([{ id: 'k1', secret: K1 }]);
     expect(c.HCP_SESSION_MARKS_BUCKET).toBe('hcp_session_marks');
     expect(verifierOptionsOf(c)).toEqual({
@@ -68,19 +66,26 @@ describe('edge config', () => {
     }
   });
 
-  it('reads mode and ablations; an unknown one is named', () => {
-    const c = loadEdgeConfig({ ...base, HCP_EDGE_MODE: 'naive', HCP_EDGE_PORT: '8090' });
-    expect(c.HCP_EDGE_MODE).toBe('naive');
-    expect(c.HCP_EDGE_PORT).toBe(8090);
-    expect(problems({ ...base, HCP_EDGE_MODE: 'yolo' })).toEqual(['HCP_EDGE_MODE']);
-    expect(problems({ ...base, HCP_ABLATIONS: 'no-such-switch' })).toEqual(['HCP_ABLATIONS']);
-    expect(loadEdgeConfig({ ...base, HCP_ABLATIONS: 'grant_matching' }).HCP_ABLATIONS).toEqual([
-      'grant_matching',
-    ]);
-    // Ablations switch off boundaries of hcp; a baseline has none to switch off.
+  it('refuses to start with a measurement mode or an ablation switch set (benchmark only)', () => {
+    for (const mode of ['naive', 'connection', 'yolo'])
+      expect(problems({ ...base, HCP_EDGE_MODE: mode })).toEqual(['HCP_EDGE_MODE']);
+    for (const ablations of ['grant_matching', 'audit_required,init_check', 'no-such-switch'])
+      expect(problems({ ...base, HCP_ABLATIONS: ablations })).toEqual(['HCP_ABLATIONS']);
     expect(problems({ ...base, HCP_EDGE_MODE: 'naive', HCP_ABLATIONS: 'grant_matching' })).toEqual([
+      'HCP_EDGE_MODE',
       'HCP_ABLATIONS',
     ]);
+    try {
+      loadEdgeConfig({ ...base, HCP_ABLATIONS: 'grant_matching' });
+      throw new Error('started');
+    } catch (err: unknown) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toContain('cannot be started with a check switched off');
+    }
+    // What production may say: hcp (or nothing); neither reaches the parsed config.
+    const c = loadEdgeConfig({ ...base, HCP_EDGE_MODE: 'hcp', HCP_ABLATIONS: ' ' });
+    expect(c.HCP_EDGE_MODE).toBeUndefined();
+    expect(c.HCP_ABLATIONS).toBeUndefined();
   });
 
   it('names every bad variable at once', () => {

@@ -1,6 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { parseAblations, type AblationSwitch } from '@hcp/policy';
 import {
   authEnvFields,
   ConfigError,
@@ -13,7 +12,6 @@ import {
 import type { CapabilitySettings } from './adapters';
 import type { CapabilitySpec, EdgeProviderSpec } from './edge';
 import { providerConfigSchema } from './providers/provider-config';
-import { checkModeAblations, EDGE_MODES } from './modes';
 import type { SessionKey } from './protocol/session-store';
 
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -46,6 +44,27 @@ export function parseSessionKeys(text: string, ctx?: z.RefinementCtx): SessionKe
   return keys;
 }
 
+/**
+ * A benchmark-only variable, present in the schema only to refuse it: a production process that
+ * finds it set (to anything but an accepted value; blank counts as unset) does not start, so a
+ * deployment cannot switch a check off by environment. The benchmark composes its modes in code.
+ */
+export function productionOnly(
+  variable: string,
+  accepted: (value: string) => boolean,
+  message: string,
+) {
+  return z
+    .string()
+    .optional()
+    .superRefine((text, ctx) => {
+      const value = (text ?? '').trim();
+      if (value !== '' && !accepted(value.toLowerCase()))
+        ctx.addIssue({ code: 'custom', message: `${variable} is set: ${message}` });
+    })
+    .transform(() => undefined);
+}
+
 /** A variable that must be set and non-empty; the message says what goes in it. */
 const required = (message: string) => z.string({ error: message }).min(1, message);
 
@@ -68,25 +87,18 @@ export const edgeConfigSchema = z
       .default('hcp_session_marks'),
     HCP_SESSION_MARKS_TIMEOUT_MS: configFields.millis(1000),
     HCP_EDGE_PROVIDERS_FILE: required('required: path of the providers JSON file'),
-    HCP_EDGE_MODE: z.enum(EDGE_MODES).default('hcp'),
-    HCP_ABLATIONS: z
-      .string()
-      .optional()
-      .transform((text, ctx): AblationSwitch[] => {
-        try {
-          return parseAblations(text);
-        } catch (err: unknown) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-          return z.NEVER;
-        }
-      }),
+    HCP_EDGE_MODE: productionOnly(
+      'HCP_EDGE_MODE',
+      (v) => v === 'hcp',
+      'the measurement baselines (naive, connection) exist only in the benchmark (pnpm bench:attacks); the production edge enforces hcp and takes no mode',
+    ),
+    HCP_ABLATIONS: productionOnly(
+      'HCP_ABLATIONS',
+      () => false,
+      'ablation switches exist only in the benchmark (pnpm bench:attacks); the production edge cannot be started with a check switched off',
+    ),
   })
   .superRefine((env, ctx) => {
-    try {
-      checkModeAblations(env.HCP_EDGE_MODE, env.HCP_ABLATIONS);
-    } catch (err: unknown) {
-      ctx.addIssue({ code: 'custom', path: ['HCP_ABLATIONS'], message: (err as Error).message });
-    }
     requireAuthEnv(env, ctx, true);
   });
 

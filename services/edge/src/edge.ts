@@ -2,7 +2,6 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createUrlCanonicalizer, systemResolver, type Resolver } from '@hcp/canonical';
 import { HcpError, type Capability } from '@hcp/core';
-import type { AblationSwitch } from '@hcp/policy';
 import {
   createAuditPublisher,
   createGrpcClient,
@@ -37,11 +36,9 @@ import {
 } from './egress/egress-proxy';
 import { CallService } from './call/call.service';
 import { EdgeHttpModule } from './http/edge-http.module';
-import { McpEndpoint, type ConnectionGatePort } from './http/mcp-endpoint';
-import type { EdgeMode } from './modes/edge-mode';
-import { ListingCache, toolNameOf } from './http/tool-catalog';
-import { ConnectionGate } from './modes/connection-gate';
-import { checkModeAblations } from './modes/edge-mode';
+import { HcpEnforcement, type EnforcementFactory } from './http/enforcement';
+import { McpEndpoint } from './http/mcp-endpoint';
+import { ListingCache } from './http/tool-catalog';
 import { ProtocolState, type ProtocolStateOptions } from './protocol/protocol-state';
 import {
   InMemorySessionMarks,
@@ -93,9 +90,12 @@ export interface StartEdgeOptions {
   readonly providers: readonly EdgeProviderSpec[];
   /** Edge-side settings per capability id (inline preview, sensitivity label). */
   readonly capabilitySettings?: Readonly<Record<string, CapabilitySettings>>;
-  readonly mode?: EdgeMode;
-  readonly ablations?: readonly AblationSwitch[];
-  readonly connectionGate?: ConnectionGatePort;
+  /**
+   * Builds another enforcement than hcp from the edge's parts: a measurement baseline or an
+   * ablation. Only the benchmark's composition root passes one; main.ts never does, and no
+   * configuration variable reaches it.
+   */
+  readonly enforcement?: EnforcementFactory;
   readonly protocol?: Omit<ProtocolStateOptions, 'store'>;
   readonly upstream?: UpstreamClientOptions;
   /** Bound on publishing an invocation's audit entry before its output is released; default 2 s. */
@@ -132,10 +132,6 @@ function isVerifier(v: TokenVerifier | TokenVerifierOptions): v is TokenVerifier
  */
 export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
-  const mode = options.mode ?? 'hcp';
-  const ablations = options.ablations ?? [];
-  // Ablations measure single boundaries of hcp mode; in another mode they would mean nothing.
-  checkModeAblations(mode, ablations);
   const verifier = isVerifier(options.verifier)
     ? options.verifier
     : createTokenVerifier(options.verifier);
@@ -255,6 +251,15 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       audit,
       auditPublished: () => audit.flush(options.auditPublishTimeoutMs ?? 2000),
     });
+    const hcp = new HcpEnforcement({
+      protocol,
+      calls,
+      listings,
+      manifest,
+      grants: grantsOf,
+      audit,
+    });
+    const enforcement = options.enforcement?.({ hcp, protocol, listings, upstream }) ?? hcp;
     endpoint = new McpEndpoint({
       verifier,
       protocol,
@@ -263,18 +268,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       manifest,
       grants: grantsOf,
       audit,
-      upstream,
-      mode,
-      ablations: new Set(ablations),
-      ...(mode === 'connection'
-        ? {
-            connectionGate:
-              options.connectionGate ??
-              new ConnectionGate({
-                toolNames: () => listings.all().map((l) => toolNameOf(l.capabilityId)),
-              }),
-          }
-        : {}),
+      enforcement,
     });
     app = await NestFactory.create<NestExpressApplication>(
       EdgeHttpModule.forRoot({
@@ -300,7 +294,15 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       }, relistEvery);
       relistTimer.unref();
     }
-    log.info({ url, mode, ablations, providers: registry.providerIds() }, 'edge serving');
+    log.info(
+      {
+        url,
+        enforcement: enforcement.label,
+        ablations: enforcement.ablations,
+        providers: registry.providerIds(),
+      },
+      'edge serving',
+    );
     return {
       port,
       url,

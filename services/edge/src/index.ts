@@ -130,13 +130,27 @@ export {
 } from './egress/egress-proxy';
 
 // The agent-facing MCP endpoint and the composition root.
-export { EDGE_JSON_RPC_CODES, HTTP_LIMITS, HttpRefusal, type RefusalData } from './http/json-rpc';
 export {
-  APPROVAL_META_KEY,
-  McpEndpoint,
-  type ConnectionGatePort,
-  type McpEndpointDeps,
-} from './http/mcp-endpoint';
+  EDGE_JSON_RPC_CODES,
+  EdgeRpcError,
+  HTTP_LIMITS,
+  HttpRefusal,
+  type RefusalData,
+} from './http/json-rpc';
+export { APPROVAL_META_KEY, McpEndpoint, type McpEndpointDeps } from './http/mcp-endpoint';
+export {
+  DISCOVERY_RULE_MAX_CHARS,
+  HcpEnforcement,
+  discoveryRule,
+  type AskClient,
+  type ClientQuestion,
+  type EnforcementFactory,
+  type EnforcementParts,
+  type HcpEnforcementDeps,
+  type McpEnforcement,
+  type McpRequestContext,
+  type McpToolCall,
+} from './http/enforcement';
 export {
   BUILTIN_TOOLS,
   ListingCache,
@@ -155,5 +169,6 @@ export {
   type StartEdgeOptions,
 } from './edge';
 
-// Measurement modes (DESIGN.md §5) and the connection-layer baseline's parts.
+// Measurement modes (DESIGN.md §5): library code for the benchmark's composition root only; the
+// production entry point (main.ts -> edge.ts) never imports it (modes/production-graph.spec.ts).
 export * from './modes';

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { createLogger, NatsBus, runService } from '@hcp/platform';
 import { loadEdgeConfig, loadProvidersFile, verifierOptionsOf } from './config';
 import { startEdge } from './edge';
-import { modeBanner } from './modes';
 import { NatsSessionMarks } from './protocol/nats-session-marks';
 
 // Distributed entry point: one process, configured from the environment, stopped by SIGTERM/SIGINT.
@@ -12,11 +11,6 @@ const log = createLogger('edge.main');
 runService('edge', async () => {
   const config = loadEdgeConfig();
   const file = loadProvidersFile(config.HCP_EDGE_PROVIDERS_FILE);
-  // Loudly, before anything connects: a measurement mode must never pass for a production one.
-  const banner = modeBanner(config.HCP_EDGE_MODE, config.HCP_ABLATIONS);
-  console.log(banner);
-  if (config.HCP_EDGE_MODE !== 'hcp' || config.HCP_ABLATIONS.length > 0)
-    log.warn({ mode: config.HCP_EDGE_MODE, ablations: config.HCP_ABLATIONS }, banner);
 
   const bus = await NatsBus.connect({ servers: config.HCP_NATS_URL, name: 'hcp-edge' });
   let marks: NatsSessionMarks | undefined;
@@ -40,13 +34,12 @@ runService('edge', async () => {
       sessionMarks: marks,
       providers: file.providers,
       capabilitySettings: file.capabilitySettings,
-      mode: config.HCP_EDGE_MODE,
-      ablations: config.HCP_ABLATIONS,
     });
     log.info(
       {
         url: edge.url,
-        mode: config.HCP_EDGE_MODE,
+        // The production edge composes hcp only (loadEdgeConfig refuses HCP_EDGE_MODE / HCP_ABLATIONS).
+        enforcement: 'hcp: every invariant I1-I8 enforced',
         providers: edge.registry.providerIds(),
         sessionMarks: { bucket: config.HCP_SESSION_MARKS_BUCKET, ttlMs: marks.bucketTtlMs },
       },

@@ -18,7 +18,6 @@ runService('policy-decision', async () => {
     maxStalenessMs: config.HCP_PDP_MAX_STALENESS_MS,
     fetchDeadlineMs: config.HCP_PDP_FETCH_DEADLINE_MS,
     protocolVersions: config.HCP_PROTOCOL_VERSIONS,
-    ablations: config.HCP_ABLATIONS,
     authzenToken: config.HCP_AUTHZEN_TOKEN ?? null,
   });
   return {

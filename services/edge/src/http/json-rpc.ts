@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ReasonCode } from '@hcp/core';
-import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { isReasonCode, type DenialReason, type EndpointFamily, type ReasonCode } from '@hcp/core';
+import {
+  CallToolRequestSchema,
+  InitializeRequestSchema,
+  JSONRPCMessageSchema,
+  ListToolsRequestSchema,
+  PingRequestSchema,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
 
 /** Bounds of one HTTP request to /mcp, checked before any JSON-RPC handling. */
 export const HTTP_LIMITS = {
@@ -20,7 +27,9 @@ export const HTTP_LIMITS = {
 export const EDGE_JSON_RPC_CODES = {
   PARSE_ERROR: -32700,
   INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
   BAD_REQUEST: -32000,
   DENIED: -32003,
 } as const;
@@ -44,6 +53,21 @@ export class HttpRefusal extends Error {
   ) {
     super(message);
     this.name = 'HttpRefusal';
+  }
+}
+
+/**
+ * A JSON-RPC error as the SDK server sends it (code, message, data). Not McpError: that one
+ * prefixes "MCP error <code>:" to the message, which the client's McpError then prefixes again.
+ */
+export class EdgeRpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: RefusalData,
+  ) {
+    super(message);
+    this.name = 'EdgeRpcError';
   }
 }
 
@@ -192,4 +216,141 @@ function readBounded(
 export function requestIdOf(message: JSONRPCMessage | undefined): string | number | null {
   if (message !== undefined && 'method' in message && 'id' in message) return message.id;
   return null;
+}
+
+/**
+ * The requests the edge's MCP server answers, with the SDK's own schemas for them. A request for
+ * any other method is refused as -32601; one whose params do not fit is -32602.
+ */
+const SERVED_REQUESTS = new Map<string, { safeParse(value: unknown): ZodResultLike }>([
+  ['initialize', InitializeRequestSchema],
+  ['ping', PingRequestSchema],
+  ['tools/list', ListToolsRequestSchema],
+  ['tools/call', CallToolRequestSchema],
+]);
+
+interface ZodResultLike {
+  readonly success: boolean;
+  readonly error?: {
+    readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[];
+  };
+}
+
+/** Longest method name or field path echoed back in an error (they are caller input). */
+const MAX_ECHO_CHARS = 128;
+
+const echo = (text: string) =>
+  text.length > MAX_ECHO_CHARS ? `${text.slice(0, MAX_ECHO_CHARS - 1)}…` : text;
+
+/** Why the SDK-level surface refused one request: the typed error the agent gets, and what to record. */
+export interface SurfaceRefusal {
+  readonly code: number;
+  readonly message: string;
+  readonly reason: DenialReason;
+  readonly family: EndpointFamily;
+  /** The check named in the audit entry. */
+  readonly check: 'mcp_method' | 'mcp_params' | 'mcp_server';
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Types an error the SDK server produced itself (unknown method, params its schemas reject, a
+ * handler that threw something untyped), from the request it answers. Unknown methods are
+ * INPUT_INVALID, not CAPABILITY_UNKNOWN: a JSON-RPC method is not a capability, and
+ * CAPABILITY_UNKNOWN names I1 (the manifest), which would send an audit reader looking for a tool.
+ * Params are re-checked with the SDK's own schema so the error names the field instead of
+ * carrying the SDK's zod dump.
+ */
+export function surfaceRefusalOf(
+  request: { readonly method: string; readonly params?: unknown } | undefined,
+  sdkCode: number,
+): SurfaceRefusal {
+  const method = request?.method;
+  const family = familyOf(method);
+  const schema = method === undefined ? undefined : SERVED_REQUESTS.get(method);
+  if (method !== undefined && schema === undefined) {
+    return {
+      code: EDGE_JSON_RPC_CODES.METHOD_NOT_FOUND,
+      message: `Method not found: ${echo(method)}`,
+      reason: 'INPUT_INVALID',
+      family,
+      check: 'mcp_method',
+      extra: { method: echo(method) },
+    };
+  }
+  const parsed = schema?.safeParse(request);
+  if (parsed !== undefined && !parsed.success) {
+    const issue = parsed.error?.issues[0];
+    const field = echo(
+      issue !== undefined && issue.path.length > 0 ? issue.path.map(String).join('.') : 'params',
+    );
+    return {
+      code: EDGE_JSON_RPC_CODES.INVALID_PARAMS,
+      message: `Invalid params: ${echo(method ?? '')} ${field}: ${echo(issue?.message ?? 'invalid')}`,
+      reason: 'INPUT_INVALID',
+      family,
+      check: 'mcp_params',
+      extra: { field },
+    };
+  }
+  if (
+    sdkCode === EDGE_JSON_RPC_CODES.INVALID_PARAMS ||
+    sdkCode === EDGE_JSON_RPC_CODES.INVALID_REQUEST
+  ) {
+    return {
+      code: sdkCode,
+      message: 'Invalid params',
+      reason: 'INPUT_INVALID',
+      family,
+      check: 'mcp_params',
+      extra: {},
+    };
+  }
+  // Not the caller's input: something in the server failed; the call was not decided.
+  return {
+    code: EDGE_JSON_RPC_CODES.INTERNAL_ERROR,
+    message: 'Internal error: the request could not be decided',
+    reason: 'POLICY_UNAVAILABLE',
+    family,
+    check: 'mcp_server',
+    extra: {},
+  };
+}
+
+function familyOf(method: string | undefined): EndpointFamily {
+  return method === 'tools/call'
+    ? 'tools/call'
+    : method === 'tools/list'
+      ? 'tools/list'
+      : 'protocol';
+}
+
+/** True when an error object already carries a reason code of the closed set. */
+export function hasTypedReason(data: unknown): boolean {
+  return (
+    typeof data === 'object' && data !== null && isReasonCode((data as { reason?: unknown }).reason)
+  );
+}
+
+/**
+ * The Accept header the Streamable HTTP transport requires (POST: JSON and SSE; GET: SSE), checked
+ * here so the refusal is the edge's typed 406 and not the SDK's untyped one.
+ */
+export function acceptRefusal(
+  httpMethod: 'POST' | 'GET',
+  accept: string | string[] | undefined,
+): HttpRefusal | undefined {
+  const value = Array.isArray(accept) ? accept.join(',') : (accept ?? '');
+  const ok =
+    httpMethod === 'POST'
+      ? value.includes('application/json') && value.includes('text/event-stream')
+      : value.includes('text/event-stream');
+  if (ok) return undefined;
+  return inputInvalid(
+    406,
+    EDGE_JSON_RPC_CODES.BAD_REQUEST,
+    httpMethod === 'POST'
+      ? 'Not Acceptable: Client must accept both application/json and text/event-stream'
+      : 'Not Acceptable: Client must accept text/event-stream',
+  );
 }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { AuditEntry, Capability, Grant, Principal } from '@hcp/core';
+import { HcpError, type AuditEntry, type Capability, type Grant, type Principal } from '@hcp/core';
 import { createTokenVerifier, mintToken } from '@hcp/platform';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,6 +14,15 @@ import { listingOf } from '../providers/provider-registry';
 import { EdgeHttpModule } from './edge-http.module';
 import type { EdgeMode } from '../modes/edge-mode';
 import { ConnectionGate } from '../modes/connection-gate';
+import { measurementEnforcement } from '../modes/measurement';
+import type { AblationSwitch } from '@hcp/policy';
+import type { UpstreamPort } from '../call/ports';
+import {
+  DISCOVERY_RULE_MAX_CHARS,
+  HcpEnforcement,
+  discoveryRule,
+  type HcpEnforcementDeps,
+} from './enforcement';
 import { McpEndpoint } from './mcp-endpoint';
 import { ListingCache, toolNameOf } from './tool-catalog';
 
@@ -65,10 +74,68 @@ interface Harness {
   readonly calls: { principal: string; capabilityId: string; observedDigest?: string }[];
   readonly upstreamCalls: string[];
   readonly app: NestExpressApplication;
+  /** While true the audit sink refuses entries, as the real publisher at its bound does. */
+  auditDown(down: boolean): void;
   close(): Promise<void>;
 }
 
-async function start(mode: EdgeMode = 'hcp', ablations: string[] = []): Promise<Harness> {
+/** The call path's fake: up/write is refused, everything else returns a handle; peek serves alice's hdl_1. */
+function fakeCalls(calls: Harness['calls']): HcpEnforcementDeps['calls'] {
+  return {
+    callTool: (input): Promise<CallOutcome> => {
+      calls.push({
+        principal: input.principal.id,
+        capabilityId: input.capabilityId,
+        ...(input.observedDigest === undefined ? {} : { observedDigest: input.observedDigest }),
+      });
+      return Promise.resolve(
+        input.capabilityId === 'up/write'
+          ? {
+              kind: 'refused',
+              reason: 'NO_MATCHING_GRANT',
+              message: 'no grant',
+              decisionId: 'dec-1',
+              invariant: 'I5',
+            }
+          : {
+              kind: 'handle',
+              handleId: 'hdl_1',
+              decisionId: 'dec-2',
+              sizeBytes: 3,
+              toolError: false,
+            },
+      );
+    },
+    peek: (input): Promise<PeekOutcome> =>
+      Promise.resolve(
+        input.handleId === 'hdl_1' && input.principal.id === 'alice'
+          ? {
+              kind: 'preview',
+              handle: {
+                id: 'hdl_1',
+                ownerPrincipalId: 'alice',
+                producingCapability: 'up/read',
+                labels: {},
+                createdAt: 1,
+                expiresAt: 2,
+                sizeBytes: 3,
+              },
+              text: 'abc',
+              truncated: false,
+            }
+          : {
+              kind: 'refused',
+              reason: 'HANDLE_NOT_OWNED',
+              message: 'not yours',
+              decisionId: 'dec-3',
+              invariant: 'I4',
+            },
+      ),
+    pipe: () => Promise.reject(new Error('not used')),
+  };
+}
+
+async function start(mode: EdgeMode = 'hcp', ablations: AblationSwitch[] = []): Promise<Harness> {
   const listings = new ListingCache();
   const listing = listingOf('up', TOOLS);
   listings.update(listing);
@@ -101,92 +168,51 @@ async function start(mode: EdgeMode = 'hcp', ablations: string[] = []): Promise<
   const audit: AuditEntry[] = [];
   const calls: Harness['calls'] = [];
   const upstreamCalls: string[] = [];
-  const endpoint = new McpEndpoint({
-    verifier: createTokenVerifier(AUTH),
-    protocol: new ProtocolState({
-      store: new SignedSessionStore({
-        keys: [{ id: 'k1', secret: 'session-key-0123456789abcdef0123456789' }],
-        marks: new InMemorySessionMarks(),
-      }),
+  let down = false;
+  const protocol = new ProtocolState({
+    store: new SignedSessionStore({
+      keys: [{ id: 'k1', secret: 'session-key-0123456789abcdef0123456789' }],
+      marks: new InMemorySessionMarks(),
     }),
-    calls: {
-      callTool: (input): Promise<CallOutcome> => {
-        calls.push({
-          principal: input.principal.id,
-          capabilityId: input.capabilityId,
-          ...(input.observedDigest === undefined ? {} : { observedDigest: input.observedDigest }),
-        });
-        return Promise.resolve(
-          input.capabilityId === 'up/write'
-            ? {
-                kind: 'refused',
-                reason: 'NO_MATCHING_GRANT',
-                message: 'no grant',
-                decisionId: 'dec-1',
-                invariant: 'I5',
-              }
-            : {
-                kind: 'handle',
-                handleId: 'hdl_1',
-                decisionId: 'dec-2',
-                sizeBytes: 3,
-                toolError: false,
-              },
-        );
-      },
-      peek: (input): Promise<PeekOutcome> =>
-        Promise.resolve(
-          input.handleId === 'hdl_1' && input.principal.id === 'alice'
-            ? {
-                kind: 'preview',
-                handle: {
-                  id: 'hdl_1',
-                  ownerPrincipalId: 'alice',
-                  producingCapability: 'up/read',
-                  labels: {},
-                  createdAt: 1,
-                  expiresAt: 2,
-                  sizeBytes: 3,
-                },
-                text: 'abc',
-                truncated: false,
-              }
-            : {
-                kind: 'refused',
-                reason: 'HANDLE_NOT_OWNED',
-                message: 'not yours',
-                decisionId: 'dec-3',
-                invariant: 'I4',
-              },
-        ),
-      pipe: () => Promise.reject(new Error('not used')),
+  });
+  const upstream: UpstreamPort = {
+    callTool: (capabilityId) => {
+      upstreamCalls.push(capabilityId);
+      return Promise.resolve({
+        content: [{ type: 'text', text: 'raw' }],
+        isError: false,
+        sizeBytes: 3,
+      });
     },
+  };
+  const deps: HcpEnforcementDeps = {
+    protocol,
+    calls: fakeCalls(calls),
     listings,
     manifest: { all: () => Promise.resolve(manifest) },
     grants: { grantsOf: (id) => Promise.resolve(grants[id] ?? []) },
     audit: {
       record: (entry) => {
+        if (down) throw new HcpError('AUDIT_UNAVAILABLE', 'audit publisher over its bound');
         audit.push(entry);
       },
-      available: () => true,
     },
-    upstream: {
-      callTool: (capabilityId) => {
-        upstreamCalls.push(capabilityId);
-        return Promise.resolve({
-          content: [{ type: 'text', text: 'raw' }],
-          isError: false,
-          sizeBytes: 3,
-        });
-      },
-    },
+  };
+  const hcp = new HcpEnforcement(deps);
+  const enforcement = measurementEnforcement(
     mode,
-    ablations: new Set(ablations),
-    ...(mode === 'connection'
+    ablations,
+    mode === 'connection'
       ? {
           connectionGate: new ConnectionGate({ toolNames: () => TOOLS.map((t) => `up.${t.name}`) }),
         }
-      : {}),
+      : {},
+  )({ hcp, protocol, listings, upstream });
+  const endpoint = new McpEndpoint({
+    ...deps,
+    protocol,
+    verifier: createTokenVerifier(AUTH),
+    enforcement,
   });
   const app = await NestFactory.create<NestExpressApplication>(
     EdgeHttpModule.forRoot({ endpoint, ready: () => Promise.resolve(undefined) }),
@@ -199,6 +225,9 @@ async function start(mode: EdgeMode = 'hcp', ablations: string[] = []): Promise<
     audit,
     calls,
     upstreamCalls,
+    auditDown: (value) => {
+      down = value;
+    },
     app,
     close: async () => {
       await endpoint.shutdown();
@@ -436,13 +465,170 @@ describe('McpEndpoint input-bounds refusals', () => {
       expect(entries.map((e) => [e.decisionId, e.principalId, e.outcome, e.reason])).toEqual(
         refusals.map((d) => [d?.decisionId, 'alice', 'deny', 'INPUT_INVALID']),
       );
-      // Neighbour: a well-formed request is served and records no refusal.
+      // Neighbour: a well-formed request is served and records no refusal, only its discovery allow.
       const ok = await rpc(h.url, initialize(), auth);
       expect(ok.status).toBe(200);
-      expect(h.audit.length).toBe(before + 2);
+      expect(h.audit.slice(before + 2).map((e) => e.outcome)).toEqual(['allow']);
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('McpEndpoint discovery decisions', () => {
+  it('records who saw which tools: an allow per initialize and per tools/list', async () => {
+    const h = await start();
+    try {
+      const before = h.audit.length;
+      const { client } = await connect(h.url, bob);
+      await client.listTools();
+      const entries = h.audit.slice(before);
+      expect(entries).toEqual([
+        expect.objectContaining({
+          principalId: 'bob',
+          outcome: 'allow',
+          reason: 'ALLOWED',
+          endpointFamily: 'protocol',
+          rule: expect.stringMatching(/^initialize: protocol 2025-11-25/) as unknown,
+        }),
+        expect.objectContaining({
+          principalId: 'bob',
+          outcome: 'allow',
+          endpointFamily: 'tools/list',
+          rule: 'tools/list: 3 tools: up.read,hcp_peek,hcp_pipe',
+        }),
+      ]);
+      expect(entries[0]!.decisionId).not.toBe(entries[1]!.decisionId);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('refuses a discovery it cannot record (AUDIT_UNAVAILABLE, with the decision id)', async () => {
+    const h = await start();
+    try {
+      const token = await mintToken(alice, AUTH);
+      const auth = { authorization: `Bearer ${token}` };
+      h.auditDown(true);
+      const init = await rpc(h.url, initialize(), auth);
+      h.auditDown(false);
+      expect(init.status).toBe(200);
+      expect(init.json?.error?.data).toEqual(
+        expect.objectContaining({ reason: 'AUDIT_UNAVAILABLE', decisionId: expect.any(String) }),
+      );
+      // No session was opened for a refused initialize.
+      expect(init.headers.get('mcp-session-id')).toBeNull();
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('bounds the rule to the first names and says how many more', () => {
+    const tools = Array.from({ length: 500 }, (_, i) => ({ name: `provider.tool_${i}` }));
+    const rule = discoveryRule(tools);
+    expect(rule.length).toBeLessThanOrEqual(DISCOVERY_RULE_MAX_CHARS);
+    expect(rule).toMatch(/^tools\/list: 500 tools: provider\.tool_0,provider\.tool_1,/);
+    expect(rule).toMatch(/ \+\d+ more$/);
+  });
+});
+
+describe('McpEndpoint typed SDK-level refusals', () => {
+  let h: Harness;
+  let auth: Record<string, string>;
+  let session: Record<string, string>;
+  beforeAll(async () => {
+    h = await start();
+    auth = { authorization: `Bearer ${await mintToken(alice, AUTH)}` };
+    const init = await rpc(h.url, initialize(), auth);
+    session = {
+      ...auth,
+      'mcp-session-id': init.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    await rpc(h.url, { jsonrpc: '2.0', method: 'notifications/initialized' }, session);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const call = (params: unknown, method = 'tools/call') => ({
+    jsonrpc: '2.0',
+    id: 7,
+    method,
+    params,
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a numeric tool name', { name: 5 }, 'params.name'],
+    ['string arguments', { name: 'up.read', arguments: 'x' }, 'params.arguments'],
+    ['a missing name', { arguments: {} }, 'params.name'],
+  ])(
+    'answers %s with -32602 INPUT_INVALID naming the field, recorded',
+    async (_l, params, field) => {
+      const before = h.audit.length;
+      const res = await rpc(h.url, call(params), session);
+      expect(res.status).toBe(200);
+      const error = res.json?.error as {
+        code: number;
+        message: string;
+        data: Record<string, unknown>;
+      };
+      expect(error.code).toBe(-32602);
+      expect(error.data).toEqual({
+        reason: 'INPUT_INVALID',
+        field,
+        decisionId: expect.any(String),
+      });
+      expect(error.message).not.toMatch(/invalid_type|"code"/);
+      expect(h.audit.slice(before)).toEqual([
+        expect.objectContaining({
+          decisionId: error.data.decisionId,
+          principalId: 'alice',
+          outcome: 'deny',
+          reason: 'INPUT_INVALID',
+          endpointFamily: 'tools/call',
+          check: 'mcp_params',
+        }),
+      ]);
+      expect(h.calls.length).toBe(0);
+    },
+  );
+
+  it.each(['resources/list', 'foo/bar', 'prompts/get'])(
+    'answers the unknown method %s with -32601 INPUT_INVALID, recorded',
+    async (method) => {
+      const before = h.audit.length;
+      const res = await rpc(h.url, call({}, method), session);
+      const error = res.json?.error as { code: number; data: Record<string, unknown> };
+      expect(res.status).toBe(200);
+      expect(error.code).toBe(-32601);
+      expect(error.data).toEqual({
+        reason: 'INPUT_INVALID',
+        method,
+        decisionId: expect.any(String),
+      });
+      expect(h.audit.slice(before).map((e) => [e.decisionId, e.reason, e.check])).toEqual([
+        [error.data.decisionId, 'INPUT_INVALID', 'mcp_method'],
+      ]);
+    },
+  );
+
+  it('refuses a request that does not accept the response types with a typed 406, recorded', async () => {
+    const before = h.audit.length;
+    const res = await fetch(h.url, {
+      method: 'POST',
+      headers: { ...session, 'content-type': 'application/json', accept: 'text/html' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(406);
+    const body = (await res.json()) as { error: { data: { reason: string; decisionId: string } } };
+    expect(body.error.data.reason).toBe('INPUT_INVALID');
+    expect(h.audit.slice(before).map((e) => e.decisionId)).toEqual([body.error.data.decisionId]);
+  });
+
+  it('neighbour: a well-typed call with the same session is served', async () => {
+    const res = await rpc(h.url, call({ name: 'up.read', arguments: {} }), session);
+    expect(res.json?.error).toBeUndefined();
   });
 });
 

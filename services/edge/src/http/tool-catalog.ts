@@ -122,7 +122,8 @@ export function visibleTools(input: {
   const tools: Tool[] = [];
   for (const listed of input.listed) {
     const entry = input.manifest.get(listed.capabilityId);
-    const pin = entry?.capability.definitionDigest;
+    if (entry === undefined) continue;
+    const pin = entry.capability.definitionDigest;
     if (pin === undefined || pin !== listed.digest) continue;
     if (!someGrantCovers(input.grants, entry.capability, input.now)) continue;
     // The agent gets a handle, not the provider's output, so the provider's outputSchema (which

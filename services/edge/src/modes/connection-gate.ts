@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ReasonCode } from '@hcp/core';
+import type { AskClient, ClientQuestion } from '../http/enforcement';
 import {
   isFlagged,
   lintToolDescription,
@@ -8,22 +9,9 @@ import {
   type LintOptions,
 } from './description-lint';
 
-/** What the agent's client is asked before a call runs; shown to whoever sits at that client. */
-export interface ClientQuestion {
-  /** Agent-facing tool name (`provider.tool`). */
-  readonly tool: string;
-  /** One line for the prompt, e.g. `Allow fs.read_file with {"path":"/data/x"}?`. */
-  readonly message: string;
-  /** The arguments as bounded JSON (truncated, marked with …). */
-  readonly argumentsPreview: string;
-}
-
-/**
- * Asks the agent's own client to confirm a call (the lead implements it with MCP
- * elicitation). Resolves true only on an explicit accept. A client that cannot ask must make
- * it throw ClientCannotAskError (or resolve false): the gate never treats "could not ask" as yes.
- */
-export type AskClient = (question: ClientQuestion) => Promise<boolean>;
+// The question and the way to ask are the endpoint's (it owns the MCP elicitation); re-exported
+// here because the gate is their main user.
+export type { AskClient, ClientQuestion };
 
 /** Thrown by an AskClient when the client declared no elicitation capability. */
 export class ClientCannotAskError extends Error {

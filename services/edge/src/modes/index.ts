@@ -26,10 +26,9 @@ export {
   DEFAULT_PROMPT_TIMEOUT_MS,
   MAX_ARGUMENTS_PREVIEW,
   argumentsPreview,
-  type AskClient,
-  type ClientQuestion,
   type ConnectionCall,
   type ConnectionGateOptions,
   type ConnectionRefusalKind,
   type ConnectionVerdict,
 } from './connection-gate';
+export { measurementEnforcement, type ConnectionGatePort } from './measurement';
