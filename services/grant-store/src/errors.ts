@@ -13,8 +13,15 @@ export class NotFoundError extends Error {
   constructor(
     readonly entity: StoredEntity,
     readonly id: string,
+    /** The decision id of the refusal's audit entry, once the refusal path recorded it. */
+    readonly decisionId?: string,
   ) {
     super(`${entity} ${id} not found`);
+  }
+
+  /** The same refusal, naming the audit entry that records it. */
+  recordedAs(decisionId: string): NotFoundError {
+    return new NotFoundError(this.entity, this.id, decisionId);
   }
 
   /** The reason carried in the ErrorDetail, when one fits. */
@@ -36,8 +43,18 @@ export class FailedPreconditionError extends Error {
     message: string,
     /** The reason carried in the ErrorDetail; undefined when no code fits (e.g. already decided). */
     readonly reason?: ReasonCode,
+    /** The decision id of the refusal's audit entry, once the refusal path recorded it. */
+    readonly decisionId?: string,
   ) {
     super(message);
+  }
+
+  /**
+   * The same refusal, naming the audit entry that records it and, when it had none, the reason
+   * that entry records (the caller reads the decision id only beside a reason).
+   */
+  recordedAs(decisionId: string, reason: ReasonCode): FailedPreconditionError {
+    return new FailedPreconditionError(this.message, this.reason ?? reason, decisionId);
   }
 }
 
@@ -52,10 +69,17 @@ export class ApproverRequiredError extends Error {
   readonly reason: ReasonCode = 'PRINCIPAL_UNAUTHENTICATED';
   constructor(
     readonly kind: string,
-    action: string,
+    readonly action: string,
     /** Who presented the token (audited with the refusal). */
     readonly principalId?: string,
+    /** The decision id of the refusal's audit entry, once the refusal path recorded it. */
+    readonly decisionId?: string,
   ) {
     super(`${action} needs an operator token; this token is for a principal of kind ${kind}`);
+  }
+
+  /** The same refusal, naming the audit entry that records it. */
+  recordedAs(decisionId: string): ApproverRequiredError {
+    return new ApproverRequiredError(this.kind, this.action, this.principalId, decisionId);
   }
 }

@@ -105,18 +105,33 @@ describe('grant-store approvals with operator tokens', () => {
     await bus.close();
   });
 
+  /** The decision id a refused call's ErrorDetail names. */
+  async function refusedDecisionId(p: Promise<unknown>): Promise<string | undefined> {
+    const err = (await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as ServiceError | undefined;
+    if (err === undefined) throw new Error('expected a refusal');
+    return reasonOfGrpcError(err)?.decisionId;
+  }
+
   it('audits every refused approval decision (agent token, self-approval) as a deny, and the approval itself as an allow', async () => {
     const id = await requested('dave');
-    await refusal(decide(id, APPROVE, await as('dave', 'agent')));
-    await refusal(decide(id, APPROVE, await as('dave', 'operator')));
+    const asAgent = await refusedDecisionId(decide(id, APPROVE, await as('dave', 'agent')));
+    const self = await refusedDecisionId(decide(id, APPROVE, await as('dave', 'operator')));
     await decide(id, APPROVE, await as('ops-2', 'operator'));
     const mine = audited.filter(
       (e) => e.endpointFamily === 'approval' && (e.check ?? '').includes('decide'),
     );
-    expect(mine.map((e) => [e.outcome, e.principalId, e.invariant])).toEqual([
-      ['deny', 'dave', 'I2'],
-      ['deny', 'dave', 'I2'],
+    // The invariant is the one table's: a non-approver token is a principal-binding refusal (I4),
+    // a self-approval an approval one (I2).
+    expect(mine.map((e) => [e.outcome, e.principalId, e.invariant, e.approvalId])).toEqual([
+      ['deny', 'dave', 'I4', undefined],
+      ['deny', 'dave', 'I2', id],
     ]);
+    // Each refusal the caller received names the decision id of its entry.
+    expect(asAgent).toMatch(/^dec_/);
+    expect(mine.map((e) => e.decisionId)).toEqual([asAgent, self]);
     expect(mine[0]?.reason).toBe('PRINCIPAL_UNAUTHENTICATED');
     expect(audited.some((e) => e.outcome === 'allow' && e.check === 'grant-store.approval')).toBe(
       true,
@@ -176,8 +191,10 @@ describe('grant-store approvals with operator tokens', () => {
   it('refuses self-approval: an operator token for the very principal the approval is for', async () => {
     // A principal holding both an agent and an operator token still cannot vouch for itself.
     const own = await requested('carol');
+    // Typed like the entry that records it.
     await expect(refusal(decide(own, APPROVE, await as('carol', 'operator')))).resolves.toEqual({
       code: 'FAILED_PRECONDITION',
+      reason: 'APPROVAL_REQUIRED',
     });
     await expect(decide(own, APPROVE, await as('ops-1', 'operator'))).resolves.toMatchObject({
       decidedBy: 'ops-1',

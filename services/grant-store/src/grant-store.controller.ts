@@ -1,12 +1,13 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import { HcpError, newId, type Principal, type ReasonCode } from '@hcp/core';
+import { HcpError, type DenialReason, type Principal } from '@hcp/core';
+import { refuse } from '@hcp/policy';
 import { createLogger, type AuditPublisher } from '@hcp/platform';
 import { ApprovalService } from './approval.service';
 import { approverOf, type ApproverAuthentication } from './approver';
 import { CapabilityService } from './capability.service';
-import { ApproverRequiredError, FailedPreconditionError } from './errors';
+import { ApproverRequiredError, FailedPreconditionError, NotFoundError } from './errors';
 import { GrantService } from './grant.service';
 import { GrantStoreExceptionFilter } from './grant-store.exception-filter';
 import {
@@ -117,47 +118,63 @@ export class GrantStoreController {
   async decideApproval(request: unknown, metadata?: Metadata): Promise<{ approval: WireApproval }> {
     // Authenticate before reading the body, so an unauthenticated caller learns nothing from it.
     let approver: Principal | undefined;
+    let approvalId: string | undefined;
     try {
       approver = await approverOf(this.approverAuth, metadata, 'DecideApproval');
-      const { approvalId, verdict } = decideApprovalInputFromWire(request);
-      const approval = await this.approvals.decide(approvalId, verdict, approver.id);
+      const input = decideApprovalInputFromWire(request);
+      approvalId = input.approvalId;
+      const approval = await this.approvals.decide(input.approvalId, input.verdict, approver.id);
       return { approval: approvalToWire(approval) };
     } catch (err: unknown) {
       // A refused approval decision (not an approver, self-approval, wrong state) is a denial
-      // like any other and is audited (I7); the refusal itself is rethrown unchanged.
-      this.auditRefusedDecision(err, approver);
-      throw err;
+      // like any other, made and recorded by the refusal path (I7); it is rethrown naming the
+      // decision id of its entry, so the caller's error links to it.
+      throw this.auditRefusedDecision(err, approver, approvalId);
     }
   }
 
-  private auditRefusedDecision(err: unknown, approver: Principal | undefined): void {
-    if (this.audit === null) return;
-    const reason: ReasonCode =
+  /** Records a refused DecideApproval; returns the error to throw (with its decision id once recorded). */
+  private auditRefusedDecision(
+    err: unknown,
+    approver: Principal | undefined,
+    approvalId: string | undefined,
+  ): unknown {
+    if (this.audit === null) return err;
+    const reason: DenialReason =
       err instanceof ApproverRequiredError
-        ? err.reason
+        ? 'PRINCIPAL_UNAUTHENTICATED'
         : err instanceof FailedPreconditionError
-          ? (err.reason ?? 'APPROVAL_REQUIRED')
-          : err instanceof HcpError
+          ? err.reason === undefined || err.reason === 'ALLOWED'
+            ? 'APPROVAL_REQUIRED'
+            : err.reason
+          : err instanceof HcpError && err.reason !== 'ALLOWED'
             ? err.reason
             : 'INPUT_INVALID';
     const principalId =
       approver?.id ?? (err instanceof ApproverRequiredError ? err.principalId : undefined);
-    try {
-      this.audit.record({
-        id: newId('aud'),
-        time: Date.now(),
-        decisionId: newId('dec'),
-        endpointFamily: 'approval',
-        outcome: 'deny',
+    const refused = refuse(
+      this.audit,
+      {
         reason,
-        invariant: 'I2',
         check: 'grant-store.decide_approval',
-        handleIds: [],
-        ...(principalId === undefined ? {} : { principalId }),
-      });
-    } catch (auditErr: unknown) {
-      this.log.error({ err: auditErr, reason }, 'audit refused a DecideApproval refusal entry');
+        explanation: err instanceof Error ? err.message : 'DecideApproval refused',
+        decidedAt: Date.now(),
+      },
+      {
+        ...(approver !== undefined ? { principal: approver } : {}),
+        ...(approver === undefined && principalId !== undefined ? { principalId } : {}),
+        endpointFamily: 'approval',
+        ...(approvalId === undefined ? {} : { approvalId }),
+      },
+    );
+    if (!refused.audited) {
+      this.log.error(
+        { err: refused.auditError?.message, reason },
+        'audit refused a DecideApproval refusal entry',
+      );
+      return err;
     }
+    return recordedAs(err, refused.decision.id, reason);
   }
 
   @GrpcMethod('GrantStore', 'ListApprovals')
@@ -190,4 +207,15 @@ export class GrantStoreController {
     const record = await this.approvals.getRecord(readString(requestObject(request), 'approvalId'));
     return approvalRecordToWire(record);
   }
+}
+
+/** A recorded refusal as the error the caller receives: the same error, naming its decision id. */
+function recordedAs(err: unknown, decisionId: string, reason: DenialReason): unknown {
+  if (err instanceof HcpError)
+    return new HcpError(err.reason, err.message, { ...err.details, decisionId });
+  if (err instanceof FailedPreconditionError) return err.recordedAs(decisionId, reason);
+  if (err instanceof ApproverRequiredError || err instanceof NotFoundError)
+    return err.recordedAs(decisionId);
+  // An untyped fault stays one (INTERNAL); its refusal entry exists all the same.
+  return err;
 }

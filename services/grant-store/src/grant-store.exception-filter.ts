@@ -19,14 +19,24 @@ export function grpcErrorOf(err: GrantStoreError): GrpcServiceError {
       : err instanceof ApproverRequiredError
         ? status.PERMISSION_DENIED
         : status.FAILED_PRECONDITION;
-  return { code, details: err.message, metadata: detailMetadata(err.reason, err.message) };
+  return {
+    code,
+    details: err.message,
+    metadata: detailMetadata(err.reason, err.message, err.decisionId),
+  };
 }
 
-function detailMetadata(reason: ReasonCode | undefined, detail: string): Metadata {
+function detailMetadata(
+  reason: ReasonCode | undefined,
+  detail: string,
+  decisionId: string | undefined,
+): Metadata {
   const metadata = new Metadata();
   const encoded = core.ErrorDetail.encode({
     reason: reason === undefined ? 0 : REASON_CODE_NUMBERS[reason],
     detail,
+    // A recorded refusal links to its audit entry.
+    decisionId: decisionId ?? '',
   }).finish();
   metadata.set(ERROR_DETAIL_KEY, Buffer.from(encoded));
   return metadata;
