@@ -1,36 +1,17 @@
-import { HcpError, type AuditEntry } from '@hcp/core';
+import { HcpError } from '@hcp/core';
 import { PolicyEngine } from '@hcp/policy';
+import { RecordingAudit } from '@hcp/platform/testing';
 import { CAPABILITIES, FIXTURES, FIXTURE_VERSIONS, GRANTS, NOW } from '@hcp/policy/testing';
 import { DEADLINE_MARGIN_MS, DecisionService, deadlineOf } from './decision.service';
 import { PolicyCache } from './policy-cache';
 import { MemoryGrantSource } from './testing/memory-grant-source';
 import { decideInputOf, pipeInputOf } from './testing/fixture-inputs';
 
-/** Records entries; refuses every entry while `full`. */
-class Entries {
-  entries: AuditEntry[] = [];
-  full = false;
-  record(entry: AuditEntry): void {
-    if (this.full) throw new HcpError('AUDIT_UNAVAILABLE', 'audit buffer full');
-    this.entries.push(entry);
-  }
-  available(): boolean {
-    return !this.full;
-  }
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-  pending = 0;
-}
-
 function setup() {
   let t = NOW;
   const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
   const source = new MemoryGrantSource(GRANTS, CAPABILITIES);
-  const audit = new Entries();
+  const audit = new RecordingAudit();
   const engine = new PolicyEngine({ supportedProtocolVersions: FIXTURE_VERSIONS });
   const cache = new PolicyCache(source, { maxStalenessMs: 60_000, clock: clock.now });
   const decisions = new DecisionService(engine, cache, source, clock.now, audit);
