@@ -1,11 +1,6 @@
-import {
-  newId,
-  type AuditEntry,
-  type EndpointFamily,
-  type InvariantId,
-  type ReasonCode,
-} from '@hcp/core';
+import { newId, type Decision, type EndpointFamily } from '@hcp/core';
 import { traceIdOf, type AuditPublisher } from '@hcp/platform';
+import type { RefusalSubject } from '@hcp/policy';
 
 /**
  * What the vault needs of the audit publisher (Contract 1): record an entry,
@@ -33,8 +28,6 @@ export type DenialRule =
 export interface VaultAuditFacts {
   readonly operation: VaultOperation;
   readonly time: number;
-  readonly outcome: 'allow' | 'deny';
-  readonly reason: ReasonCode;
   readonly principalId?: string;
   readonly handleId?: string;
   /** ResolveForPipe's DecidePipe decision id; empty for the vault's own checks. */
@@ -49,32 +42,39 @@ export function familyOf(operation: VaultOperation): EndpointFamily {
   return operation === 'resolve_for_pipe' ? 'handle/pipe' : 'handle/peek';
 }
 
-function invariantOf(reason: ReasonCode): InvariantId | undefined {
-  return reason === 'HANDLE_NOT_OWNED' || reason === 'HANDLE_EXPIRED' ? 'I4' : undefined;
+/** The check a vault decision names: the operation, because handle/peek carries previews and lifecycle actions alike. */
+export function vaultCheck(operation: VaultOperation): string {
+  return `vault.${operation}`;
 }
 
 /**
- * The audit entry for a vault decision. `check` names the operation
- * (`vault.peek`, `vault.resolve_for_pipe`, `vault.delete`, `vault.expire_now`)
- * because handle/peek carries previews and lifecycle actions alike.
+ * Who and what a vault entry is about, in the refusal path's terms: the caller by id (the vault
+ * knows no more of it), the handle, and the denial rule and operator note as the entry's rule.
  */
-export function vaultAuditEntry(facts: VaultAuditFacts): AuditEntry {
-  const entry: { -readonly [K in keyof AuditEntry]: AuditEntry[K] } = {
-    id: newId('aud'),
-    time: facts.time,
-    decisionId: facts.decisionId ?? '',
-    endpointFamily: familyOf(facts.operation),
-    outcome: facts.outcome,
-    reason: facts.reason,
-    check: `vault.${facts.operation}`,
-    handleIds: facts.handleId === undefined ? [] : [facts.handleId],
-  };
-  if (facts.principalId !== undefined) entry.principalId = facts.principalId;
-  const invariant = facts.outcome === 'deny' ? invariantOf(facts.reason) : undefined;
-  if (invariant !== undefined) entry.invariant = invariant;
+export function vaultSubject(facts: VaultAuditFacts): RefusalSubject {
   const rule = [facts.rule, facts.note].filter((s) => s !== undefined && s !== '').join(': ');
-  if (rule !== '') entry.rule = rule;
   const traceId = traceIdOf();
-  if (traceId !== undefined) entry.traceId = traceId;
-  return entry;
+  return {
+    endpointFamily: familyOf(facts.operation),
+    handleIds: facts.handleId === undefined ? [] : [facts.handleId],
+    ...(facts.principalId === undefined ? {} : { principalId: facts.principalId }),
+    ...(rule === '' ? {} : { rule }),
+    ...(traceId === undefined ? {} : { traceId }),
+  };
+}
+
+/**
+ * The allow a vault operation is recorded under: ResolveForPipe's under the DecidePipe decision
+ * that authorised it, the vault's own checks under a fresh decision id.
+ */
+export function vaultAllow(facts: VaultAuditFacts): Decision {
+  return {
+    id: facts.decisionId ?? newId('dec'),
+    outcome: 'allow',
+    reason: 'ALLOWED',
+    check: vaultCheck(facts.operation),
+    explanation: `allow ${vaultCheck(facts.operation)}`,
+    decidedAt: facts.time,
+    ablations: [],
+  };
 }

@@ -171,7 +171,7 @@ describe('HandleService', () => {
         {
           id: expect.stringMatching(/^aud_/) as unknown,
           time: T0,
-          decisionId: '',
+          decisionId: expect.stringMatching(/^dec_/) as unknown,
           principalId: 'agent-1',
           endpointFamily: 'handle/peek',
           outcome: 'allow',
@@ -223,11 +223,11 @@ describe('HandleService', () => {
     it('refuses another principal with HANDLE_NOT_OWNED and audits the attempt', async () => {
       const handle = await put();
       h.audit.take();
-      await expectRefused(
+      const peeked = await expectRefused(
         h.service.peek({ principalId: 'agent-2', handleId: handle.id, maxBytes: 0 }),
         'HANDLE_NOT_OWNED',
       );
-      await expectRefused(
+      const resolved = await expectRefused(
         h.service.resolveForPipe({
           principalId: 'agent-2',
           handleId: handle.id,
@@ -235,8 +235,12 @@ describe('HandleService', () => {
         }),
         'HANDLE_NOT_OWNED',
       );
+      // The refusal names its entry: a peek's its own id, a pipe read's the DecidePipe decision.
+      expect(peeked.details['decisionId']).toMatch(/^dec_/);
+      expect(resolved.details['decisionId']).toBe('dec_9');
       expect(h.audit.take()).toEqual([
         expect.objectContaining({
+          decisionId: peeked.details['decisionId'],
           principalId: 'agent-2',
           endpointFamily: 'handle/peek',
           outcome: 'deny',
@@ -266,11 +270,15 @@ describe('HandleService', () => {
       const missing = await refusal(
         h.service.peek({ principalId: 'agent-2', handleId: handle.id, maxBytes: 0 }),
       );
-      expect([missing.reason, missing.message, missing.details]).toEqual([
+      // Each names its own audit entry; nothing else tells them apart.
+      const { decisionId: missingId, ...missingDetails } = missing.details;
+      const { decisionId: foreignId, ...foreignDetails } = foreign.details;
+      expect([missing.reason, missing.message, missingDetails]).toEqual([
         foreign.reason,
         foreign.message,
-        foreign.details,
+        foreignDetails,
       ]);
+      expect(h.audit.entries.map((e) => e.decisionId)).toEqual([foreignId, missingId]);
       // The audit (operators only) still tells them apart.
       expect(h.audit.entries.map((e) => e.rule)).toEqual(['owner_mismatch', 'handle_unknown']);
     });
@@ -318,11 +326,9 @@ describe('HandleService', () => {
       expect(a).toMatchObject({ principalId: 'agent-1', handleIds: [], reason: 'INPUT_INVALID' });
       expect(b).not.toHaveProperty('principalId');
       expect(b).toMatchObject({ handleIds: [handle.id], outcome: 'deny' });
-      expect(c).toMatchObject({
-        endpointFamily: 'handle/pipe',
-        decisionId: '',
-        principalId: 'agent-1',
-      });
+      expect(c).toMatchObject({ endpointFamily: 'handle/pipe', principalId: 'agent-1' });
+      // No valid DecidePipe id to record it under: the refusal gets its own.
+      expect(c?.decisionId).toMatch(/^dec_/);
     });
 
     it('refuses to act unaudited: a full audit buffer gives AUDIT_UNAVAILABLE and no data', async () => {

@@ -1,10 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
-import { HcpError, newHandleId, type HandleRecord, type ReasonCode } from '@hcp/core';
+import { HcpError, newHandleId, type DenialReason, type HandleRecord } from '@hcp/core';
 import { createLogger, invalidArgument } from '@hcp/platform';
+import { recordDecision, refuse } from '@hcp/policy';
 import type { VaultDb } from './database';
 import {
-  vaultAuditEntry,
+  vaultAllow,
+  vaultCheck,
+  vaultSubject,
   type DenialRule,
   type VaultAuditFacts,
   type VaultAuditPublisher,
@@ -207,8 +210,6 @@ export class HandleService {
     const facts: VaultAuditFacts = {
       operation: 'expire_now',
       time: now,
-      outcome: 'allow',
-      reason: 'ALLOWED',
       ...(operator?.ok === true && { principalId: operator.value }),
       ...(handleId.ok && { handleId: handleId.value }),
       ...(note.ok && note.value !== '' && { note: note.value }),
@@ -310,8 +311,6 @@ export class HandleService {
     const facts: VaultAuditFacts = {
       operation,
       time: now,
-      outcome: 'allow',
-      reason: 'ALLOWED',
       ...(principal.ok && { principalId: principal.value }),
       ...(handle.ok && { handleId: handle.value }),
       ...(decision?.ok === true && { decisionId: decision.value }),
@@ -370,12 +369,33 @@ export class HandleService {
   }
 
   private allow(facts: VaultAuditFacts): void {
-    this.audit.record(vaultAuditEntry(facts));
+    recordDecision(this.audit, vaultAllow(facts), vaultSubject(facts));
   }
 
-  private deny(facts: VaultAuditFacts, reason: ReasonCode, rule: DenialRule, err: Error): never {
-    this.audit.record(vaultAuditEntry({ ...facts, outcome: 'deny', reason, rule }));
-    throw err;
+  /**
+   * Refuses through the one refusal path (the denial and its entry) and throws the refusal
+   * naming the decision id of that entry, so the caller (the edge) passes it on rather than
+   * recording the refusal again. A refusal under a DecidePipe decision keeps that id. When the
+   * audit takes no entry, its AUDIT_UNAVAILABLE is thrown instead: nothing is refused unrecorded.
+   */
+  private deny(facts: VaultAuditFacts, reason: DenialReason, rule: DenialRule, err: Error): never {
+    const refused = refuse(
+      this.audit,
+      {
+        reason,
+        check: vaultCheck(facts.operation),
+        explanation: err.message,
+        decidedAt: facts.time,
+        ...(facts.decisionId === undefined ? {} : { id: facts.decisionId }),
+      },
+      vaultSubject({ ...facts, rule }),
+    );
+    if (!refused.audited) throw refused.auditError ?? err;
+    if (!(err instanceof HcpError)) throw err;
+    throw new HcpError(err.reason, err.message, {
+      ...err.details,
+      decisionId: refused.decision.id,
+    });
   }
 
   private ttlOf(ttlMs: number | undefined): number {
