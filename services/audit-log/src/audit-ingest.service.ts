@@ -8,19 +8,26 @@ import {
 } from '@hcp/platform';
 import type { AuditEntry } from '@hcp/core';
 import type { AppendResult, AuditEntryRepository } from './audit-entry.repository';
-import type { AuditRejectRepository } from './audit-reject.repository';
 import { parseAuditEvent } from './audit-event.validation';
+import { ingestRefusalEntry } from './audit-refusal';
 
 /** The durable consumer name audit-log reads HCP_AUDIT with; its position survives restarts. */
 export const AUDIT_DURABLE = 'audit-log';
 
-/** What happened to one delivered message. */
+/** The `source` of the entries audit-log writes itself (ingest refusals, its API's refusals). */
+export const OWN_SOURCE = 'audit-log';
+
+/**
+ * What happened to one delivered message: appended as its entry, skipped as a duplicate, or
+ * `rejected`: not storable as an entry, so an ingest refusal entry holding its bytes was appended.
+ */
 export type IngestOutcome = 'appended' | 'duplicate' | 'rejected';
 
 /** Counters since start, for logs and tests. */
 export interface IngestStats {
   appended: number;
   duplicates: number;
+  /** Deliveries recorded as ingest refusal entries (never dropped). */
   rejected: number;
 }
 
@@ -40,18 +47,20 @@ export interface IngestOptions {
 }
 
 /**
- * SQLSTATE classes that will fail the same way on every retry: data exceptions (22) and
- * integrity violations (23). Anything else (connection lost, server restarting) is retried.
+ * SQLSTATE classes that will fail the same way on every retry: data exceptions (22), integrity
+ * violations (23) and program limits (54, e.g. an index row too large). Anything else (connection
+ * lost, server restarting) is retried.
  */
 function isPermanent(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
 }
 
 /**
  * Reads the audit stream with one durable consumer and appends each event to the chain. A
- * message is acknowledged only after its entry (or its dead-letter row) is committed; a database
- * outage therefore holds the stream, while a bad event is parked in audit_rejects and passed.
+ * message is acknowledged only after its entry is committed; a database outage therefore holds
+ * the stream. Nothing is dropped: an event that cannot be an entry of its own is recorded in the
+ * chain as an ingest refusal entry with its bytes (audit-refusal.ts), and the stream moves on.
  */
 export class AuditIngestService {
   private readonly log = createLogger('AuditIngestService');
@@ -63,7 +72,6 @@ export class AuditIngestService {
   constructor(
     private readonly bus: EventBus,
     private readonly entries: AuditEntryRepository,
-    private readonly rejects: AuditRejectRepository,
     private readonly options: IngestOptions = {},
   ) {
     this.clock = options.clock ?? Date.now;
@@ -102,105 +110,113 @@ export class AuditIngestService {
   }
 
   /**
-   * Processes deliveries in stream order: bad events are parked, the rest appended in one
-   * transaction. Resolves once every one may be acknowledged (committed); throws to have them all
-   * redelivered. When the database refuses the batch for good, each is retried on its own, so
-   * only the event it refuses is parked.
+   * Appends an entry audit-log made itself (a refusal by its API) to the chain, committed when
+   * this resolves. It takes the head's row lock like a batch of the consumer, so both interleave
+   * safely; it throws when the database refuses or is away.
+   */
+  async appendOwn(entry: AuditEntry): Promise<void> {
+    const result = await this.entries.append(entry, OWN_SOURCE, this.clock());
+    if (result.status === 'appended') this.stats.appended++;
+  }
+
+  /**
+   * Processes deliveries in stream order: each becomes an entry, its own or an ingest refusal, in
+   * one transaction. Resolves once every one may be acknowledged (committed); throws to have them
+   * all redelivered. When the database refuses the batch for good, each is retried on its own, so
+   * only the event it refuses is recorded as a refusal.
    */
   async handleBatch(msgs: readonly DurableMessage[]): Promise<IngestOutcome[]> {
     if (msgs.length === 1) return [await this.handle(msgs[0]!)];
-    const outcomes: (IngestOutcome | undefined)[] = [];
-    const valid: { msg: DurableMessage; index: number; entry: AuditEntry; source: string }[] = [];
-    for (const [index, msg] of msgs.entries()) {
-      const parsed = parseAuditEvent(msg.data);
-      if (!parsed.ok) {
-        await this.reject(msg, parsed.reason, parsed.entryId, parsed.source);
-        outcomes[index] = 'rejected';
-      } else valid.push({ msg, index, entry: parsed.entry, source: parsed.source });
-    }
+    const items = msgs.map((msg) => ({ msg, ...this.toItem(msg) }));
     let results;
     try {
-      results = await this.entries.appendBatch(valid, this.clock());
+      results = await this.entries.appendBatch(items, this.clock());
     } catch (err: unknown) {
       if (!isPermanent(err)) throw err; // all redelivered after the nak delay
-      this.log.warn({ err, count: valid.length }, 'batch refused; appending one at a time');
-      for (const v of valid) outcomes[v.index] = await this.handle(v.msg);
-      return outcomes as IngestOutcome[];
+      this.log.warn({ err, count: items.length }, 'batch refused; appending one at a time');
+      const outcomes: IngestOutcome[] = [];
+      for (const m of msgs) outcomes.push(await this.handle(m));
+      return outcomes;
     }
-    for (const [i, v] of valid.entries())
-      outcomes[v.index] = await this.settle(v.msg, v.entry, v.source, results[i]!);
-    return outcomes as IngestOutcome[];
+    const outcomes: IngestOutcome[] = [];
+    for (const [i, item] of items.entries())
+      outcomes.push(await this.settle(item.msg, item, results[i]!));
+    return outcomes;
   }
 
   /** Processes one delivery; resolves once it may be acknowledged, throws to have it redelivered. */
   async handle(msg: DurableMessage): Promise<IngestOutcome> {
-    const parsed = parseAuditEvent(msg.data);
-    if (!parsed.ok) {
-      await this.reject(msg, parsed.reason, parsed.entryId, parsed.source);
-      return 'rejected';
-    }
-    const { entry, source } = parsed;
+    const item = this.toItem(msg);
     let result;
     try {
-      result = await this.entries.append(entry, source, this.clock());
+      result = await this.entries.append(item.entry, item.source, this.clock());
     } catch (err: unknown) {
-      if (!isPermanent(err)) throw err; // redelivered after ack wait / nak delay
-      await this.reject(
-        msg,
-        `database refused the entry: ${(err as Error).message}`,
-        entry.id,
-        source,
-      );
+      if (!isPermanent(err) || item.refused) throw err; // redelivered after ack wait / nak delay
+      await this.refuse(msg, `database refused the entry: ${(err as Error).message}`, item.entry);
       return 'rejected';
     }
-    return this.settle(msg, entry, source, result);
+    return this.settle(msg, item, result);
   }
 
-  /** Counts an append's result; a same-id event with different facts is parked as evidence. */
+  /** The entry a delivery becomes: its own when it validates, else its ingest refusal entry. */
+  private toItem(msg: DurableMessage): { entry: AuditEntry; source: string; refused: boolean } {
+    const parsed = parseAuditEvent(msg.data);
+    if (parsed.ok) return { entry: parsed.entry, source: parsed.source, refused: false };
+    this.logRefusal(msg, parsed.reason, parsed.known.id);
+    return {
+      entry: ingestRefusalEntry(parsed.reason, delivery(msg), parsed.known, this.clock()),
+      source: OWN_SOURCE,
+      refused: true,
+    };
+  }
+
+  /** Counts an append's result; a same-id event with different facts is recorded as a refusal. */
   private async settle(
     msg: DurableMessage,
-    entry: AuditEntry,
-    source: string,
+    item: { entry: AuditEntry; refused: boolean },
     result: AppendResult,
   ): Promise<IngestOutcome> {
     if (result.status === 'appended') {
+      if (item.refused) {
+        this.stats.rejected++;
+        return 'rejected';
+      }
       this.stats.appended++;
       return 'appended';
     }
-    if (!result.sameContent) {
-      // Same id, different facts: keep the first (already chained) and park the second as evidence.
-      await this.reject(
+    if (!result.sameContent && !item.refused) {
+      // Same id, different facts: the first stays in the chain; the second is kept as evidence.
+      await this.refuse(
         msg,
         `entry.id: already stored at seq ${result.seq} with different content`,
-        entry.id,
-        source,
+        item.entry,
       );
       return 'rejected';
     }
     this.stats.duplicates++;
-    this.log.debug({ entryId: entry.id, seq: result.seq }, 'duplicate audit event skipped');
+    this.log.debug({ entryId: item.entry.id, seq: result.seq }, 'duplicate audit event skipped');
     return 'duplicate';
   }
 
-  private async reject(
-    msg: DurableMessage,
-    reason: string,
-    entryId: string | undefined,
-    source: string | undefined,
-  ): Promise<void> {
-    this.log.error(
-      { streamSeq: msg.seq, subject: msg.subject, entryId, source, reason },
-      'audit event rejected into audit_rejects',
+  /** Appends the ingest refusal entry of a delivery that decoded (its ids are known). */
+  private async refuse(msg: DurableMessage, problem: string, entry: AuditEntry): Promise<void> {
+    this.logRefusal(msg, problem, entry.id);
+    await this.entries.append(
+      ingestRefusalEntry(problem, delivery(msg), entry, this.clock()),
+      OWN_SOURCE,
+      this.clock(),
     );
-    await this.rejects.insert({
-      streamSeq: msg.seq,
-      subject: msg.subject,
-      ...(entryId !== undefined ? { entryId } : {}),
-      ...(source !== undefined ? { source } : {}),
-      reason,
-      payload: msg.data,
-      receivedAt: this.clock(),
-    });
     this.stats.rejected++;
   }
+
+  private logRefusal(msg: DurableMessage, reason: string, entryId: string | undefined): void {
+    this.log.error(
+      { streamSeq: msg.seq, subject: msg.subject, entryId, reason },
+      'audit event recorded as an ingest refusal',
+    );
+  }
+}
+
+function delivery(msg: DurableMessage) {
+  return { subject: msg.subject, streamSeq: msg.seq, data: msg.data };
 }

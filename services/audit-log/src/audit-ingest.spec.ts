@@ -5,7 +5,7 @@ import { migrateAuditLog, startAuditLog, type RunningAuditLog } from './audit-lo
 import { entryHash } from './chain';
 import { AuditEntryRepository } from './audit-entry.repository';
 import { AuditIngestService } from './audit-ingest.service';
-import { AuditRejectRepository } from './audit-reject.repository';
+import { INGEST_CHECK } from './audit-refusal';
 import type { AuditDb } from './database';
 import {
   deleteEntry,
@@ -108,10 +108,17 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
     expect(await a.query.verify()).toMatchObject({ ok: true, checked: 60 });
   });
 
-  it('parks bad events in audit_rejects with the reason and keeps consuming', async () => {
+  /** The ingest refusal entries in the chain, oldest first. */
+  async function refusals(a: RunningAuditLog) {
+    return (await a.query.query({}, { limit: 1000, cursorField: 'cursor' })).entries.filter(
+      (e) => e.check === INGEST_CHECK,
+    );
+  }
+
+  it('records each event it cannot store as an entry as an ingest refusal in the chain, and keeps consuming', async () => {
     const a = await start();
     const good = testEntry(1);
-    const rawEntry = auditEntryToProto(testEntry(2));
+    const rawEntry = auditEntryToProto(testEntry(2, { decisionId: 'dec_caller_was_told' }));
     const bad: [string, Uint8Array][] = [
       ['undecodable', new Uint8Array([0xff, 0xff, 0xff, 0xff])],
       ['no entry', audit.AuditEvent.encode({ source: 'edge' }).finish()],
@@ -123,49 +130,93 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
         'seq set',
         audit.AuditEvent.encode({ entry: { ...rawEntry, seq: 5 }, source: 'edge' }).finish(),
       ],
-      [
-        'NUL',
-        audit.AuditEvent.encode({
-          entry: { ...rawEntry, resourceRaw: 'a\u0000b' },
-          source: 'edge',
-        }).finish(),
-      ],
       ['no source', audit.AuditEvent.encode({ entry: rawEntry, source: '' }).finish()],
     ];
     await publishEntries(bus, []);
     for (const [name, data] of bad)
       await bus.publishDurable('hcp.audit.tools_call', data, { msgId: name });
     await publishEntries(bus, [good]);
-    await until(async () => (await count(database)) === 1, 'the good entry');
-    const rejects = await new AuditRejectRepository(database.db).list();
-    expect(rejects.map((r) => r.reason)).toEqual([
+    await until(async () => (await count(database)) === 6, 'five refusals and the good entry');
+    const recorded = await refusals(a);
+    expect(recorded.map((r) => r.rule)).toEqual([
       expect.stringMatching(/^undecodable AuditEvent/),
       'entry: is required',
       expect.stringMatching(/^entry\.reason: /),
       expect.stringMatching(/^entry\.seq: /),
-      expect.stringMatching(/^entry\.resource_raw: contains a NUL/),
       'source: is required',
     ]);
-    expect(rejects[2]).toMatchObject({ entryId: good.id.replace('1', '2'), source: 'edge' });
-    expect(rejects[0]!.payload).toEqual(bad[0]![1]);
-    expect(a.stats.rejected).toBe(6);
+    for (const [i, r] of recorded.entries()) {
+      expect(r).toMatchObject({
+        endpointFamily: 'protocol',
+        outcome: 'deny',
+        reason: 'INPUT_INVALID',
+        source: 'audit-log',
+        // The bytes as delivered, and where they sat in the stream.
+        resourceRaw: `base64:${Buffer.from(bad[i]![1]).toString('base64')}`,
+        resourceCanonical: expect.stringMatching(/^hcp\.audit\.tools_call#\d+$/) as string,
+      });
+    }
+    // The decision id the caller was told finds the record of why its entry is not there.
+    expect(recorded[2]).toMatchObject({
+      decisionId: 'dec_caller_was_told',
+      principalId: 'agent-7',
+    });
+    expect(a.stats.rejected).toBe(5);
+    expect(await a.query.get(good.id)).toMatchObject({ seq: 6 });
+    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 6 });
   });
 
-  it('keeps the first of two different events with one id and parks the second', async () => {
+  it('stores NUL characters, C0/C1 controls and a 1 MiB value from the stream exactly as sent', async () => {
+    const a = await start();
+    const mib = 'x'.repeat(1024 * 1024 - 2) + '\u0000é';
+    const entries = [
+      testEntry(1, {
+        principalId: 'agent\u0000root',
+        resourceRaw: 'a\u0000b',
+        handleIds: ['h\u0000', 'plain'],
+        traceId: 'trace\u0000\u0001\u009f',
+      }),
+      testEntry(2, { resourceRaw: mib, resourceCanonical: mib, missingGrant: mib, rule: mib }),
+      // Neither needs escaping, but each looks like an escape: stored plain, read back as is.
+      testEntry(3, { principalId: 'agent\\u0000root', resourceRaw: 'C:\\dir\\"q"' }),
+      testEntry(4, { principalId: 'x'.repeat(5000), capabilityId: 'c'.repeat(3000) }),
+    ];
+    await publishEntries(bus, entries);
+    await until(() => a.stats.appended === 4, 'four entries');
+    for (const e of entries) expect(await a.query.get(e.id)).toMatchObject(e);
+    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 4 });
+    const rows = await database.db
+      .selectFrom('audit_entries')
+      .select(['seq', 'text_escaped', 'principal_id'])
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => r.text_escaped)).toEqual([true, true, false, false]);
+    expect(rows[0]!.principal_id).toBe('agent\\u0000root');
+  });
+
+  it('the allowed neighbour: an entry with nothing to escape is stored exactly as before', async () => {
+    const a = await start();
+    await publishEntries(bus, [testEntry(1, { resourceRaw: '/srv/ünïcödé/😀' })]);
+    await until(() => a.stats.appended === 1, 'the entry');
+    const row = await database.db.selectFrom('audit_entries').selectAll().executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ text_escaped: false, resource_raw: '/srv/ünïcödé/😀' });
+  });
+
+  it('keeps the first of two different events with one id and records the second as a refusal', async () => {
     const a = await start();
     await publishEntries(bus, [testEntry(1)]);
     await publishEntries(bus, [testEntry(1, { outcome: 'deny', reason: 'NO_MATCHING_GRANT' })], {
       msgIdSuffix: '-forged',
     });
-    await until(() => a.stats.rejected === 1, 'the reject');
+    await until(() => a.stats.rejected === 1, 'the refusal');
     expect((await a.query.get(testEntry(1).id)).outcome).toBe('allow');
-    const [reject] = await new AuditRejectRepository(database.db).list();
-    expect(reject?.reason).toMatch(/^entry\.id: already stored at seq 1 with different content/);
+    const [refusal] = await refusals(a);
+    expect(refusal?.rule).toMatch(/^entry\.id: already stored at seq 1 with different content/);
+    expect(refusal?.decisionId).toBe(testEntry(1).decisionId);
   });
 
   it('holds the stream while the database fails, and stores the event once it is back', async () => {
     const entries = new AuditEntryRepository(database.db);
-    const rejects = new AuditRejectRepository(database.db);
     await migrateAuditLog(database.db);
     let fail = 2;
     const flaky = Object.create(entries) as AuditEntryRepository;
@@ -175,7 +226,7 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
       fail-- > 0
         ? Promise.reject(new Error('connection terminated'))
         : entries.appendBatch(...args);
-    const ingest = new AuditIngestService(bus, flaky, rejects, { ackWaitMs: 20 });
+    const ingest = new AuditIngestService(bus, flaky, { ackWaitMs: 20 });
     // Published before the consumer starts, so they arrive as one batch.
     await ensureAuditStream(bus);
     await publishEntries(bus, [testEntry(1), testEntry(2), testEntry(3)]);
@@ -183,7 +234,7 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
     try {
       await until(async () => (await count(database)) === 3, 'all three entries');
       expect(await ids(database)).toEqual([1, 2, 3].map((i) => testEntry(i).id));
-      expect(await rejects.list()).toEqual([]);
+      expect(ingest.stats.rejected).toBe(0);
     } finally {
       await ingest.stop();
     }
@@ -211,21 +262,26 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
       return entryRepo.appendBatch(...args);
     };
     await migrateAuditLog(database.db);
-    const ingest = new AuditIngestService(bus, counting, new AuditRejectRepository(database.db), {
-      maxBatch: 64,
-    });
+    const ingest = new AuditIngestService(bus, counting, { maxBatch: 64 });
     await ingest.start();
     try {
-      await until(async () => (await count(database)) === 300, '300 entries');
+      await until(async () => (await count(database)) === 302, '300 entries and 2 refusals');
       await until(() => ingest.stats.rejected === 2 && ingest.stats.duplicates === 1, 'the rest');
     } finally {
       await ingest.stop();
     }
     expect(Math.max(...batches)).toBeLessThanOrEqual(64);
     expect(batches.length).toBeLessThan(20);
-    expect(await ids(database)).toEqual(entries.map((e) => e.id));
+    expect((await ids(database)).filter((id) => id.startsWith('aud_test_'))).toEqual(
+      entries.map((e) => e.id),
+    );
     const a = await start();
-    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 300, lastSeq: 300 });
+    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 302, lastSeq: 302 });
+    // The garbage in stream order; the forged duplicate once its batch has committed.
+    const recorded = await refusals(a);
+    expect(recorded).toHaveLength(2);
+    expect(recorded[0]).toMatchObject({ seq: 151, rule: expect.stringMatching(/^undecodable/) });
+    expect(recorded[1]!.rule).toMatch(/^entry\.id: already stored at seq 3 /);
     expect((await a.query.get(testEntry(3).id)).outcome).toBe('allow');
     // The hash of each entry is what appending it alone would give.
     const e2 = await a.query.get(testEntry(2).id);
@@ -233,7 +289,7 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
     expect(e3.hash).toBe(entryHash(e2.hash, entries[2]!));
   });
 
-  it('when the database refuses a batch for good, appends one by one and parks only the bad event', async () => {
+  it('when the database refuses a batch for good, appends one by one and records only the bad event as a refusal', async () => {
     await migrateAuditLog(database.db);
     await ensureAuditStream(bus);
     await publishEntries(
@@ -248,16 +304,24 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
       entry.id === testEntry(2).id
         ? Promise.reject(Object.assign(new Error('value too long'), { code: '22001' }))
         : entryRepo.append(entry, ...rest);
-    const rejects = new AuditRejectRepository(database.db);
-    const ingest = new AuditIngestService(bus, refusing, rejects);
+    const ingest = new AuditIngestService(bus, refusing);
     await ingest.start();
     try {
       await until(() => ingest.stats.appended === 2 && ingest.stats.rejected === 1, 'outcomes');
     } finally {
       await ingest.stop();
     }
-    expect(await ids(database)).toEqual([testEntry(1).id, testEntry(3).id]);
-    expect((await rejects.list())[0]).toMatchObject({ entryId: testEntry(2).id });
+    const stored = await ids(database);
+    expect(stored.filter((id) => id.startsWith('aud_test_'))).toEqual([
+      testEntry(1).id,
+      testEntry(3).id,
+    ]);
+    const a = await start();
+    const [refusal] = await refusals(a);
+    expect(refusal).toMatchObject({
+      decisionId: testEntry(2).decisionId,
+      rule: 'database refused the entry: value too long',
+    });
   });
 
   describe('verify after tampering (a DBA bypassing the append-only trigger)', () => {

@@ -11,6 +11,8 @@ import {
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiForbiddenResponse,
+  ApiMethodNotAllowedResponse,
+  ApiNotAcceptableResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
@@ -47,6 +49,8 @@ type RawQuery = Record<string, unknown>;
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorDto, description: 'No token, or the token is not valid.' })
 @ApiForbiddenResponse({ type: ErrorDto, description: "The token is not an operator's." })
+@ApiNotAcceptableResponse({ type: ErrorDto, description: 'Accept admits no application/json.' })
+@ApiMethodNotAllowedResponse({ type: ErrorDto, description: 'Only GET (and HEAD) are served.' })
 @UseGuards(OperatorGuard)
 @Controller('v1/audit')
 export class AuditHttpController {

@@ -127,11 +127,12 @@ export class VerifyResultDto {
   first_broken?: BrokenLinkDto;
 }
 
-/** The body of every error response. */
+/** The HTTP-level part of an error body. */
 export class ErrorDetailDto {
   @ApiProperty({
     description:
-      'INPUT_INVALID (400), PRINCIPAL_UNAUTHENTICATED (401), FORBIDDEN (403), NOT_FOUND (404), INTERNAL (500).',
+      'INPUT_INVALID (400), PRINCIPAL_UNAUTHENTICATED (401), FORBIDDEN (403), NOT_FOUND (404), ' +
+      'METHOD_NOT_ALLOWED (405), NOT_ACCEPTABLE (406), UNAVAILABLE (503), INTERNAL (500).',
     example: 'INPUT_INVALID',
   })
   code!: string;
@@ -142,8 +143,25 @@ export class ErrorDetailDto {
   message!: string;
 }
 
-/** `{ error: { code, message } }`. */
+/**
+ * `{ reason, decisionId, error: { code, message } }`. A refusal of the caller (every 4xx) carries
+ * the reason code and the id of its decision, recorded in the audit like any other refusal.
+ */
 export class ErrorDto {
+  @ApiPropertyOptional({
+    enum: REASON_CODES,
+    description:
+      'Reason code of the refusal: PRINCIPAL_UNAUTHENTICATED (401), SCOPE_MISSING (403, not an ' +
+      'operator), PAYLOAD_TOO_LARGE (413), INPUT_INVALID (400, 404, 405, 406, 415). Absent on 5xx.',
+  })
+  reason?: string;
+  @ApiPropertyOptional({
+    description:
+      'Id of the refusal decision; GET /v1/audit/entries?decision_id=<it> finds its entry. ' +
+      'Absent on 5xx.',
+    example: 'dec_0194c4a2-…',
+  })
+  decisionId?: string;
   @ApiProperty({ type: ErrorDetailDto })
   error!: ErrorDetailDto;
 }

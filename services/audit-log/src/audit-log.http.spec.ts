@@ -3,6 +3,7 @@ import request from 'supertest';
 import { canonicalJson, type AuditEntry, type ReasonCode } from '@hcp/core';
 import { InProcessBus, mintToken, openDatabase, type Database } from '@hcp/platform';
 import { startAuditLog, type RunningAuditLog } from './audit-log';
+import { AuditEntryRepository } from './audit-entry.repository';
 import type { AuditDb } from './database';
 import { ENTRIES_QUERY_PARAMS } from './query-params';
 import {
@@ -58,7 +59,7 @@ describe('audit-log REST API', () => {
     await until(() => audit.stats.appended === ENTRIES.length, 'the known set');
     operator = await bearerFor(OPERATOR);
     agent = await bearerFor(AGENT);
-  });
+  }, 120_000);
   afterAll(async () => {
     await audit.close();
     await bus.close();
@@ -162,6 +163,8 @@ describe('audit-log REST API', () => {
     expect(res.body).toMatchObject({ id: ENTRIES[2]!.id, seq: 3 });
     const missing = await get('/v1/audit/entries/aud_nope').expect(404);
     expect(missing.body).toEqual({
+      reason: 'INPUT_INVALID',
+      decisionId: expect.stringMatching(/^dec_/) as string,
       error: { code: 'NOT_FOUND', message: 'audit entry aud_nope not found' },
     });
   });
@@ -207,11 +210,16 @@ describe('audit-log REST API', () => {
       const none = await get(path, null).expect(401);
       expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
       expect(none.body).toEqual({
+        reason: 'PRINCIPAL_UNAUTHENTICATED',
+        decisionId: expect.stringMatching(/^dec_/) as string,
         error: { code: 'PRINCIPAL_UNAUTHENTICATED', message: 'no bearer token' },
       });
       await get(path, 'Bearer not-a-jwt').expect(401);
       const forbidden = await get(path, agent).expect(403);
-      expect(forbidden.body).toMatchObject({ error: { code: 'FORBIDDEN' } });
+      expect(forbidden.body).toMatchObject({
+        reason: 'SCOPE_MISSING',
+        error: { code: 'FORBIDDEN' },
+      });
       await get(path).expect(200);
     }
     const expired = await mintToken(OPERATOR, { ...TEST_AUTH, ttlSec: -120 });
@@ -223,11 +231,13 @@ describe('audit-log REST API', () => {
     await get('/v1/audit/entries', await bearerFor({ id: 'svc', kind: 'service' })).expect(403);
   });
 
-  it('serves health, readiness and a JSON error for an unknown route without a token', async () => {
+  it('serves health and readiness without a token; an unknown route only after authentication', async () => {
     await get('/healthz', null).expect(200, { status: 'ok' });
     await get('/readyz', null).expect(200, { status: 'ready' });
-    const res = await get('/v1/nothing', null).expect(404);
-    expect(res.body).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    const anonymous = await get('/v1/nothing', null).expect(401);
+    expect(anonymous.body).toMatchObject({ reason: 'PRINCIPAL_UNAUTHENTICATED' });
+    const res = await get('/v1/nothing').expect(404);
+    expect(res.body).toMatchObject({ reason: 'INPUT_INVALID', error: { code: 'NOT_FOUND' } });
   });
 
   it('serves an OpenAPI 3 document listing every route and parameter', async () => {
@@ -260,7 +270,7 @@ describe('audit-log REST API', () => {
     );
     const list = doc.paths['/v1/audit/entries']!['get']!;
     expect(list.parameters!.map((p) => p.name).sort()).toEqual([...ENTRIES_QUERY_PARAMS].sort());
-    expect(Object.keys(list.responses).sort()).toEqual(['200', '400', '401', '403']);
+    expect(Object.keys(list.responses).sort()).toEqual(['200', '400', '401', '403', '405', '406']);
     expect(list.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/v1/audit/entries/{id}']!['get']!.responses).toHaveProperty('404');
     expect(doc.paths['/v1/audit/verify']!['get']!.parameters!.map((p) => p.name).sort()).toEqual([
@@ -271,12 +281,16 @@ describe('audit-log REST API', () => {
   });
 
   // Last: it breaks the chain of the shared set.
-  it('verifies the chain, and names the tampered entry', async () => {
-    await get('/v1/audit/verify').expect(200, {
+  it('verifies the chain (with the refusals the tests above recorded), and names the tampered entry', async () => {
+    const before = (await audit.query.verify()).checked;
+    expect(before).toBeGreaterThan(30);
+    const ok = await get('/v1/audit/verify').expect(200);
+    // The verify call itself is not a refusal: nothing was added in between.
+    expect(ok.body).toEqual({
       ok: true,
-      checked: 30,
-      last_seq: 30,
-      last_hash: (await audit.query.get(ENTRIES[29]!.id)).hash,
+      checked: before,
+      last_seq: before,
+      last_hash: (await audit.query.verify()).lastHash,
     });
     await get('/v1/audit/verify?from_seq=0').expect(400);
     await tamperWithEntry(database.db, 17, 'resource_canonical', '/etc/passwd');
@@ -285,6 +299,282 @@ describe('audit-log REST API', () => {
       ok: false,
       checked: 17,
       first_broken: { seq: 17, id: ENTRIES[16]!.id, reason: 'hash_mismatch' },
+    });
+  });
+});
+
+describe('audit-log REST API: its own refusals and lossless values', () => {
+  let database: Database<AuditDb>;
+  let bus: InProcessBus;
+  let audit: RunningAuditLog;
+  let operator: string;
+  let agent: string;
+
+  beforeAll(async () => {
+    database = await openDatabase<AuditDb>({ kind: 'pglite' });
+    bus = new InProcessBus();
+    audit = await startAuditLog({ db: database, bus, httpPort: 0, verifier: TEST_AUTH });
+    operator = await bearerFor(OPERATOR);
+    agent = await bearerFor(AGENT);
+  }, 120_000);
+  afterAll(async () => {
+    await audit.close();
+    await bus.close();
+    await database.close();
+  });
+
+  type Body = { reason?: string; decisionId?: string; error: { code: string; message: string } };
+  /** The entries of one decision id, as an operator reads them. */
+  const entriesOf = async (decisionId: string) =>
+    (
+      (
+        await request(audit.url)
+          .get(`/v1/audit/entries?decision_id=${encodeURIComponent(decisionId)}`)
+          .set('Authorization', operator)
+          .expect(200)
+      ).body as { entries: Record<string, unknown>[] }
+    ).entries;
+
+  it.each<
+    [
+      string,
+      {
+        method: 'get' | 'post' | 'delete';
+        path: string;
+        auth: 'operator' | 'agent' | 'garbage' | null;
+        accept?: string;
+      },
+      { status: number; reason: string; check: string; principal: string | null; code: string },
+    ]
+  >([
+    [
+      '401 without a token',
+      { method: 'get', path: '/v1/audit/entries', auth: null },
+      {
+        status: 401,
+        reason: 'PRINCIPAL_UNAUTHENTICATED',
+        check: 'audit_api.auth',
+        principal: null,
+        code: 'PRINCIPAL_UNAUTHENTICATED',
+      },
+    ],
+    [
+      '401 with a token that does not verify',
+      { method: 'get', path: '/v1/audit/verify', auth: 'garbage' },
+      {
+        status: 401,
+        reason: 'PRINCIPAL_UNAUTHENTICATED',
+        check: 'audit_api.auth',
+        principal: null,
+        code: 'PRINCIPAL_UNAUTHENTICATED',
+      },
+    ],
+    [
+      "403 for an agent's token",
+      { method: 'get', path: '/v1/audit/entries', auth: 'agent' },
+      {
+        status: 403,
+        reason: 'SCOPE_MISSING',
+        check: 'audit_api.operator',
+        principal: AGENT.id,
+        code: 'FORBIDDEN',
+      },
+    ],
+    [
+      '400 for a bad query parameter',
+      { method: 'get', path: '/v1/audit/entries?limit=0', auth: 'operator' },
+      {
+        status: 400,
+        reason: 'INPUT_INVALID',
+        check: 'audit_api.query',
+        principal: OPERATOR.id,
+        code: 'INPUT_INVALID',
+      },
+    ],
+    [
+      '404 for an unknown entry',
+      { method: 'get', path: '/v1/audit/entries/aud_nope', auth: 'operator' },
+      {
+        status: 404,
+        reason: 'INPUT_INVALID',
+        check: 'audit_api.entry',
+        principal: OPERATOR.id,
+        code: 'NOT_FOUND',
+      },
+    ],
+    [
+      '404 for an unknown route',
+      { method: 'get', path: '/v1/audit/nothing', auth: 'operator' },
+      {
+        status: 404,
+        reason: 'INPUT_INVALID',
+        check: 'audit_api.route',
+        principal: OPERATOR.id,
+        code: 'NOT_FOUND',
+      },
+    ],
+    [
+      '405 for a wrong method',
+      { method: 'post', path: '/v1/audit/entries', auth: 'operator' },
+      {
+        status: 405,
+        reason: 'INPUT_INVALID',
+        check: 'audit_api.method',
+        principal: OPERATOR.id,
+        code: 'METHOD_NOT_ALLOWED',
+      },
+    ],
+    [
+      '401 for a wrong method without a token (authentication first)',
+      { method: 'delete', path: '/v1/audit/verify', auth: null },
+      {
+        status: 401,
+        reason: 'PRINCIPAL_UNAUTHENTICATED',
+        check: 'audit_api.auth',
+        principal: null,
+        code: 'PRINCIPAL_UNAUTHENTICATED',
+      },
+    ],
+    [
+      '406 when Accept admits no JSON',
+      { method: 'get', path: '/v1/audit/entries', auth: 'operator', accept: 'text/html' },
+      {
+        status: 406,
+        reason: 'INPUT_INVALID',
+        check: 'audit_api.accept',
+        principal: OPERATOR.id,
+        code: 'NOT_ACCEPTABLE',
+      },
+    ],
+  ])('answers %s with a typed reason and records it', async (_label, req, want) => {
+    let r = request(audit.url)[req.method](req.path);
+    const auth = { operator, agent, garbage: 'Bearer not-a-jwt', none: '' };
+    if (req.auth !== null) r = r.set('Authorization', auth[req.auth]);
+    if (req.accept !== undefined) r = r.set('Accept', req.accept);
+    const res = await r.expect(want.status);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const body = res.body as Body;
+    expect(body).toEqual({
+      reason: want.reason,
+      decisionId: expect.stringMatching(/^dec_/) as string,
+      error: { code: want.code, message: expect.any(String) as string },
+    });
+    if (want.status === 405) expect(res.headers['allow']).toBe('GET, HEAD');
+    // Committed before the reply: the decision id finds exactly one entry, at once.
+    const entries = await entriesOf(body.decisionId!);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      decision_id: body.decisionId,
+      endpoint_family: 'protocol',
+      outcome: 'deny',
+      reason: want.reason,
+      check: want.check,
+      principal_id: want.principal,
+      source: 'audit-log',
+      resource_raw: req.path,
+      resource_canonical: `${req.method.toUpperCase()} ${req.path.split('?')[0]}`,
+    });
+  });
+
+  it('the allowed neighbours leave nothing: a served query, health and a readiness probe', async () => {
+    const before = (await audit.query.verify()).checked;
+    await request(audit.url).get('/v1/audit/entries').set('Authorization', operator).expect(200);
+    await request(audit.url)
+      .get('/v1/audit/entries')
+      .set('Authorization', operator)
+      .set('Accept', 'text/html, application/json;q=0.5')
+      .expect(200);
+    await request(audit.url).get('/healthz').expect(200);
+    await request(audit.url).get('/readyz').expect(200);
+    expect((await audit.query.verify()).checked).toBe(before);
+  });
+
+  it('stores and returns NUL, 1 MiB and escape-like values exactly, and filters match them', async () => {
+    const mib = `${'y'.repeat(1024 * 1024 - 1)}\u0000`;
+    const nul = testEntry(101, {
+      principalId: 'agent\u0000root',
+      capabilityId: 'fs/read\u0000',
+      traceId: 'trace\u0000x',
+      resourceRaw: mib,
+    });
+    // Its stored escape, sent as a value of its own: must not match the NUL entry, nor it this.
+    const lookalike = testEntry(102, {
+      principalId: 'agent\\u0000root',
+      capabilityId: 'fs/read\\u0000',
+      traceId: 'trace\\u0000x',
+    });
+    await publishEntries(bus, [nul, lookalike]);
+    await until(
+      async () =>
+        (await audit.query.verify()).checked >= 2 && (await entriesOf(nul.decisionId)).length === 1,
+      'both entries',
+    );
+    const find = async (query: string) =>
+      (
+        (
+          await request(audit.url)
+            .get(`/v1/audit/entries?${query}`)
+            .set('Authorization', operator)
+            .expect(200)
+        ).body as { entries: Record<string, unknown>[] }
+      ).entries;
+    for (const [param, value] of [
+      ['principal', 'agent\u0000root'],
+      ['capability', 'fs/read\u0000'],
+      ['trace_id', 'trace\u0000x'],
+    ] as const) {
+      const got = await find(`${param}=${encodeURIComponent(value)}`);
+      expect(got.map((e) => e['id'])).toEqual([nul.id]);
+      const plain = await find(
+        `${param}=${encodeURIComponent(value.replace('\u0000', '\\u0000'))}`,
+      );
+      expect(plain.map((e) => e['id'])).toEqual([lookalike.id]);
+    }
+    const one = (
+      await request(audit.url)
+        .get(`/v1/audit/entries/${nul.id}`)
+        .set('Authorization', operator)
+        .expect(200)
+    ).body as Record<string, unknown>;
+    expect(one).toMatchObject({
+      principal_id: 'agent\u0000root',
+      capability_id: 'fs/read\u0000',
+      trace_id: 'trace\u0000x',
+    });
+    expect(one['resource_raw']).toBe(mib);
+    expect(await audit.query.verify()).toMatchObject({ ok: true });
+  });
+
+  it('returns a lone surrogate exactly (as a \\u escape in the JSON) and the chain verifies', async () => {
+    const lone = testEntry(201, {
+      principalId: 'agent-\ud800',
+      resourceRaw: '\udc00/x',
+      handleIds: ['h-\ud83d'],
+    });
+    // Straight into the store: the proto encoding of the stream replaces a lone surrogate.
+    await new AuditEntryRepository(database.db).append(lone, 'test', Date.now());
+    const res = await request(audit.url)
+      .get(`/v1/audit/entries/${lone.id}`)
+      .set('Authorization', operator)
+      .expect(200);
+    expect(res.text).toContain('"principal_id":"agent-\\ud800"');
+    expect(res.body).toMatchObject({
+      principal_id: 'agent-\ud800',
+      resource_raw: '\udc00/x',
+      handle_ids: ['h-\ud83d'],
+    });
+    expect(await audit.query.verify()).toMatchObject({ ok: true });
+  });
+
+  it('detects an edit of an escaped row like any other (the hash covers the original values)', async () => {
+    const e = testEntry(301, { resourceRaw: 'secret\u0000' });
+    const repo = new AuditEntryRepository(database.db);
+    const { seq } = (await repo.append(e, 'test', Date.now())) as { seq: number };
+    // Stored as `secret\u0000` (escaped); rewrite it to another escape.
+    await tamperWithEntry(database.db, seq, 'resource_raw', 'public\\u0000');
+    expect((await audit.query.verify()).firstBroken).toMatchObject({
+      seq,
+      reason: 'hash_mismatch',
     });
   });
 });

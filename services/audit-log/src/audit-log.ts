@@ -16,19 +16,18 @@ import {
   type TokenVerifier,
   type TokenVerifierOptions,
 } from '@hcp/platform';
+import { audit } from '@hcp/proto';
 import { AuditEntryRepository } from './audit-entry.repository';
 import { AuditIngestService, type IngestStats } from './audit-ingest.service';
 import { AuditHttpExceptionFilter } from './audit-log.http-exception-filter';
 import { AuditLogGrpcModule, AuditLogHttpModule } from './audit-log.module';
 import { AuditQueryService } from './audit-query.service';
-import { AuditRejectRepository } from './audit-reject.repository';
 import type { AuditDb } from './database';
 import { AUDIT_LOG_MIGRATION_TABLE, auditLogMigrations } from './migrations';
 
-/** The gRPC proto files and packages audit-log serves (relative to PROTO_ROOT). */
-export const AUDIT_LOG_PROTO = {
-  protoFiles: ['hcp/audit/v1/audit_log.proto'],
-  packages: ['hcp.audit.v1'],
+/** The generated gRPC services audit-log serves, by full proto name. */
+export const AUDIT_LOG_SERVICES = {
+  'hcp.audit.v1.AuditLog': audit.AuditLogService,
 } as const;
 
 /** How to start audit-log in process: the embedded composition root, tests, and main.ts. */
@@ -112,16 +111,11 @@ export async function startAuditLog(options: StartAuditLogOptions): Promise<Runn
     await migrateAuditLog(database.db);
     const entries = new AuditEntryRepository(database.db);
     const query = new AuditQueryService(entries);
-    const consumer = new AuditIngestService(
-      options.bus,
-      entries,
-      new AuditRejectRepository(database.db),
-      {
-        ...(options.durable !== undefined ? { durable: options.durable } : {}),
-        ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
-        ...(options.clock !== undefined ? { clock: options.clock } : {}),
-      },
-    );
+    const consumer = new AuditIngestService(options.bus, entries, {
+      ...(options.durable !== undefined ? { durable: options.durable } : {}),
+      ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    });
     ingest = consumer;
     const ready = async (): Promise<string | undefined> => {
       if (!consumer.running) return 'audit consumer not running';
@@ -141,7 +135,9 @@ export async function startAuditLog(options: StartAuditLogOptions): Promise<Runn
     );
     http = app;
     app.disable('x-powered-by');
-    app.useGlobalFilters(new AuditHttpExceptionFilter());
+    // Refusals of the API go into this service's own chain through the ingest service (see
+    // ownRefusal for why not through a publisher); it serialises with the consumer on the head lock.
+    app.useGlobalFilters(new AuditHttpExceptionFilter(consumer, verifier, options.clock));
     openapi.document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()
@@ -162,7 +158,7 @@ export async function startAuditLog(options: StartAuditLogOptions): Promise<Runn
       grpc = await startGrpcService({
         name: 'audit-log',
         module: AuditLogGrpcModule.forRoot({ query, verifier }),
-        ...AUDIT_LOG_PROTO,
+        services: AUDIT_LOG_SERVICES,
         host,
         port: options.grpcPort,
         ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),

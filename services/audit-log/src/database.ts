@@ -45,6 +45,11 @@ export interface AuditEntriesTable {
   hash: string;
   source: string;
   ingested_at: Timestamptz;
+  /**
+   * True when the row's strings are stored escaped (stored-text.ts) because one of them had a NUL
+   * or a lone surrogate; false (the default, and every row before it existed) when stored as sent.
+   */
+  text_escaped: ColumnType<boolean, boolean | undefined, never>;
 }
 
 /**
@@ -58,30 +63,14 @@ export interface AuditChainHeadTable {
   hash: string;
 }
 
-/** Dead letters: events that could not become entries, acknowledged so the stream moves on. */
-export interface AuditRejectsTable {
-  id: Generated<Int8>;
-  stream_seq: Int8;
-  subject: string;
-  /** The entry id when the payload decoded far enough to show one. */
-  entry_id: NullableText;
-  source: NullableText;
-  reason: string;
-  payload: ColumnType<Uint8Array, Uint8Array, Uint8Array>;
-  received_at: Timestamptz;
-}
-
 /** The audit-log schema as kysely sees it. */
 export interface AuditDb {
   audit_entries: AuditEntriesTable;
   audit_chain_head: AuditChainHeadTable;
-  audit_rejects: AuditRejectsTable;
 }
 
 /** A row of audit_entries as selected. */
 export type AuditEntryRow = Selectable<AuditEntriesTable>;
-/** A row of audit_rejects as selected. */
-export type AuditRejectRow = Selectable<AuditRejectsTable>;
 
 /** Reads an int8 however the driver delivered it; throws rather than silently lose precision. */
 export function toNumber(value: string | number | bigint): number {

@@ -76,7 +76,7 @@ export async function publishEntries(
 export async function tamperWithEntry(
   db: Kysely<AuditDb>,
   seq: number,
-  column: 'resource_canonical' | 'hash' | 'prev_hash' | 'outcome' | 'principal_id',
+  column: 'resource_canonical' | 'resource_raw' | 'hash' | 'prev_hash' | 'outcome' | 'principal_id',
   value: string,
 ): Promise<void> {
   await sql`alter table audit_entries disable trigger audit_entries_append_only`.execute(db);
