@@ -1,7 +1,7 @@
 export {
   startAuditLog,
   migrateAuditLog,
-  AUDIT_LOG_SERVICES,
+  AUDIT_LOG_PROTO,
   type StartAuditLogOptions,
   type RunningAuditLog,
 } from './audit-log';
