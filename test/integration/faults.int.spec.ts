@@ -40,7 +40,10 @@ import {
   type RunningPolicyDecision,
 } from '@hcp/policy-decision';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 // The edge's NATS session marks, as main.ts composes them (the package does not export them).
 import { NatsSessionMarks } from '../../services/edge/src/protocol/nats-session-marks';
@@ -331,6 +334,17 @@ describeIntegration('faults in the distributed stack: every refusal recorded, no
           ...(typeof data.reason === 'string' ? {} : { error: `${err.code} ${err.message}` }),
         };
       }
+      // An HTTP-level refusal (e.g. 404 for a session the edge cannot confirm) reaches the SDK as a
+      // transport error whose message holds the JSON-RPC body the edge sent: the agent got that.
+      const body = rpcErrorIn(err);
+      if (body !== undefined)
+        return {
+          path,
+          phase,
+          served: false,
+          ...(body.reason === undefined ? { error: String(err) } : { reason: body.reason }),
+          ...(body.decisionId === undefined ? {} : { decisionId: body.decisionId }),
+        };
       return { path, phase, served: false, error: String(err) };
     }
   };
@@ -525,4 +539,24 @@ function countBy(values: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const v of values) out[v] = (out[v] ?? 0) + 1;
   return out;
+}
+
+/** The typed data of a JSON-RPC error carried in a transport error's message, if there is one. */
+function rpcErrorIn(err: unknown): { reason?: string; decisionId?: string } | undefined {
+  if (!(err instanceof StreamableHTTPError)) return undefined;
+  const start = err.message.indexOf('{');
+  if (start < 0) return undefined;
+  try {
+    const parsed = JSON.parse(err.message.slice(start)) as {
+      error?: { data?: { reason?: unknown; decisionId?: unknown } };
+    };
+    const data = parsed.error?.data;
+    if (data === undefined) return undefined;
+    return {
+      ...(typeof data.reason === 'string' ? { reason: data.reason } : {}),
+      ...(typeof data.decisionId === 'string' ? { decisionId: data.decisionId } : {}),
+    };
+  } catch {
+    return undefined;
+  }
 }
