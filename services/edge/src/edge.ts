@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createUrlCanonicalizer, systemResolver, type Resolver } from '@hcp/canonical';
@@ -282,6 +283,11 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       { logger: new NestJsonLogger(), bodyParser: false },
     );
     app.disable('x-powered-by');
+    const mcp = endpoint;
+    // Requests Node's parser refuses (oversized headers, malformed lines) get the typed refusal too.
+    app
+      .getHttpServer()
+      .on('clientError', (err: Error, socket: Duplex) => mcp.answerClientError(err, socket));
     app.enableShutdownHooks();
     await app.listen(options.port, host);
     const address = app.getHttpServer().address();

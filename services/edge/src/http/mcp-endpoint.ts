@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DenialReason, EndpointFamily, Principal, SessionFacts } from '@hcp/core';
 import { refuse, type AuditSink } from '@hcp/policy';
 import { createLogger, type TokenVerifier } from '@hcp/platform';
@@ -107,6 +108,45 @@ export class McpEndpoint {
     const open = [...this.live];
     this.live.clear();
     await Promise.all(open.map((t) => t.close().catch(() => undefined)));
+  }
+
+  /**
+   * Answers what Node's HTTP parser refuses before any handler runs (headers over the size
+   * limit: 431; a malformed request line or header: 400; a request too slow: 408) with the same
+   * typed JSON body as every other refusal, recorded with no principal: without this listener
+   * Node closes the socket with a bare status line. Install it as the server's `clientError`.
+   */
+  answerClientError(err: Error & { readonly code?: string }, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, text] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
+    const decisionId = this.recordRefusal({
+      family: 'protocol',
+      reason: 'INPUT_INVALID',
+      check: 'input_bounds',
+      message: `${text} (${err.code ?? 'unparsable request'})`,
+    });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: EDGE_JSON_RPC_CODES.BAD_REQUEST,
+        message: text,
+        data: { reason: 'INPUT_INVALID', decisionId },
+      },
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n` +
+        `connection: close\r\n\r\n${body}`,
+    );
   }
 
   /** Handles one request on /mcp; never throws (every failure is a typed JSON-RPC error). */
