@@ -231,6 +231,55 @@ for (const mode of MODES) {
       expect((await rest('/v1/audit/entries?limit=1')).status).toBe(200);
     });
 
+    it('stores NUL characters and a 200 KB value exactly, and finds them by filter (real PostgreSQL when distributed)', async () => {
+      const run = newId('aud').slice(-10);
+      const big = `${'z'.repeat(200_000)}\u0000`;
+      const withNul = entry(0, run, {
+        principalId: `p\u0000${run}`,
+        resourceRaw: 'a\u0000b',
+        resourceCanonical: big,
+        handleIds: ['h\u0000'],
+      });
+      // What the NUL entry's row stores, sent as a value of its own: a different principal.
+      const lookalike = entry(1, run, { principalId: `p\\u0000${run}` });
+      publisher.record(withNul);
+      publisher.record(lookalike);
+      await publisher.flush(10_000);
+      await waitFor(
+        () => 'both entries',
+        async () => ((await entriesOf(`trace_id=${run}`)).length >= 2 ? true : undefined),
+        15_000,
+      );
+      const byPrincipal = async (p: string) =>
+        (await entriesOf(`principal=${encodeURIComponent(p)}`)).map((e) => e['id']);
+      expect(await byPrincipal(`p\u0000${run}`)).toEqual([withNul.id]);
+      expect(await byPrincipal(`p\\u0000${run}`)).toEqual([lookalike.id]);
+      const got = await rest(`/v1/audit/entries/${withNul.id}`);
+      expect(got.body).toMatchObject({
+        principal_id: withNul.principalId,
+        resource_raw: 'a\u0000b',
+        handle_ids: ['h\u0000'],
+      });
+      expect(got.body['resource_canonical']).toBe(big);
+      expect((await rest('/v1/audit/verify')).body).toMatchObject({ ok: true });
+    });
+
+    it('records each refusal of the REST API itself, found by the decision id in its reply', async () => {
+      for (const [path, token, status, reason] of [
+        ['/v1/audit/entries', null, 401, 'PRINCIPAL_UNAUTHENTICATED'],
+        ['/v1/audit/entries', agent, 403, 'SCOPE_MISSING'],
+        ['/v1/audit/nowhere', operator, 404, 'INPUT_INVALID'],
+      ] as const) {
+        const res = await rest(path, token);
+        expect(res.status).toBe(status);
+        expect(res.body).toMatchObject({ reason, decisionId: expect.stringMatching(/^dec_/) });
+        const recorded = await entriesOf(`decision_id=${res.body['decisionId'] as string}`);
+        expect(recorded).toEqual([
+          expect.objectContaining({ reason, outcome: 'deny', source: 'audit-log' }),
+        ]);
+      }
+    });
+
     describe('handle-vault', () => {
       let vaultSvc: RunningHandleVault;
       let client: vault.HandleVaultClient;
