@@ -95,6 +95,8 @@ interface Outcome {
 /** One entry as GET /v1/audit/entries returns it (the fields read here). */
 interface AuditRow {
   readonly seq: number;
+  /** When the audited event happened (RFC 3339). */
+  readonly time: string;
   readonly decision_id: string;
   readonly principal_id: string | null;
   readonly outcome: string;
@@ -377,19 +379,26 @@ describeIntegration('faults in the distributed stack: every refusal recorded, no
     return rows;
   };
 
-  /** An allow entry with no later failure outcome (deny) of the same decision. */
-  const unansweredAllows = (rows: readonly AuditRow[]): AuditRow[] =>
-    rows.filter(
+  /**
+   * An allow entry with no failure outcome (deny) of the same decision after it. "After" is event
+   * time (seq breaks ties): the chain keeps acceptance order except around a failed publish, where
+   * an intent retried after NATS came back is stored behind the refusal that followed it.
+   */
+  const unansweredAllows = (rows: readonly AuditRow[]): AuditRow[] => {
+    const at = (r: AuditRow) => Date.parse(r.time);
+    const after = (a: AuditRow, b: AuditRow) => at(a) > at(b) || (at(a) === at(b) && a.seq > b.seq);
+    return rows.filter(
       (r) =>
         r.outcome === 'allow' &&
         !rows.some(
           (later) =>
-            later.decision_id === r.decision_id && later.outcome !== 'allow' && later.seq > r.seq,
+            later.decision_id === r.decision_id && later.outcome !== 'allow' && after(later, r),
         ),
     );
+  };
 
   const describeRow = (r: AuditRow) =>
-    `#${r.seq} ${r.source} ${r.outcome}/${r.reason} check=${r.check ?? '-'} decision=${r.decision_id}`;
+    `#${r.seq} ${r.time} ${r.source} ${r.outcome}/${r.reason} check=${r.check ?? '-'} decision=${r.decision_id}`;
 
   /**
    * What the audit log says against what the agent was told; returns the problems found. Waits for
