@@ -18,7 +18,7 @@ export const MODE_BASELINE: Readonly<Record<EdgeMode, string>> = {
 };
 
 /**
- * Reads HCP_EDGE_MODE (or a flag). Absent or empty means `hcp`; anything else unknown throws,
+ * Reads a mode name (the benchmark's `--runs`). Absent or empty means `hcp`; anything unknown throws,
  * so a typo never silently runs a weaker mode — or silently the strong one when a benchmark
  * meant to measure a baseline.
  */
