@@ -162,8 +162,8 @@ export interface RefusalRecorder {
  * Global filter of the HTTP app: every error, also from guards and unknown routes, in one shape
  * `{ reason, decisionId, error: { code, message } }`. Every refusal of the caller goes through the
  * one refusal path and is committed to audit-log's own chain before the reply (I7), so the
- * decision id in the reply finds its entry. A 404 or 405 is answered only after authentication,
- * like every route of the API, so an unauthenticated caller learns nothing about the routes.
+ * decision id in the reply finds its entry. A refusal raised before the guard (404, 405, a path
+ * that does not decode) is answered only after authentication, like every route of the API.
  */
 @Catch()
 export class AuditHttpExceptionFilter implements ExceptionFilter {
@@ -181,10 +181,12 @@ export class AuditHttpExceptionFilter implements ExceptionFilter {
   private async answer(exception: unknown, req: ExpressRequest, res: ExpressResponse) {
     let e = httpErrorOf(exception, req.method, req.path);
     let principal = req[PRINCIPAL_KEY];
+    // Refused before the guard ran (an unknown route or method, a path that does not decode):
+    // authenticate first, so the caller is on record and an anonymous one learns nothing more.
     if (
       principal === undefined &&
       e.refusal !== undefined &&
-      (e.status === 404 || e.status === 405)
+      e.refusal.reason !== 'PRINCIPAL_UNAUTHENTICATED'
     ) {
       try {
         const header = req.headers['authorization'];

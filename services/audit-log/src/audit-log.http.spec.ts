@@ -436,6 +436,17 @@ describe('audit-log REST API: its own refusals and lossless values', () => {
       },
     ],
     [
+      '400 for a path that does not decode',
+      { method: 'get', path: '/v1/audit/entries/%E0%A4%A', auth: 'operator' },
+      {
+        status: 400,
+        reason: 'INPUT_INVALID',
+        check: 'audit_api.request',
+        principal: OPERATOR.id,
+        code: 'INPUT_INVALID',
+      },
+    ],
+    [
       '406 when Accept admits no JSON',
       { method: 'get', path: '/v1/audit/entries', auth: 'operator', accept: 'text/html' },
       {
