@@ -292,6 +292,9 @@ const call = (args: unknown = { path: 'a.txt' }, capabilityId = 'fs/read_file') 
   traceId: 'trace-1',
 });
 
+/** Lets background work (a refusal waiting for its intent's publication) run. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
 function refused(outcome: unknown): CallRefusal {
   expect(outcome).toMatchObject({ kind: 'refused' });
   return outcome as CallRefusal;
@@ -309,8 +312,15 @@ describe('CallService.callTool', () => {
     ]);
   });
 
-  it('never calls the provider when the intent cannot be published, and records the refusal', async () => {
-    const late = harness({ auditPublished: () => Promise.reject(new Error('flush timed out')) });
+  it('never calls the provider when the intent cannot be published, and records the refusal after it', async () => {
+    let publishes = 0;
+    let release = (): void => undefined;
+    const late = harness({
+      auditPublished: () =>
+        publishes++ === 0
+          ? Promise.reject(new Error('flush timed out'))
+          : new Promise<void>((resolve) => (release = resolve)),
+    });
     const out = refused(await late.service.callTool(call()));
     expect(out).toMatchObject({
       reason: 'AUDIT_UNAVAILABLE',
@@ -320,7 +330,12 @@ describe('CallService.callTool', () => {
     expect(out.message).toContain('flush timed out');
     expect(late.calls.upstream).toHaveLength(0);
     expect(late.calls.put).toHaveLength(0);
-    // The intent may still arrive later; the refusal under the same id says how the call ended.
+    // The intent will still be published; the refusal is recorded only once it is, so the log
+    // reads intent, then refusal, whatever order a reconnecting bus stores them in.
+    await settled();
+    expect(late.calls.audit.map((e) => e.check)).toEqual(['invocation.intent']);
+    release();
+    await settled();
     expect(late.calls.audit.map((e) => [e.check, e.outcome, e.reason, e.decisionId])).toEqual([
       ['invocation.intent', 'allow', 'ALLOWED', allow.id],
       ['invocation.intent', 'deny', 'AUDIT_UNAVAILABLE', allow.id],
@@ -334,7 +349,8 @@ describe('CallService.callTool', () => {
       auditPublished: () => Promise.reject(new Error('flush timed out')),
     });
     expect(refused(await late.service.callTool(call())).reason).toBe('AUDIT_UNAVAILABLE');
-    expect(late.calls.events).toEqual(['publish']);
+    expect(late.calls.events).not.toContain('consume');
+    expect(late.calls.events).not.toContain('upstream');
     const ok = harness({ decide: d, auditPublished: () => Promise.resolve() });
     await expect(ok.service.callTool(call())).resolves.toMatchObject({ kind: 'handle' });
     expect(ok.calls.events).toEqual(['publish', 'consume', 'upstream']);

@@ -3,6 +3,7 @@ import {
   approvalBindingDigest,
   argumentsDigest,
   canonicalJson,
+  denial,
   invariantOf,
   type Capability,
   type Decision,
@@ -504,25 +505,67 @@ export class CallService {
       check: INTENT_CHECK,
       decidedAt: this.now(),
     };
+    const subject = this.subjectOf(allowed.input, allowedSubject(allowed));
+    const refused = (err: unknown): PortFailure => ({
+      kind: 'failed',
+      reason: 'AUDIT_UNAVAILABLE',
+      message: `the invocation's intent could not be recorded (${err instanceof Error ? err.message : 'unknown'}); the provider was not called`,
+    });
     try {
-      recordDecision(
-        this.ports.audit,
-        intent,
-        this.subjectOf(allowed.input, allowedSubject(allowed)),
-      );
+      recordDecision(this.ports.audit, intent, subject);
+    } catch (err) {
+      // The intent is not in the log: the refusal is recorded now like any other.
+      return this.endRefused(allowed, refused(err), undefined, INTENT_CHECK);
+    }
+    try {
       await this.ports.auditPublished?.();
       return undefined;
     } catch (err) {
-      const why = err instanceof Error ? err.message : 'unknown';
-      return this.endRefused(
-        allowed,
-        {
-          kind: 'failed',
-          reason: 'AUDIT_UNAVAILABLE',
-          message: `the invocation's intent could not be recorded (${why}); the provider was not called`,
-        },
-        undefined,
-        INTENT_CHECK,
+      return this.refuseAfterIntent(allowed, refused(err));
+    }
+  }
+
+  /**
+   * The refusal of a call whose intent was recorded but not published in time. The intent will
+   * still be published, and the refusal must come after it in the log, or a reader (and the fault
+   * test) sees an allow with nothing after it. The publisher pipelines, so an intent stuck on a
+   * dead connection can be stored after a refusal recorded later: the refusal entry is therefore
+   * recorded only once the intent is published. The agent gets the refusal at once, under the
+   * same decision id.
+   */
+  private refuseAfterIntent(allowed: AllowedCall, failure: PortFailure): CallRefusal {
+    const { decision } = allowed;
+    const refusal = denial({
+      id: decision.id,
+      reason: failure.reason,
+      check: INTENT_CHECK,
+      explanation: failure.message,
+      decidedAt: this.now(),
+      ...(decision.matchedGrantId === undefined ? {} : { matchedGrantId: decision.matchedGrantId }),
+    });
+    void this.recordOncePublished(refusal, this.subjectOf(allowed.input, allowedSubject(allowed)));
+    return refusalOf(refusal);
+  }
+
+  private async recordOncePublished(refusal: Decision, subject: RefusalSubject): Promise<void> {
+    const published = this.ports.auditPublished;
+    // Each attempt is bounded by the publish wait (2 s by default): about five minutes in all. A
+    // publisher that stops taking entries (closed, or full) ends the wait; the record then says why.
+    for (let i = 0; published !== undefined && i < INTENT_PUBLISH_ATTEMPTS; i++) {
+      if (!this.ports.audit.available()) break;
+      try {
+        await published();
+        break;
+      } catch {
+        // Not published yet: wait another round.
+      }
+    }
+    try {
+      recordDecision(this.ports.audit, refusal, subject);
+    } catch (err) {
+      this.log.error(
+        { decisionId: refusal.id, err: err instanceof Error ? err.message : err },
+        'the refusal of an unpublished intent was not recorded',
       );
     }
   }
@@ -749,6 +792,8 @@ export class CallService {
 export const INTENT_CHECK = 'invocation.intent';
 /** Check of an invocation's outcome entry (how the call ended). */
 export const OUTCOME_CHECK = 'invocation';
+/** How many publish waits the refusal of an unpublished intent waits through before recording anyway. */
+const INTENT_PUBLISH_ATTEMPTS = 150;
 
 function isFailure(value: unknown): value is PortFailure {
   return (
