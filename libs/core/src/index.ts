@@ -5,3 +5,4 @@ export * from './canonical-json';
 export * from './ids';
 export * from './errors';
 export * from './refusal';
+export * from './request';

@@ -20,3 +20,10 @@ export const PROTO_ROOT: string = path.resolve(__dirname, '../../../proto');
 export * from './convert/enums';
 export * from './convert/domain';
 export * from './convert/audit';
+export * from './convert/audit-query';
+export * from './convert/check';
+export * from './convert/decide';
+export * from './convert/vault';
+export * from './convert/grants';
+// The Decide request as the edge builds it and the PDP receives it (the engine's, less clock and approval).
+export type { CallRequestFacts, DecideRequestFacts, PipeRequestFacts } from '@hcp/core';

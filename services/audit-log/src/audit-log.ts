@@ -16,6 +16,7 @@ import {
   type TokenVerifier,
   type TokenVerifierOptions,
 } from '@hcp/platform';
+import { audit } from '@hcp/proto';
 import { AuditEntryRepository } from './audit-entry.repository';
 import { AuditIngestService, type IngestStats } from './audit-ingest.service';
 import { AuditHttpExceptionFilter } from './audit-log.http-exception-filter';
@@ -24,10 +25,9 @@ import { AuditQueryService } from './audit-query.service';
 import type { AuditDb } from './database';
 import { AUDIT_LOG_MIGRATION_TABLE, auditLogMigrations } from './migrations';
 
-/** The gRPC proto files and packages audit-log serves (relative to PROTO_ROOT). */
-export const AUDIT_LOG_PROTO = {
-  protoFiles: ['hcp/audit/v1/audit_log.proto'],
-  packages: ['hcp.audit.v1'],
+/** The generated gRPC services audit-log serves, by full proto name. */
+export const AUDIT_LOG_SERVICES = {
+  'hcp.audit.v1.AuditLog': audit.AuditLogService,
 } as const;
 
 /** How to start audit-log in process: the embedded composition root, tests, and main.ts. */
@@ -158,7 +158,7 @@ export async function startAuditLog(options: StartAuditLogOptions): Promise<Runn
       grpc = await startGrpcService({
         name: 'audit-log',
         module: AuditLogGrpcModule.forRoot({ query, verifier }),
-        ...AUDIT_LOG_PROTO,
+        services: AUDIT_LOG_SERVICES,
         host,
         port: options.grpcPort,
         ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),

@@ -1,7 +1,7 @@
 export {
   startAuditLog,
   migrateAuditLog,
-  AUDIT_LOG_PROTO,
+  AUDIT_LOG_SERVICES,
   type StartAuditLogOptions,
   type RunningAuditLog,
 } from './audit-log';

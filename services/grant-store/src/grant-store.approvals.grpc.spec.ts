@@ -15,11 +15,10 @@ import {
   type UnaryMethod,
 } from '@hcp/platform';
 import { RecordingAudit } from '@hcp/platform/testing';
-import { core, grants } from '@hcp/proto';
+import { capabilityToProto, core, grants } from '@hcp/proto';
 import type { GrantStoreDb } from './database';
 import { OPERATOR_METADATA_KEY, startGrantStore, type RunningGrantStore } from './index';
 import { freshDatabase, MANIFEST, testClock } from './testing/harness';
-import { capabilityToWire } from './grant-store.mapping';
 
 // Approver authentication over the wire: grant-store started with a token verifier, called with
 // real HS256 tokens. Each refusal sits next to the allowed call it differs from in one thing.
@@ -96,7 +95,7 @@ describe('grant-store approvals with operator tokens', () => {
     });
     client = createGrpcClient(grants.GrantStoreClient, store.url);
     const exec = MANIFEST.find((c) => c.id === 'shell/exec')!;
-    await call('putCapability', { capability: capabilityToWire(exec) });
+    await call('putCapability', { capability: capabilityToProto(exec) });
   });
   afterAll(async () => {
     client?.close();

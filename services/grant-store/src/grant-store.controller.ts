@@ -11,26 +11,19 @@ import { ApproverRequiredError, FailedPreconditionError, NotFoundError } from '.
 import { GrantService } from './grant.service';
 import { GrantStoreExceptionFilter } from './grant-store.exception-filter';
 import {
-  approvalRecordToWire,
-  approvalToWire,
-  capabilityFromWire,
-  capabilityToWire,
-  createGrantInputFromWire,
-  decideApprovalInputFromWire,
-  grantToWire,
-  listApprovalsInputFromWire,
-  listGrantsInputFromWire,
-  readString,
-  requestApprovalInputFromWire,
-  requestObject,
-  type WireApproval,
-  type WireApprovalRecord,
-  type WireCapability,
-  type WireGrant,
-} from './grant-store.mapping';
+  approvalToProto,
+  capabilityFromRequest,
+  capabilityToProto,
+  createGrantRequestFromProto,
+  decideApprovalRequestFromProto,
+  grantToProto,
+  pendingApprovalToProto,
+  requestApprovalRequestFromProto,
+  type grants as pb,
+} from '@hcp/proto';
 import { GRANT_STORE_APPROVER_AUTH, GRANT_STORE_AUDIT } from './grant-store.tokens';
 
-/** gRPC surface of grant-store: maps proto-loader objects to domain inputs and back; no rules here. */
+/** gRPC surface of grant-store: generated messages to domain inputs (checked by the converters) and back; no rules here. */
 @Controller()
 @UseFilters(new GrantStoreExceptionFilter())
 export class GrantStoreController {
@@ -45,86 +38,85 @@ export class GrantStoreController {
   ) {}
 
   @GrpcMethod('GrantStore', 'CreateGrant')
-  async createGrant(request: unknown): Promise<{ grant: WireGrant }> {
-    const grant = await this.grants.create(createGrantInputFromWire(request));
-    return { grant: grantToWire(grant) };
+  async createGrant(request: pb.CreateGrantRequest): Promise<pb.CreateGrantResponse> {
+    const grant = await this.grants.create(createGrantRequestFromProto(request));
+    return { grant: grantToProto(grant) };
   }
 
   @GrpcMethod('GrantStore', 'RevokeGrant')
-  async revokeGrant(request: unknown): Promise<{ grant: WireGrant }> {
-    const req = requestObject(request);
-    const grant = await this.grants.revoke(readString(req, 'grantId'), readString(req, 'reason'));
-    return { grant: grantToWire(grant) };
+  async revokeGrant(request: pb.RevokeGrantRequest): Promise<pb.RevokeGrantResponse> {
+    const grant = await this.grants.revoke(request.grantId, request.reason);
+    return { grant: grantToProto(grant) };
   }
 
   @GrpcMethod('GrantStore', 'GetGrant')
-  async getGrant(request: unknown): Promise<{ grant: WireGrant }> {
-    const grant = await this.grants.get(readString(requestObject(request), 'grantId'));
-    return { grant: grantToWire(grant) };
+  async getGrant(request: pb.GetGrantRequest): Promise<pb.GetGrantResponse> {
+    const grant = await this.grants.get(request.grantId);
+    return { grant: grantToProto(grant) };
   }
 
   @GrpcMethod('GrantStore', 'ListGrants')
-  async listGrants(request: unknown): Promise<{ grants: WireGrant[]; nextPageToken: string }> {
-    const page = await this.grants.list(listGrantsInputFromWire(request));
-    return { grants: page.grants.map(grantToWire), nextPageToken: page.nextPageToken };
+  async listGrants(request: pb.ListGrantsRequest): Promise<pb.ListGrantsResponse> {
+    const page = await this.grants.list(request);
+    return { grants: page.grants.map(grantToProto), nextPageToken: page.nextPageToken };
   }
 
   @GrpcMethod('GrantStore', 'GetPrincipalGrants')
-  async getPrincipalGrants(request: unknown): Promise<{ grants: WireGrant[]; revision: number }> {
-    const snapshot = await this.grants.principalSnapshot(
-      readString(requestObject(request), 'principalId'),
-    );
-    return { grants: snapshot.grants.map(grantToWire), revision: snapshot.revision };
+  async getPrincipalGrants(
+    request: pb.GetPrincipalGrantsRequest,
+  ): Promise<pb.GetPrincipalGrantsResponse> {
+    const snapshot = await this.grants.principalSnapshot(request.principalId);
+    return { grants: snapshot.grants.map(grantToProto), revision: snapshot.revision };
   }
 
   @GrpcMethod('GrantStore', 'PutCapability')
-  async putCapability(
-    request: unknown,
-  ): Promise<{ capability: WireCapability; manifestRevision: number }> {
-    const req = requestObject(request);
-    const result = await this.capabilities.put(capabilityFromWire(req['capability'], 'capability'));
+  async putCapability(request: pb.PutCapabilityRequest): Promise<pb.PutCapabilityResponse> {
+    const result = await this.capabilities.put(
+      capabilityFromRequest(request.capability, 'capability'),
+    );
     return {
-      capability: capabilityToWire(result.capability),
+      capability: capabilityToProto(result.capability),
       manifestRevision: result.manifestRevision,
     };
   }
 
   @GrpcMethod('GrantStore', 'GetCapability')
-  async getCapability(request: unknown): Promise<{ capability: WireCapability }> {
-    const capability = await this.capabilities.get(
-      readString(requestObject(request), 'capabilityId'),
-    );
-    return { capability: capabilityToWire(capability) };
+  async getCapability(request: pb.GetCapabilityRequest): Promise<pb.GetCapabilityResponse> {
+    const capability = await this.capabilities.get(request.capabilityId);
+    return { capability: capabilityToProto(capability) };
   }
 
   @GrpcMethod('GrantStore', 'ListCapabilities')
   async listCapabilities(
-    request: unknown,
-  ): Promise<{ capabilities: WireCapability[]; manifestRevision: number }> {
-    const snapshot = await this.capabilities.list(readString(requestObject(request), 'provider'));
+    request: pb.ListCapabilitiesRequest,
+  ): Promise<pb.ListCapabilitiesResponse> {
+    const snapshot = await this.capabilities.list(request.provider);
     return {
-      capabilities: snapshot.capabilities.map(capabilityToWire),
+      capabilities: snapshot.capabilities.map(capabilityToProto),
       manifestRevision: snapshot.revision,
     };
   }
 
   @GrpcMethod('GrantStore', 'RequestApproval')
-  async requestApproval(request: unknown): Promise<{ approval: WireApproval }> {
-    const approval = await this.approvals.request(requestApprovalInputFromWire(request));
-    return { approval: approvalToWire(approval) };
+  async requestApproval(request: pb.RequestApprovalRequest): Promise<pb.RequestApprovalResponse> {
+    const approval = await this.approvals.request(requestApprovalRequestFromProto(request));
+    return { approval: approvalToProto(approval) };
   }
 
   @GrpcMethod('GrantStore', 'DecideApproval')
-  async decideApproval(request: unknown, metadata?: Metadata): Promise<{ approval: WireApproval }> {
+  async decideApproval(
+    request: pb.DecideApprovalRequest,
+    metadata?: Metadata,
+  ): Promise<pb.DecideApprovalResponse> {
     // Authenticate before reading the body, so an unauthenticated caller learns nothing from it.
     let approver: Principal | undefined;
     let approvalId: string | undefined;
     try {
       approver = await approverOf(this.approverAuth, metadata, 'DecideApproval');
-      const input = decideApprovalInputFromWire(request);
+      const input = decideApprovalRequestFromProto(request);
       approvalId = input.approvalId;
       const approval = await this.approvals.decide(input.approvalId, input.verdict, approver.id);
-      return { approval: approvalToWire(approval) };
+      return { approval: approvalToProto(approval) };
     } catch (err: unknown) {
       // A refused approval decision (not an approver, self-approval, wrong state) is a denial
       // like any other, made and recorded by the refusal path (I7); it is rethrown naming the
@@ -179,33 +171,31 @@ export class GrantStoreController {
 
   @GrpcMethod('GrantStore', 'ListApprovals')
   async listApprovals(
-    request: unknown,
+    request: pb.ListApprovalsRequest,
     metadata?: Metadata,
-  ): Promise<{ approvals: WireApprovalRecord[]; nextPageToken: string }> {
+  ): Promise<pb.ListApprovalsResponse> {
     // Every principal's pending calls are an operator's view, not an agent's.
     await approverOf(this.approverAuth, metadata, 'ListApprovals');
-    const page = await this.approvals.listPending(listApprovalsInputFromWire(request));
+    const page = await this.approvals.listPending(request);
     return {
-      approvals: page.approvals.map(approvalRecordToWire),
+      approvals: page.approvals.map(pendingApprovalToProto),
       nextPageToken: page.nextPageToken,
     };
   }
 
   @GrpcMethod('GrantStore', 'ConsumeApproval')
-  async consumeApproval(request: unknown): Promise<{ approval: WireApproval }> {
-    const req = requestObject(request);
+  async consumeApproval(request: pb.ConsumeApprovalRequest): Promise<pb.ConsumeApprovalResponse> {
     const approval = await this.approvals.consume(
-      readString(req, 'approvalId'),
-      readString(req, 'principalId'),
-      readString(req, 'bindingDigest'),
+      request.approvalId,
+      request.principalId,
+      request.bindingDigest,
     );
-    return { approval: approvalToWire(approval) };
+    return { approval: approvalToProto(approval) };
   }
 
   @GrpcMethod('GrantStore', 'GetApproval')
-  async getApproval(request: unknown): Promise<WireApprovalRecord> {
-    const record = await this.approvals.getRecord(readString(requestObject(request), 'approvalId'));
-    return approvalRecordToWire(record);
+  async getApproval(request: pb.GetApprovalRequest): Promise<pb.GetApprovalResponse> {
+    return pendingApprovalToProto(await this.approvals.getRecord(request.approvalId));
   }
 }
 

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { ArgumentConstraint, Capability, ResourcePattern } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
 import { ARGUMENT_CONSTRAINT_LIMITS, argumentConstraintProblem } from '@hcp/policy';
+import { GRANT_LIST_LIMITS } from '@hcp/proto';
 
 /**
  * Size bounds on everything grant-store stores. They keep one grant, one
@@ -10,24 +11,20 @@ import { ARGUMENT_CONSTRAINT_LIMITS, argumentConstraintProblem } from '@hcp/poli
  * slow query or a huge row.
  */
 export const LIMITS = {
+  // The list bounds are the wire converters', so a request is bounded once, the same way.
+  ...GRANT_LIST_LIMITS,
   idLength: 128,
   principalIdLength: 256,
-  capabilitiesPerGrant: 64,
   capabilityIdLength: 193,
   providerLength: 64,
   toolLength: 128,
-  patternsPerGrant: 64,
   pathLength: 4096,
-  hostsPerSet: 64,
-  cidrsPerSet: 64,
   hostLength: 253,
   exactIdLength: 1024,
-  scopesPerGrant: 32,
   scopeLength: 128,
   reasonLength: 1024,
   summaryLength: 2000,
   argumentNameLength: 128,
-  effectsPerCapability: 5,
   pageTokenLength: 1024,
 } as const;
 

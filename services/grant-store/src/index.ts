@@ -12,6 +12,7 @@ import {
   type TokenVerifier,
   type TokenVerifierOptions,
 } from '@hcp/platform';
+import { grants } from '@hcp/proto';
 import type { GrantStoreDb } from './database';
 import { GrantStoreModule } from './grant-store.module';
 import type { Clock } from './grant-store.tokens';
@@ -38,10 +39,9 @@ export {
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './grant.service';
 export { LIMITS as GRANT_STORE_LIMITS } from './grant-store.validation';
 
-/** The gRPC proto files and packages grant-store serves (relative to PROTO_ROOT). */
-export const GRANT_STORE_PROTO = {
-  protoFiles: ['hcp/grants/v1/grant_store.proto'],
-  packages: ['hcp.grants.v1'],
+/** The generated gRPC services grant-store serves, by full proto name. */
+export const GRANT_STORE_SERVICES = {
+  'hcp.grants.v1.GrantStore': grants.GrantStoreService,
 } as const;
 
 /** How to start grant-store in process: embedded composition root, tests, and main.ts. */
@@ -109,7 +109,7 @@ export async function startGrantStore(options: StartGrantStoreOptions): Promise<
         ...(options.audit !== undefined && { audit: options.audit }),
         ...(verifier !== undefined && { verifier }),
       }),
-      ...GRANT_STORE_PROTO,
+      services: GRANT_STORE_SERVICES,
       ...(options.host !== undefined && { host: options.host }),
       port: options.port,
       ...(options.drainTimeoutMs !== undefined && { drainTimeoutMs: options.drainTimeoutMs }),

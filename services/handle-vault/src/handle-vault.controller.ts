@@ -1,18 +1,9 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import type { HandleRecord } from '@hcp/core';
-import { core, handleToProto } from '@hcp/proto';
+import { handleToProto, putRequestFromProto, type vault } from '@hcp/proto';
 import { HandleService } from './handle.service';
 import { HandleVaultExceptionFilter } from './handle-vault.exception-filter';
-import {
-  deleteInputFromWire,
-  peekInputFromWire,
-  putInputFromWire,
-  readString,
-  requestObject,
-  resolveInputFromWire,
-} from './handle-vault.mapping';
 
 /**
  * Metadata key carrying the acting operator's principal id for ExpireNow. The
@@ -22,55 +13,65 @@ import {
  */
 export const OPERATOR_METADATA_KEY = 'hcp-principal-id';
 
-/** gRPC surface of handle-vault: proto-loader objects to domain inputs and back; no rules here. */
+/**
+ * gRPC surface of handle-vault: generated messages in, HandleService, generated messages out.
+ * Requests whose fields already are the service's input go to it as they are; HandleService
+ * checks (and audits) their content.
+ */
 @Controller()
 @UseFilters(new HandleVaultExceptionFilter())
 export class HandleVaultController {
   constructor(@Inject(HandleService) private readonly handles: HandleService) {}
 
   @GrpcMethod('HandleVault', 'Put')
-  async put(request: unknown): Promise<{ handle: core.Handle }> {
-    const handle = await this.handles.put(putInputFromWire(request));
-    return { handle: handleToWire(handle) };
+  async put(request: vault.PutRequest): Promise<vault.PutResponse> {
+    const handle = await this.handles.put(putRequestFromProto(request));
+    return { handle: handleToProto(handle) };
   }
 
   @GrpcMethod('HandleVault', 'Peek')
-  async peek(request: unknown): Promise<{
-    handle: core.Handle;
-    preview: string;
-    truncated: boolean;
-    redactionCount: number;
-  }> {
-    const r = await this.handles.peek(peekInputFromWire(request));
+  async peek(request: vault.PeekRequest): Promise<vault.PeekResponse> {
+    const r = await this.handles.peek(request);
     return {
-      handle: handleToWire(r.handle),
+      handle: handleToProto(r.handle),
       preview: r.preview,
       truncated: r.truncated,
       redactionCount: r.redactionCount,
     };
   }
 
+  @GrpcMethod('HandleVault', 'DescribeHandle')
+  async describeHandle(
+    request: vault.DescribeHandleRequest,
+  ): Promise<vault.DescribeHandleResponse> {
+    return { handle: handleToProto(await this.handles.describe(request)) };
+  }
+
   @GrpcMethod('HandleVault', 'ResolveForPipe')
-  async resolveForPipe(request: unknown): Promise<{ handle: core.Handle; payload: Buffer }> {
-    const r = await this.handles.resolveForPipe(resolveInputFromWire(request));
-    return { handle: handleToWire(r.handle), payload: r.payload };
+  async resolveForPipe(
+    request: vault.ResolveForPipeRequest,
+  ): Promise<vault.ResolveForPipeResponse> {
+    const r = await this.handles.resolveForPipe(request);
+    return { handle: handleToProto(r.handle), payload: r.payload };
   }
 
   @GrpcMethod('HandleVault', 'Delete')
-  async delete(request: unknown): Promise<Record<string, never>> {
-    await this.handles.delete(deleteInputFromWire(request));
+  async delete(request: vault.DeleteRequest): Promise<vault.DeleteResponse> {
+    await this.handles.delete(request);
     return {};
   }
 
   @GrpcMethod('HandleVault', 'ExpireNow')
-  async expireNow(request: unknown, metadata?: Metadata): Promise<{ handle: core.Handle }> {
-    const req = requestObject(request);
+  async expireNow(
+    request: vault.ExpireNowRequest,
+    metadata?: Metadata,
+  ): Promise<vault.ExpireNowResponse> {
     const handle = await this.handles.expireNow({
       operatorId: operatorOf(metadata),
-      handleId: readString(req, 'handleId'),
-      reason: readString(req, 'reason'),
+      handleId: request.handleId,
+      reason: request.reason,
     });
-    return { handle: handleToWire(handle) };
+    return { handle: handleToProto(handle) };
   }
 }
 
@@ -78,10 +79,4 @@ export class HandleVaultController {
 export function operatorOf(metadata: Metadata | undefined): string {
   const value = metadata?.get(OPERATOR_METADATA_KEY)[0];
   return typeof value === 'string' ? value : '';
-}
-
-// handleToProto's ts-proto shape (Timestamp {seconds, nanos}, labels as an object) is also
-// what proto-loader serialises.
-function handleToWire(h: HandleRecord): core.Handle {
-  return handleToProto(h);
 }

@@ -16,7 +16,11 @@ import { PayloadKeyUnavailableError } from './payload-cipher';
 export function grpcErrorOf(err: HcpError | PayloadKeyUnavailableError): GrpcServiceError {
   if (err instanceof PayloadKeyUnavailableError) {
     const metadata = new Metadata();
-    const detail = core.ErrorDetail.encode({ reason: 0, detail: err.message }).finish();
+    const detail = core.ErrorDetail.encode({
+      reason: 0,
+      detail: err.message,
+      decisionId: '',
+    }).finish();
     metadata.set(ERROR_DETAIL_KEY, Buffer.from(detail));
     return { code: status.FAILED_PRECONDITION, details: err.message, metadata };
   }

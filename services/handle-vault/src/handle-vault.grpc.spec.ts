@@ -28,13 +28,14 @@ import { freshDatabase, keyMaterial, testClock, T0 } from './testing/harness';
 // malformed input; every failure must be a typed status, never INTERNAL or UNKNOWN.
 
 type Call = UnaryMethod<unknown, unknown>;
-type Method = 'put' | 'peek' | 'resolveForPipe' | 'delete' | 'expireNow';
+type Method = 'put' | 'peek' | 'describeHandle' | 'resolveForPipe' | 'delete' | 'expireNow';
 
 // Requests go through each message's fromPartial, as a real client leaves unset fields at their
 // proto defaults (the ts-proto encoder needs every scalar present).
 const REQUESTS: Record<Method, { fromPartial(o: never): unknown }> = {
   put: vault.PutRequest,
   peek: vault.PeekRequest,
+  describeHandle: vault.DescribeHandleRequest,
   resolveForPipe: vault.ResolveForPipeRequest,
   delete: vault.DeleteRequest,
   expireNow: vault.ExpireNowRequest,
@@ -224,6 +225,24 @@ describe('handle-vault over gRPC', () => {
       await failure(call('delete', { principalId: 'agent-2', handleId: handle.id })),
     ];
     expect(missing).toEqual(foreign);
+  });
+
+  it('DescribeHandle: metadata for the owner, expired or not; unknown and foreign read alike', async () => {
+    const handle = await put();
+    const describe = (principalId: string, handleId = handle.id) =>
+      call('describeHandle', { principalId, handleId }) as Promise<vault.DescribeHandleResponse>;
+    expect((await describe('agent-1')).handle).toEqual(handle);
+    const foreign = await failure(describe('agent-2'));
+    expect(foreign).toMatchObject({ code: 'NOT_FOUND', reason: 'HANDLE_NOT_OWNED' });
+    const unknown = await failure(describe('agent-2', 'hdl_AAAAAAAAAAAAAAAAAAAAAA'));
+    expect({ ...unknown, details: '' }).toEqual({ ...foreign, details: '' });
+    expect(await failure(describe('agent-1', '../etc/passwd'))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      reason: 'INPUT_INVALID',
+    });
+    // Expiry is the decision point's to judge (HANDLE_EXPIRED there, recorded with the decision).
+    clock.advance(10 * 24 * 3600 * 1000);
+    expect((await describe('agent-1')).handle?.id).toBe(handle.id);
   });
 
   it('an expired handle is FAILED_PRECONDITION / HANDLE_EXPIRED; ExpireNow needs an operator', async () => {

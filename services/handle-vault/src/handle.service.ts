@@ -180,6 +180,23 @@ export class HandleService {
     return { handle: stored.record, ...preview };
   }
 
+  /**
+   * A handle's metadata for its owner, expired or not, without opening the payload: what the
+   * edge needs to ask for a pipe decision. Not audited here, because the decision point
+   * records the decision it leads to; unknown and foreign handles get one answer (I4).
+   */
+  async describe(input: {
+    readonly principalId: string;
+    readonly handleId: string;
+  }): Promise<HandleRecord> {
+    const principalId = requirePrincipalId('principalId', input.principalId);
+    const handleId = requireHandleId('handleId', input.handleId);
+    const stored = await this.handles.findById(handleId);
+    if (stored === undefined || stored.record.ownerPrincipalId !== principalId)
+      throw notOwned(handleId);
+    return stored.record;
+  }
+
   async resolveForPipe(input: ResolveInput): Promise<ResolveResult> {
     const { stored, facts } = await this.authorize('resolve_for_pipe', input, {
       decisionId: input.decisionId,

@@ -7,6 +7,7 @@ import {
   type Database,
   type DatabaseConfig,
 } from '@hcp/platform';
+import { vault } from '@hcp/proto';
 import type { VaultDb } from './database';
 import type { VaultAuditPublisher } from './handle-audit';
 import { HandleRepository } from './handle.repository';
@@ -33,10 +34,9 @@ export { FIELD_LIMITS as VAULT_FIELD_LIMITS } from './handle-vault.validation';
 export { HandleService } from './handle.service';
 export type { Clock } from './handle-vault.tokens';
 
-/** The gRPC proto files and packages handle-vault serves (relative to PROTO_ROOT). */
-export const HANDLE_VAULT_PROTO = {
-  protoFiles: ['hcp/vault/v1/handle_vault.proto'],
-  packages: ['hcp.vault.v1'],
+/** The generated gRPC services handle-vault serves, by full proto name. */
+export const HANDLE_VAULT_SERVICES = {
+  'hcp.vault.v1.HandleVault': vault.HandleVaultService,
 } as const;
 
 /** How to start handle-vault in process: embedded composition root, tests, and main.ts. */
@@ -94,7 +94,7 @@ export async function startHandleVault(
         ...(options.clock !== undefined && { clock: options.clock }),
         ...(options.sweepIntervalMs !== undefined && { sweepIntervalMs: options.sweepIntervalMs }),
       }),
-      ...HANDLE_VAULT_PROTO,
+      services: HANDLE_VAULT_SERVICES,
       ...(options.host !== undefined && { host: options.host }),
       port: options.port,
       ...(options.drainTimeoutMs !== undefined && { drainTimeoutMs: options.drainTimeoutMs }),

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { ResourceFacts } from '@hcp/core';
-import type { DecideInput } from './decision.service';
+import { argumentsDigest, type DecideRequestFacts, type ResourceFacts } from '@hcp/core';
 
 /**
  * The OpenID AuthZEN 1.0 Access Evaluation API mapped onto HCP's engine.
@@ -60,6 +59,7 @@ export type Evaluation = z.infer<typeof evaluationSchema>;
 
 const PRINCIPAL_KINDS = new Set(['agent', 'operator', 'service']);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const EMPTY_ARGUMENTS_DIGEST = argumentsDigest({});
 
 function optionalString(
   props: Record<string, unknown> | undefined,
@@ -133,7 +133,7 @@ function resourceFacts(r: Evaluation['resource']): ResourceFacts | undefined {
 }
 
 /** An AuthZEN evaluation as the engine's input. */
-export function evaluationToInput(e: Evaluation): DecideInput {
+export function evaluationToInput(e: Evaluation): DecideRequestFacts {
   const digest = optionalString(e.action.properties, 'arguments_digest');
   const approvalId = optionalString(e.action.properties, 'approval_id');
   const definition = optionalString(e.action.properties, 'definition_digest');
@@ -146,7 +146,9 @@ export function evaluationToInput(e: Evaluation): DecideInput {
     session: { state: 'active', initialized: true },
     call: {
       capabilityId: e.action.name,
-      ...(digest !== undefined && DIGEST.test(digest) ? { argumentsDigest: digest } : {}),
+      // Without a valid digest the call has no arguments: an approval then binds to `{}`.
+      argumentsDigest:
+        digest !== undefined && DIGEST.test(digest) ? digest : EMPTY_ARGUMENTS_DIGEST,
       ...(approvalId !== undefined ? { approvalId } : {}),
       ...(definition !== undefined ? { observedDefinitionDigest: definition } : {}),
       ...(resource !== undefined ? { resource } : {}),

@@ -5,52 +5,22 @@ import {
   type Approval,
   type Decision,
   type DenialSpec,
+  type DecideRequestFacts,
   type EndpointFamily,
-  type HandleRecord,
-  type Principal,
-  type ResourceFacts,
-  type SessionFacts,
+  type PipeRequestFacts,
 } from '@hcp/core';
 import {
   recordDecision,
   refuse,
   type CallFacts,
+  type RefusalSubject,
   type Explanation,
   type PolicyContext,
   type PolicyEngine,
-  type RefusalSubject,
 } from '@hcp/policy';
 import { createLogger, metrics, type AuditPublisher } from '@hcp/platform';
 import type { GrantSource } from './grant-source';
 import { PolicyUnavailableError, type PolicyCache } from './policy-cache';
-
-/** A call as the PDP receives it: the approval by id (the PDP fetches it), no clock (the PDP uses its own). */
-export interface CallInput {
-  readonly capabilityId: string;
-  readonly observedDefinitionDigest?: string;
-  readonly resource?: ResourceFacts;
-  readonly argumentsDigest?: string;
-  /** The validated, bounded arguments; grants' argument constraints read them (I5). */
-  readonly arguments?: Readonly<Record<string, unknown>>;
-  readonly approvalId?: string;
-}
-
-/** A Decide request after wire validation. */
-export interface DecideInput {
-  readonly principal?: Principal;
-  readonly session: SessionFacts;
-  readonly call: CallInput;
-  readonly endpointFamily?: EndpointFamily;
-  readonly traceId?: string;
-  readonly auditAvailable?: boolean;
-}
-
-/** A DecidePipe request after wire validation. */
-export interface PipeInput {
-  readonly sourceHandleId: string;
-  readonly source?: HandleRecord;
-  readonly target: DecideInput;
-}
 
 /** What the caller's transport says about one decision. */
 export interface DecideOptions {
@@ -104,7 +74,7 @@ export class DecisionService {
    * and an allow reached too late is recorded as the POLICY_UNAVAILABLE the caller already acted
    * on: the audit never holds an allow for a call the enforcement point refused on timeout.
    */
-  async decide(given: DecideInput, options: DecideOptions = {}): Promise<Decision> {
+  async decide(given: DecideRequestFacts, options: DecideOptions = {}): Promise<Decision> {
     const started = performance.now();
     const now = this.clock();
     const input = this.withAuditState(given);
@@ -125,7 +95,7 @@ export class DecisionService {
   }
 
   /** Decides a call and returns the trace; a dry run, so it is not recorded. */
-  async explain(input: DecideInput): Promise<Explanation> {
+  async explain(input: DecideRequestFacts): Promise<Explanation> {
     const now = this.clock();
     const prepared = await this.prepare(input, now);
     if ('unavailable' in prepared) {
@@ -138,10 +108,10 @@ export class DecisionService {
   }
 
   /** Decides a pipe: source ownership (from the vault's metadata) and the target's policy. */
-  async decidePipe(given: PipeInput, options: DecideOptions = {}): Promise<Decision> {
+  async decidePipe(given: PipeRequestFacts, options: DecideOptions = {}): Promise<Decision> {
     const started = performance.now();
     const now = this.clock();
-    const input: PipeInput = { ...given, target: this.withAuditState(given.target) };
+    const input: PipeRequestFacts = { ...given, target: this.withAuditState(given.target) };
     const handleIds = [input.sourceHandleId];
     const deadline = options.budgetMs === undefined ? undefined : now + options.budgetMs;
     if (this.isLate(deadline, now))
@@ -187,7 +157,7 @@ export class DecisionService {
    * answers on its own timeout), recorded through the one refusal path.
    */
   private late(
-    input: DecideInput,
+    input: DecideRequestFacts,
     now: number,
     deadline: number | undefined,
     handleIds: string[],
@@ -206,7 +176,7 @@ export class DecisionService {
   }
 
   /** The request as the engine must see it: the audit path is unavailable if ours is. */
-  private withAuditState(input: DecideInput): DecideInput {
+  private withAuditState(input: DecideRequestFacts): DecideRequestFacts {
     return this.audit !== undefined && !this.audit.available()
       ? { ...input, auditAvailable: false }
       : input;
@@ -217,7 +187,7 @@ export class DecisionService {
    * AUDIT_UNAVAILABLE deny — nothing runs unaudited; a deny stands and is logged loudly.
    */
   private record(
-    input: DecideInput,
+    input: DecideRequestFacts,
     now: number,
     decision: Decision,
     handleIds: string[],
@@ -272,7 +242,7 @@ export class DecisionService {
   }
 
   private async prepare(
-    input: DecideInput,
+    input: DecideRequestFacts,
     now: number,
   ): Promise<
     { request: ReturnType<typeof toRequest>; context: PolicyContext } | { unavailable: string }
@@ -311,7 +281,7 @@ export class DecisionService {
    * binding fault keeps its exact reason; anything that would need grants is POLICY_UNAVAILABLE.
    */
   private unavailable(
-    input: DecideInput,
+    input: DecideRequestFacts,
     now: number,
     why: string,
     run: (ctx: PolicyContext, req: ReturnType<typeof toRequest>) => Decision,
@@ -332,7 +302,7 @@ export class DecisionService {
 
 /** What a decision's audit entry records beside the decision: who asked, about which call. */
 function subjectOf(
-  input: DecideInput,
+  input: DecideRequestFacts,
   now: number,
   family: EndpointFamily,
   handleIds: string[],
@@ -350,7 +320,7 @@ function subjectOf(
 
 const EMPTY: PolicyContext = { grants: [], capabilities: new Map() };
 
-function toRequest(input: DecideInput, now: number, approval: Approval | undefined) {
+function toRequest(input: DecideRequestFacts, now: number, approval: Approval | undefined) {
   const c = input.call;
   const call: CallFacts = {
     capabilityId: c.capabilityId,

@@ -1,15 +1,20 @@
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import { decisionToProto, enums, type policy } from '@hcp/proto';
+import {
+  decideRequestFromProto,
+  decisionToProto,
+  enums,
+  pipeRequestFromProto,
+  type policy,
+} from '@hcp/proto';
 import { DecisionService, deadlineOf } from './decision.service';
-import { decideInputFromWire, pipeInputFromWire } from './wire';
 
 /** Token under which the composition root provides the DecisionService instance. */
 export const DECISION_SERVICE = Symbol('DecisionService');
 
 const RESULT_NUMBERS = { pass: 1, fail: 2, skipped: 3, disabled: 4 } as const;
 
-/** hcp.policy.v1.PolicyDecision over gRPC: validate, decide, map back. No rules live here. */
+/** hcp.policy.v1.PolicyDecision over gRPC: convert (which validates), decide, convert back. */
 @Controller()
 export class PolicyDecisionController {
   constructor(@Inject(DECISION_SERVICE) private readonly decisions: DecisionService) {}
@@ -17,29 +22,31 @@ export class PolicyDecisionController {
   @GrpcMethod('PolicyDecision', 'Decide')
   // Nest passes the grpc-js call third: its deadline bounds the decision (no late allows).
   async decide(
-    request: unknown,
+    request: policy.DecideRequest,
     _metadata?: unknown,
     call?: unknown,
   ): Promise<policy.DecideResponse> {
-    const decision = await this.decisions.decide(decideInputFromWire(request), deadlineOf(call));
+    const decision = await this.decisions.decide(decideRequestFromProto(request), deadlineOf(call));
     return { decision: decisionToProto(decision) };
   }
 
   @GrpcMethod('PolicyDecision', 'DecidePipe')
   async decidePipe(
-    request: unknown,
+    request: policy.DecidePipeRequest,
     _metadata?: unknown,
     call?: unknown,
   ): Promise<policy.DecidePipeResponse> {
-    const decision = await this.decisions.decidePipe(pipeInputFromWire(request), deadlineOf(call));
+    const decision = await this.decisions.decidePipe(
+      pipeRequestFromProto(request),
+      deadlineOf(call),
+    );
     return { decision: decisionToProto(decision) };
   }
 
   @GrpcMethod('PolicyDecision', 'Explain')
-  async explain(request: unknown): Promise<policy.ExplainResponse> {
-    const body = (request ?? {}) as { request?: unknown };
+  async explain(request: policy.ExplainRequest): Promise<policy.ExplainResponse> {
     const { decision, trace } = await this.decisions.explain(
-      decideInputFromWire(body.request, 'request'),
+      decideRequestFromProto(request.request, 'request'),
     );
     return {
       decision: decisionToProto(decision),

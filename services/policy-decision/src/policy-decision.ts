@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { grants as grantsProto, type grants } from '@hcp/proto';
+import { grants as grantsProto, policy, type grants } from '@hcp/proto';
 import { PolicyEngine, type AblationSwitch } from '@hcp/policy';
 import {
   createGrpcClient,
@@ -101,8 +101,7 @@ export async function startPolicyDecision(
   const grpc = await startGrpcService({
     name: 'policy-decision',
     module: PolicyDecisionGrpcModule.forRoot(decisions),
-    protoFiles: ['hcp/policy/v1/policy_decision.proto'],
-    packages: ['hcp.policy.v1'],
+    services: { 'hcp.policy.v1.PolicyDecision': policy.PolicyDecisionService },
     host: options.host ?? '127.0.0.1',
     port: options.grpcPort,
   });

@@ -1,6 +1,11 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { HcpError, REASON_CODE_NUMBERS, reasonCodeFromNumber, type ReasonCode } from '@hcp/core';
-import { core } from '@hcp/proto';
+import {
+  REASON_CODE_NUMBERS,
+  reasonCodeFromNumber,
+  type HcpError,
+  type ReasonCode,
+} from '@hcp/core';
+import { core, invalidInput } from '@hcp/proto';
 
 /** Trailing metadata key carrying a binary `hcp.core.v1.ErrorDetail`. */
 export const ERROR_DETAIL_KEY = 'hcp-error-detail-bin';
@@ -84,9 +89,12 @@ export function reasonOfGrpcError(err: {
   }
 }
 
-/** An input error with the offending field named, as INVALID_ARGUMENT. */
+/**
+ * An input error with the offending field named, as INVALID_ARGUMENT: the same error the
+ * libs/proto converters throw, so a service's own checks and the wire checks read alike.
+ */
 export function invalidArgument(field: string, message: string): HcpError {
-  return new HcpError('INPUT_INVALID', `${field}: ${message}`, { field });
+  return invalidInput(field, message);
 }
 
 /**

@@ -1,6 +1,12 @@
 import { Controller, Module } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import { loadPackageDefinition, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import {
+  loadPackageDefinition,
+  credentials,
+  Metadata,
+  status,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { HcpError } from '@hcp/core';
 import { grants } from '@hcp/proto';
@@ -15,20 +21,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 @Controller()
 class StubGrantStore {
   @GrpcMethod('GrantStore', 'GetGrant')
-  async getGrant(req: { grantId: string }): Promise<unknown> {
+  async getGrant(
+    req: grants.GetGrantRequest,
+    metadata: Metadata,
+    call: { getPath(): string },
+  ): Promise<grants.GetGrantResponse> {
     if (req.grantId === 'bad') throw new HcpError('INPUT_INVALID', 'grantId: must not be "bad"');
     if (req.grantId === 'boom') throw new Error('secret internals: db password is hunter2');
     if (req.grantId === 'missing') throw new GrpcStatusError(status.NOT_FOUND, 'no such grant');
     if (req.grantId.startsWith('slow')) await sleep(400);
-    return {
+    // The handler sees the caller's metadata and the grpc-js call, as with proto-loader.
+    const echo = metadata.get('x-echo')[0];
+    return grants.GetGrantResponse.fromPartial({
       grant: {
         id: req.grantId,
-        principalId: 'p1',
+        principalId: typeof echo === 'string' ? echo : 'p1',
         capabilities: ['fs/read'],
+        scopes: [call.getPath()],
         createdAt: { seconds: 1_700_000_000, nanos: 5 },
         revision: 3,
       },
-    };
+    });
   }
 }
 
@@ -76,8 +89,7 @@ describe('startGrpcService', () => {
     svc = await startGrpcService({
       name: 'stub-grant-store',
       module: StubModule,
-      protoFiles: ['hcp/grants/v1/grant_store.proto'],
-      packages: ['hcp.grants.v1'],
+      services: { 'hcp.grants.v1.GrantStore': grants.GrantStoreService },
       port: 0,
       drainTimeoutMs: 3000,
     });
@@ -97,6 +109,27 @@ describe('startGrpcService', () => {
     expect(res.grant?.principalId).toBe('p1');
     expect(res.grant?.createdAt).toEqual({ seconds: 1_700_000_000, nanos: 5 });
     expect(res.grant?.revision).toBe(3);
+    expect(res.grant?.scopes).toEqual(['/hcp.grants.v1.GrantStore/GetGrant']);
+  });
+
+  it('decodes requests and encodes responses with the generated codecs, metadata included', async () => {
+    const md = new Metadata();
+    md.set('x-echo', 'from-metadata');
+    const res = await new Promise<grants.GetGrantResponse>((resolve, reject) =>
+      client.getGrant({ grantId: 'g2' }, md, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    expect(res).toEqual(
+      grants.GetGrantResponse.fromPartial({
+        grant: {
+          id: 'g2',
+          principalId: 'from-metadata',
+          capabilities: ['fs/read'],
+          scopes: ['/hcp.grants.v1.GrantStore/GetGrant'],
+          createdAt: { seconds: 1_700_000_000, nanos: 5 },
+          revision: 3,
+        },
+      }),
+    );
   });
 
   it('reports SERVING for the server and each service', async () => {

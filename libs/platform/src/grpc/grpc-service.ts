@@ -15,10 +15,10 @@ import {
   status,
   type Server,
   type ServerInterceptor,
+  type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { HcpError } from '@hcp/core';
-import { PROTO_ROOT } from '@hcp/proto';
 import { throwError, type Observable } from 'rxjs';
 import { createLogger, NestJsonLogger, type Logger } from '../logging/logger';
 import {
@@ -37,10 +37,13 @@ export interface GrpcServiceOptions {
   readonly name: string;
   /** The Nest root module (controllers with @GrpcMethod). */
   readonly module: Type<unknown> | DynamicModule;
-  /** Relative to PROTO_ROOT, e.g. ['hcp/grants/v1/grant_store.proto']. */
-  readonly protoFiles: readonly string[];
-  /** e.g. ['hcp.grants.v1']. */
-  readonly packages: readonly string[];
+  /**
+   * The generated (ts-proto) service definitions served, by full proto name, e.g.
+   * `{ 'hcp.grants.v1.GrantStore': grants.GrantStoreService }`. Requests reach the handlers
+   * decoded by the same generated codecs the clients use, so servers and clients share one
+   * set of message types.
+   */
+  readonly services: Readonly<Record<string, ServiceDefinition>>;
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** 0 = pick a free port; the chosen one is reported. */
@@ -224,20 +227,37 @@ export function findFreePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** Full names (`pkg.Service`) of the services a proto-loader package definition holds for the given packages. */
-function serviceNames(definition: Record<string, unknown>, packages: readonly string[]): string[] {
-  return Object.entries(definition)
-    .filter(([name, def]) => {
-      if (!packages.some((p) => name.startsWith(`${p}.`))) return false;
-      if (typeof def !== 'object' || def === null || 'format' in def) return false;
-      return Object.values(def).some((m) => typeof m === 'object' && m !== null && 'path' in m);
-    })
-    .map(([name]) => name);
+/**
+ * The package definition Nest loads instead of a .proto file: each generated service under its
+ * full name, its methods keyed by their proto names (`Decide`), which is what `@GrpcMethod`
+ * matches, with ts-proto's key (`decide`) kept as grpc-js's `originalName`. The methods keep
+ * ts-proto's own requestDeserialize / responseSerialize.
+ */
+function packageDefinitionOf(
+  services: GrpcServiceOptions['services'],
+): Record<string, ServiceDefinition> {
+  const definition: Record<string, ServiceDefinition> = {};
+  for (const [fullName, service] of Object.entries(services)) {
+    const methods: Record<string, ServiceDefinition[string]> = {};
+    for (const [key, method] of Object.entries(service)) {
+      const slash = method.path.lastIndexOf('/');
+      if (method.path.slice(1, slash) !== fullName)
+        throw new Error(`method ${method.path} is not part of ${fullName}`);
+      methods[method.path.slice(slash + 1)] = { ...method, originalName: key };
+    }
+    definition[fullName] = methods;
+  }
+  return definition;
+}
+
+/** The proto packages of the services (`hcp.grants.v1` of `hcp.grants.v1.GrantStore`), for Nest's lookup. */
+function packagesOf(services: GrpcServiceOptions['services']): string[] {
+  return [...new Set(Object.keys(services).map((name) => name.slice(0, name.lastIndexOf('.'))))];
 }
 
 /**
- * Boots a NestJS gRPC microservice the HCP way: loader options every service
- * shares, the standard health service, one error mapping, JSON logs, and a
+ * Boots a NestJS gRPC microservice the HCP way: the generated codecs for requests and
+ * responses, the standard health service, one error mapping, JSON logs, and a
  * graceful close that drains in-flight calls.
  */
 export async function startGrpcService(options: GrpcServiceOptions): Promise<RunningGrpcService> {
@@ -253,22 +273,14 @@ export async function startGrpcService(options: GrpcServiceOptions): Promise<Run
     transport: Transport.GRPC,
     options: {
       url: `${host}:${port}`,
-      package: [...options.packages],
-      protoPath: [...options.protoFiles],
-      loader: {
-        keepCase: false,
-        longs: Number,
-        enums: Number,
-        defaults: true,
-        oneofs: true,
-        includeDirs: [PROTO_ROOT],
-      },
+      package: packagesOf(options.services),
+      packageDefinition: packageDefinitionOf(options.services),
       channelOptions: { interceptors: [inFlightInterceptor(inFlight)] },
       // Nest calls this once the grpc-js server exists and before it registers the
       // handlers: the one hook that reaches the underlying server.
-      onLoadPackageDefinition: (definition: Record<string, unknown>, server: Server) => {
+      onLoadPackageDefinition: (_definition: unknown, server: Server) => {
         grpcServer = server;
-        health = new HealthRegistry(serviceNames(definition, options.packages));
+        health = new HealthRegistry(Object.keys(options.services));
         health.addToServer(server);
       },
     },

@@ -106,7 +106,7 @@ describe('telemetry', () => {
         @GrpcMethod('GrantStore', 'GetGrant')
         getGrant(): unknown {
           seen = traceIdOf();
-          return { grant: { id: 'g' } };
+          return grants.GetGrantResponse.fromPartial({ grant: { id: 'g' } });
         }
       }
       @Module({ controllers: [TraceController] })
@@ -114,8 +114,7 @@ describe('telemetry', () => {
       const svc = await startGrpcService({
         name: 'trace-test',
         module: TraceModule,
-        protoFiles: ['hcp/grants/v1/grant_store.proto'],
-        packages: ['hcp.grants.v1'],
+        services: { 'hcp.grants.v1.GrantStore': grants.GrantStoreService },
         port: 0,
       });
       const client = createGrpcClient(grants.GrantStoreClient, svc.url);

@@ -1,11 +1,9 @@
 import {
-  canonicalJson,
   type ArgumentConstraint,
   type Approval,
   type Capability,
   type Decision,
   type Effect,
-  type EndpointFamily,
   type Grant,
   type HandleRecord,
   type JsonScalar,
@@ -15,7 +13,6 @@ import {
   type SessionFacts,
 } from '@hcp/core';
 import type * as core from '../generated/hcp/core/v1/core';
-import type * as policyProto from '../generated/hcp/policy/v1/policy_decision';
 import { enums, fromTimestamp, toTimestamp } from './enums';
 
 /**
@@ -345,43 +342,5 @@ export function handleToProto(h: HandleRecord): core.Handle {
     createdAt: toTimestamp(h.createdAt),
     expiresAt: toTimestamp(h.expiresAt),
     sizeBytes: h.sizeBytes,
-  };
-}
-
-/** The facts of a Decide request in domain terms (what an enforcement point knows before asking). */
-export interface DecideRequestFacts {
-  readonly principal?: Principal;
-  readonly session: SessionFacts;
-  readonly call: {
-    readonly capabilityId: string;
-    readonly observedDefinitionDigest?: string;
-    readonly resource?: ResourceFacts;
-    readonly argumentsDigest: string;
-    /** The validated arguments (for a pipe: with the handle reference); sent as canonical JSON. */
-    readonly arguments?: Readonly<Record<string, unknown>>;
-    readonly approvalId?: string;
-  };
-  readonly endpointFamily?: EndpointFamily;
-  readonly traceId?: string;
-  readonly auditAvailable?: boolean;
-}
-
-/** A Decide request as the PDP's gRPC API takes it. */
-export function decideRequestToProto(r: DecideRequestFacts): policyProto.DecideRequest {
-  const c = r.call;
-  return {
-    principal: r.principal ? principalToProto(r.principal) : undefined,
-    session: sessionToProto(r.session),
-    call: {
-      capabilityId: c.capabilityId,
-      observedDefinitionDigest: c.observedDefinitionDigest ?? '',
-      resource: c.resource ? resourceFactsToProto(c.resource) : undefined,
-      argumentsDigest: c.argumentsDigest,
-      approvalId: c.approvalId ?? '',
-      argumentsJson: c.arguments !== undefined ? canonicalJson(c.arguments) : '',
-    },
-    endpointFamily: enums.endpointFamily.toWire(r.endpointFamily ?? 'tools/call'),
-    traceId: r.traceId ?? '',
-    auditUnavailable: r.auditAvailable === false,
   };
 }

@@ -1,7 +1,7 @@
 import {
   decideRequestToProto,
   decisionFromProto,
-  handleToProto,
+  pipeRequestToProto,
   type core,
   type policy,
 } from '@hcp/proto';
@@ -29,17 +29,7 @@ export function grpcDecisionPort(
       return decisionOf(res.decision, 'Decide');
     },
     async decidePipe(facts) {
-      const res = await unary(
-        client.decidePipe.bind(client),
-        {
-          source: {
-            handleId: facts.sourceHandleId,
-            handle: facts.source === undefined ? undefined : handleToProto(facts.source),
-          },
-          target: decideRequestToProto(facts.target),
-        },
-        opts,
-      );
+      const res = await unary(client.decidePipe.bind(client), pipeRequestToProto(facts), opts);
       return decisionOf(res.decision, 'DecidePipe');
     },
   };

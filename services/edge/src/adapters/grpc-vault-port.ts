@@ -31,9 +31,6 @@ export function grpcVaultPort(
           seconds: Math.floor(opts.handleTtlMs / 1000),
           nanos: (opts.handleTtlMs % 1000) * 1_000_000,
         };
-  const peek = (principalId: string, handleId: string, maxBytes: number) =>
-    unary(client.peek.bind(client), { principalId, handleId, maxBytes }, opts);
-
   return {
     async put(input) {
       const res = await unary(
@@ -51,7 +48,11 @@ export function grpcVaultPort(
     },
 
     async peek(input) {
-      const res = await peek(input.principalId, input.handleId, input.maxBytes);
+      const res = await unary(
+        client.peek.bind(client),
+        { principalId: input.principalId, handleId: input.handleId, maxBytes: input.maxBytes },
+        opts,
+      );
       return {
         handle: handleOf(res.handle, 'Peek'),
         preview: res.preview,
@@ -59,12 +60,16 @@ export function grpcVaultPort(
       };
     },
 
-    // Until the vault has a metadata RPC, a 1-byte Peek (audited by the vault as a peek) tells
-    // ownership and metadata apart from "unknown or not yours", which the vault answers identically.
+    // Unknown and foreign handles are one answer from the vault (I4); the port reads both as
+    // "no such handle", and the decision point then says HANDLE_NOT_OWNED.
     async describe(input) {
       try {
-        const res = await peek(input.principalId, input.handleId, 1);
-        return handleOf(res.handle, 'Peek');
+        const res = await unary(
+          client.describeHandle.bind(client),
+          { principalId: input.principalId, handleId: input.handleId },
+          opts,
+        );
+        return handleOf(res.handle, 'DescribeHandle');
       } catch (err: unknown) {
         if (err instanceof HcpError && err.reason === 'HANDLE_NOT_OWNED') return undefined;
         if (!(err instanceof HcpError) && grpcCodeOf(err) === status.NOT_FOUND) return undefined;

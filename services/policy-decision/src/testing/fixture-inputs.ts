@@ -1,9 +1,9 @@
 import type { CallFacts, DecideRequest, PipeRequest } from '@hcp/policy';
-import type { CallInput, DecideInput, PipeInput } from '../decision.service';
+import type { CallRequestFacts, DecideRequestFacts, PipeRequestFacts } from '@hcp/core';
 import type { MemoryGrantSource } from './memory-grant-source';
 
 /** A fixture's call as the PDP receives it: the approval travels by id and is registered in the source. */
-export function callInputOf(call: CallFacts, source?: MemoryGrantSource): CallInput {
+export function callInputOf(call: CallFacts, source?: MemoryGrantSource): CallRequestFacts {
   if (call.approval !== undefined) source?.approvals.set(call.approval.id, call.approval);
   return {
     capabilityId: call.capabilityId,
@@ -18,7 +18,7 @@ export function callInputOf(call: CallFacts, source?: MemoryGrantSource): CallIn
 }
 
 /** A fixture Decide request as PDP input. */
-export function decideInputOf(req: DecideRequest, source?: MemoryGrantSource): DecideInput {
+export function decideInputOf(req: DecideRequest, source?: MemoryGrantSource): DecideRequestFacts {
   return {
     ...(req.principal !== undefined ? { principal: req.principal } : {}),
     session: req.session,
@@ -28,7 +28,7 @@ export function decideInputOf(req: DecideRequest, source?: MemoryGrantSource): D
 }
 
 /** A fixture pipe request as PDP input. */
-export function pipeInputOf(req: PipeRequest, source?: MemoryGrantSource): PipeInput {
+export function pipeInputOf(req: PipeRequest, source?: MemoryGrantSource): PipeRequestFacts {
   return {
     sourceHandleId: req.sourceHandleId,
     ...(req.source !== undefined ? { source: req.source } : {}),

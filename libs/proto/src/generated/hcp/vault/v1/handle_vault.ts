@@ -85,6 +85,20 @@ export interface PeekResponse {
   redactionCount: number;
 }
 
+/** Input of DescribeHandle. */
+export interface DescribeHandleRequest {
+  /** The principal asking; must own the handle. Required. */
+  principalId: string;
+  /** The handle. Required. */
+  handleId: string;
+}
+
+/** Output of DescribeHandle. */
+export interface DescribeHandleResponse {
+  /** The handle's metadata; expires_at tells whether it is still usable. Always set. */
+  handle?: Handle | undefined;
+}
+
 /** Input of ResolveForPipe. */
 export interface ResolveForPipeRequest {
   /** The principal piping; must own the handle (checked again here, not only by the PDP). Required. */
@@ -692,6 +706,168 @@ export const PeekResponse: MessageFns<PeekResponse> = {
   },
 };
 
+function createBaseDescribeHandleRequest(): DescribeHandleRequest {
+  return { principalId: "", handleId: "" };
+}
+
+export const DescribeHandleRequest: MessageFns<DescribeHandleRequest> = {
+  encode(message: DescribeHandleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.principalId !== "") {
+      writer.uint32(10).string(message.principalId);
+    }
+    if (message.handleId !== "") {
+      writer.uint32(18).string(message.handleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DescribeHandleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDescribeHandleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.principalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.handleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DescribeHandleRequest {
+    return {
+      principalId: isSet(object.principalId)
+        ? globalThis.String(object.principalId)
+        : isSet(object.principal_id)
+        ? globalThis.String(object.principal_id)
+        : "",
+      handleId: isSet(object.handleId)
+        ? globalThis.String(object.handleId)
+        : isSet(object.handle_id)
+        ? globalThis.String(object.handle_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DescribeHandleRequest): unknown {
+    const obj: any = {};
+    if (message.principalId !== "") {
+      obj.principalId = message.principalId;
+    }
+    if (message.handleId !== "") {
+      obj.handleId = message.handleId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DescribeHandleRequest>, I>>(base?: I): DescribeHandleRequest {
+    return DescribeHandleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DescribeHandleRequest>, I>>(object: I): DescribeHandleRequest {
+    const message = createBaseDescribeHandleRequest();
+    message.principalId = object.principalId ?? "";
+    message.handleId = object.handleId ?? "";
+    return message;
+  },
+};
+
+function createBaseDescribeHandleResponse(): DescribeHandleResponse {
+  return { handle: undefined };
+}
+
+export const DescribeHandleResponse: MessageFns<DescribeHandleResponse> = {
+  encode(message: DescribeHandleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.handle !== undefined) {
+      Handle.encode(message.handle, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DescribeHandleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDescribeHandleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.handle = Handle.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DescribeHandleResponse {
+    return { handle: isSet(object.handle) ? Handle.fromJSON(object.handle) : undefined };
+  },
+
+  toJSON(message: DescribeHandleResponse): unknown {
+    const obj: any = {};
+    if (message.handle !== undefined) {
+      obj.handle = Handle.toJSON(message.handle);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DescribeHandleResponse>, I>>(base?: I): DescribeHandleResponse {
+    return DescribeHandleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DescribeHandleResponse>, I>>(object: I): DescribeHandleResponse {
+    const message = createBaseDescribeHandleResponse();
+    message.handle = (object.handle !== undefined && object.handle !== null)
+      ? Handle.fromPartial(object.handle)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseResolveForPipeRequest(): ResolveForPipeRequest {
   return { principalId: "", handleId: "", decisionId: "" };
 }
@@ -1227,6 +1403,21 @@ export const HandleVaultService = {
     responseSerialize: (value: PeekResponse): Buffer => Buffer.from(PeekResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PeekResponse => PeekResponse.decode(value),
   },
+  /**
+   * The metadata of a handle the principal owns, expired or not, without reading its payload.
+   * Unknown and foreign handles get the same answer (NOT_FOUND, HANDLE_NOT_OWNED).
+   */
+  describeHandle: {
+    path: "/hcp.vault.v1.HandleVault/DescribeHandle" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DescribeHandleRequest): Buffer =>
+      Buffer.from(DescribeHandleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DescribeHandleRequest => DescribeHandleRequest.decode(value),
+    responseSerialize: (value: DescribeHandleResponse): Buffer =>
+      Buffer.from(DescribeHandleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DescribeHandleResponse => DescribeHandleResponse.decode(value),
+  },
   /** The full payload of a handle the principal owns, for a pipe policy-decision allowed. */
   resolveForPipe: {
     path: "/hcp.vault.v1.HandleVault/ResolveForPipe" as const,
@@ -1266,6 +1457,11 @@ export interface HandleVaultServer extends UntypedServiceImplementation {
   put: handleUnaryCall<PutRequest, PutResponse>;
   /** A bounded, redacted preview of a handle the principal owns. */
   peek: handleUnaryCall<PeekRequest, PeekResponse>;
+  /**
+   * The metadata of a handle the principal owns, expired or not, without reading its payload.
+   * Unknown and foreign handles get the same answer (NOT_FOUND, HANDLE_NOT_OWNED).
+   */
+  describeHandle: handleUnaryCall<DescribeHandleRequest, DescribeHandleResponse>;
   /** The full payload of a handle the principal owns, for a pipe policy-decision allowed. */
   resolveForPipe: handleUnaryCall<ResolveForPipeRequest, ResolveForPipeResponse>;
   /** Removes a handle and its payload; afterwards it is unknown (HANDLE_NOT_OWNED). */
@@ -1300,6 +1496,25 @@ export interface HandleVaultClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PeekResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The metadata of a handle the principal owns, expired or not, without reading its payload.
+   * Unknown and foreign handles get the same answer (NOT_FOUND, HANDLE_NOT_OWNED).
+   */
+  describeHandle(
+    request: DescribeHandleRequest,
+    callback: (error: ServiceError | null, response: DescribeHandleResponse) => void,
+  ): ClientUnaryCall;
+  describeHandle(
+    request: DescribeHandleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DescribeHandleResponse) => void,
+  ): ClientUnaryCall;
+  describeHandle(
+    request: DescribeHandleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DescribeHandleResponse) => void,
   ): ClientUnaryCall;
   /** The full payload of a handle the principal owns, for a pipe policy-decision allowed. */
   resolveForPipe(
