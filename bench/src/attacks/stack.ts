@@ -223,7 +223,10 @@ function fetchProvider(origin: RecordingOrigin): EdgeProviderSpec {
 }
 
 /** The grants of the world beyond the demo's (fs reads for alice, fs listing for bob, alice's approved writes). */
-function worldGrants(sandbox: DemoSandbox): Omit<Grant, 'id' | 'createdAt' | 'revision'>[] {
+function worldGrants(
+  sandbox: DemoSandbox,
+  withFetch: boolean,
+): Omit<Grant, 'id' | 'createdAt' | 'revision'>[] {
   return [
     ...demoGrants(sandbox),
     // Alice may send to the egress target, but without flow:secret (I6 keeps secrets from it).
@@ -241,12 +244,17 @@ function worldGrants(sandbox: DemoSandbox): Omit<Grant, 'id' | 'createdAt' | 're
       scopes: ['net:send'],
       argumentConstraints: [{ argument: 'text', kind: 'pattern', pattern: '[a-z ]{1,40}' }],
     },
-    {
-      principalId: PRINCIPALS.alice,
-      capabilities: ['fetch/fetch'],
-      resourcePatterns: [{ kind: 'host_set', hosts: [PUBLIC_TEST_HOST], cidrs: [] }],
-      scopes: ['net:fetch'],
-    },
+    // Only with the fetch provider installed: grant-store refuses grants of unknown capabilities.
+    ...(withFetch
+      ? [
+          {
+            principalId: PRINCIPALS.alice,
+            capabilities: ['fetch/fetch'],
+            resourcePatterns: [{ kind: 'host_set' as const, hosts: [PUBLIC_TEST_HOST], cidrs: [] }],
+            scopes: ['net:fetch'],
+          },
+        ]
+      : []),
     // The attacker's tool was installed and granted like any other (no flow:secret).
     {
       principalId: PRINCIPALS.alice,
@@ -475,7 +483,7 @@ export async function startAttackWorld(options: AttackWorldOptions): Promise<Att
           owned.push(() => edge.close());
           // Grants name capabilities, so they are written once the edge has pinned the tools.
           if (!seeded) {
-            await seedDemoGrants(stack.grantStoreUrl, worldGrants(sandbox));
+            await seedDemoGrants(stack.grantStoreUrl, worldGrants(sandbox, origin !== undefined));
             seeded = true;
           }
           return { edge, url: edge.url, mode, ablations, close: closeOwned };

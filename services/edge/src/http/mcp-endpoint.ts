@@ -292,7 +292,7 @@ export class McpEndpoint {
           traceId,
         );
       }
-      if (!this.refusesInitialize(res, context, messages[0]!, first.negotiatedVersion)) return;
+      if (!this.admitsInitialize(res, context, messages[0]!, first.negotiatedVersion)) return;
       if (this.enforcement.opensSessions) {
         const sessionId = await this.deps.protocol.openSession(
           principal.id,
@@ -309,7 +309,7 @@ export class McpEndpoint {
    * Lets the enforcement admit an initialize (a discovery decision). False when it refused, the
    * refusal already answered as a JSON-RPC error with its reason and decision id.
    */
-  private refusesInitialize(
+  private admitsInitialize(
     res: ServerResponse,
     context: McpRequestContext,
     message: JSONRPCMessage,
