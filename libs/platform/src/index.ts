@@ -10,5 +10,6 @@ export * from './telemetry/telemetry';
 export * from './bus/nats-bus';
 export * from './process/run-service';
 export * from './audit/audit-publisher';
+export * from './audit/audit-text';
 export * from './auth/token-verifier';
 export * from './bus/subjects';

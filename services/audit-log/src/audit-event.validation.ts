@@ -1,4 +1,11 @@
 import { HcpError, type AuditEntry } from '@hcp/core';
+import {
+  AUDIT_TEXT_ESCAPED,
+  AUDIT_TEXT_HEADER,
+  mapAuditEntryText,
+  unescapeAuditText,
+  type BusHeaders,
+} from '@hcp/platform';
 import { audit, auditEntryFromProto } from '@hcp/proto';
 
 /**
@@ -36,9 +43,35 @@ function knownFields(wire: NonNullable<audit.AuditEvent['entry']>): Partial<Audi
 /**
  * Decodes and validates one AuditEvent payload. Everything the proto marks required is
  * required; seq, prev_hash and hash must be empty (audit-log assigns them); the two indexed ids
- * are bounded. Returns the reason as `<field>: <problem>`.
+ * are bounded. An event marked escaped (a publisher's entry held a lone surrogate, which UTF-8
+ * cannot carry) is unescaped to the values as recorded. Returns the reason as `<field>: <problem>`.
  */
-export function parseAuditEvent(data: Uint8Array): ParsedAuditEvent {
+export function parseAuditEvent(data: Uint8Array, headers: BusHeaders = {}): ParsedAuditEvent {
+  const parsed = parseWire(data);
+  if (headers[AUDIT_TEXT_HEADER] !== AUDIT_TEXT_ESCAPED) return parsed;
+  if (parsed.ok)
+    return {
+      ok: true,
+      entry: mapAuditEntryText(parsed.entry, unescapeAuditText),
+      source: unescapeAuditText(parsed.source),
+    };
+  const known = parsed.known;
+  return {
+    ...parsed,
+    known: {
+      ...(known.id !== undefined ? { id: unescapeAuditText(known.id) } : {}),
+      ...(known.decisionId !== undefined
+        ? { decisionId: unescapeAuditText(known.decisionId) }
+        : {}),
+      ...(known.principalId !== undefined
+        ? { principalId: unescapeAuditText(known.principalId) }
+        : {}),
+      ...(known.traceId !== undefined ? { traceId: unescapeAuditText(known.traceId) } : {}),
+    },
+  };
+}
+
+function parseWire(data: Uint8Array): ParsedAuditEvent {
   let event: audit.AuditEvent;
   try {
     event = audit.AuditEvent.decode(data);

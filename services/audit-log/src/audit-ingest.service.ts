@@ -160,7 +160,7 @@ export class AuditIngestService {
 
   /** The entry a delivery becomes: its own when it validates, else its ingest refusal entry. */
   private toItem(msg: DurableMessage): { entry: AuditEntry; source: string; refused: boolean } {
-    const parsed = parseAuditEvent(msg.data);
+    const parsed = parseAuditEvent(msg.data, msg.headers);
     if (parsed.ok) return { entry: parsed.entry, source: parsed.source, refused: false };
     this.logRefusal(msg, parsed.reason, parsed.known.id);
     return {

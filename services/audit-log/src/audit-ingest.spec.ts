@@ -24,6 +24,23 @@ async function count(db: Database<AuditDb>): Promise<number> {
   return Number(r.n);
 }
 
+/** The fields storage adds to an entry (its place in the chain and ingest metadata). */
+function chainFields(e: {
+  seq: number;
+  prevHash: string;
+  hash: string;
+  source: string;
+  ingestedAt: number;
+}) {
+  return {
+    seq: e.seq,
+    prevHash: e.prevHash,
+    hash: e.hash,
+    source: e.source,
+    ingestedAt: e.ingestedAt,
+  };
+}
+
 async function ids(db: Database<AuditDb>): Promise<string[]> {
   const rows = await db.db.selectFrom('audit_entries').select('id').orderBy('seq').execute();
   return rows.map((r) => r.id);
@@ -180,17 +197,21 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
       // Neither needs escaping, but each looks like an escape: stored plain, read back as is.
       testEntry(3, { principalId: 'agent\\u0000root', resourceRaw: 'C:\\dir\\"q"' }),
       testEntry(4, { principalId: 'x'.repeat(5000), capabilityId: 'c'.repeat(3000) }),
+      // Lone surrogates: escaped and marked on the stream (UTF-8 has no form for them), escaped in
+      // the row (PostgreSQL neither).
+      testEntry(5, { principalId: 'agent-\udc00', resourceRaw: '\ud800x', handleIds: ['\ud83d'] }),
     ];
     await publishEntries(bus, entries);
-    await until(() => a.stats.appended === 4, 'four entries');
-    for (const e of entries) expect(await a.query.get(e.id)).toMatchObject(e);
-    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 4 });
+    await until(() => a.stats.appended === 5, 'five entries');
+    for (const e of entries)
+      expect(await a.query.get(e.id)).toEqual({ ...e, ...chainFields(await a.query.get(e.id)) });
+    expect(await a.query.verify()).toMatchObject({ ok: true, checked: 5 });
     const rows = await database.db
       .selectFrom('audit_entries')
       .select(['seq', 'text_escaped', 'principal_id'])
       .orderBy('seq')
       .execute();
-    expect(rows.map((r) => r.text_escaped)).toEqual([true, true, false, false]);
+    expect(rows.map((r) => r.text_escaped)).toEqual([true, true, false, false, true]);
     expect(rows[0]!.principal_id).toBe('agent\\u0000root');
   });
 

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { canonicalJson, type AuditEntry, type ReasonCode } from '@hcp/core';
-import { InProcessBus, mintToken, openDatabase, type Database } from '@hcp/platform';
+import {
+  createAuditPublisher,
+  InProcessBus,
+  mintToken,
+  openDatabase,
+  type Database,
+} from '@hcp/platform';
 import { startAuditLog, type RunningAuditLog } from './audit-log';
 import { AuditEntryRepository } from './audit-entry.repository';
 import type { AuditDb } from './database';
@@ -556,14 +562,19 @@ describe('audit-log REST API: its own refusals and lossless values', () => {
     expect(await audit.query.verify()).toMatchObject({ ok: true });
   });
 
-  it('returns a lone surrogate exactly (as a \\u escape in the JSON) and the chain verifies', async () => {
+  it('keeps a lone surrogate from the publisher to the REST JSON (as a \\u escape) and the chain verifies', async () => {
     const lone = testEntry(201, {
       principalId: 'agent-\ud800',
       resourceRaw: '\udc00/x',
       handleIds: ['h-\ud83d'],
     });
-    // Straight into the store: the proto encoding of the stream replaces a lone surrogate.
-    await new AuditEntryRepository(database.db).append(lone, 'test', Date.now());
+    // The whole way: a service's publisher, the stream (escaped and marked, since a proto3 string
+    // cannot carry it), ingest, the store, the REST API.
+    const publisher = await createAuditPublisher(bus, { source: 'edge' });
+    publisher.record(lone);
+    await publisher.flush(5000);
+    await publisher.close();
+    await until(async () => (await entriesOf(lone.decisionId)).length === 1, 'the entry');
     const res = await request(audit.url)
       .get(`/v1/audit/entries/${lone.id}`)
       .set('Authorization', operator)

@@ -2,8 +2,11 @@ import { HcpError, type AuditEntry } from '@hcp/core';
 import { audit, auditEntryFromProto } from '@hcp/proto';
 import type { BusHeaders, DurableMessage, PublishAck } from '../bus/event-bus';
 import { InProcessBus } from '../bus/in-process-bus';
+import { mapAuditEntryText, unescapeAuditText } from './audit-text';
 import {
   AUDIT_STREAM,
+  AUDIT_TEXT_ESCAPED,
+  AUDIT_TEXT_HEADER,
   auditSubject,
   createAuditPublisher,
   type AuditPublisher,
@@ -208,6 +211,22 @@ describe('audit publisher', () => {
     pub.record(entry(2));
     await pub.flush(2000);
     expect(ids(await drain(bus, 1))).toEqual([entry(2).id]);
+  });
+
+  it('sends an entry with a lone surrogate escaped and marked, and every other entry as it is', async () => {
+    const pub = await start();
+    const lone = entry(1, { resourceRaw: 'x\ud800', principalId: 'agent-\udc00' });
+    const plain = entry(2, { resourceRaw: 'nul\u0000 and 😀 travel as they are' });
+    pub.record(lone);
+    pub.record(plain);
+    await pub.flush(2000);
+    const [a, b] = await drain(bus, 2);
+    expect(a!.headers[AUDIT_TEXT_HEADER]).toBe(AUDIT_TEXT_ESCAPED);
+    const wire = auditEntryFromProto(audit.AuditEvent.decode(a!.data).entry!);
+    expect(wire.resourceRaw).toBe('x\\ud800');
+    expect(mapAuditEntryText(wire, unescapeAuditText)).toEqual(lone);
+    expect(b!.headers[AUDIT_TEXT_HEADER]).toBeUndefined();
+    expect(auditEntryFromProto(audit.AuditEvent.decode(b!.data).entry!)).toEqual(plain);
   });
 
   it('refuses after close and does not hang on an unreachable bus', async () => {

@@ -1,6 +1,12 @@
 import { HcpError, type AuditEntry, type EndpointFamily } from '@hcp/core';
 import { audit, auditEntryToProto, toTimestamp } from '@hcp/proto';
-import type { EventBus, StreamConfig } from '../bus/event-bus';
+import type { BusHeaders, EventBus, StreamConfig } from '../bus/event-bus';
+import {
+  auditEntryTexts,
+  escapeAuditText,
+  hasLoneSurrogate,
+  mapAuditEntryText,
+} from './audit-text';
 import { createLogger } from '../logging/logger';
 
 /** The JetStream stream every service publishes audit events into; audit-log consumes it. */
@@ -44,6 +50,32 @@ export function encodeAuditEvent(
     source,
     publishedAt: toTimestamp(publishedAt),
   }).finish();
+}
+
+/**
+ * Header of an audit event whose entry strings are escaped (`escapeAuditText`), with its value.
+ * A proto3 `string` is UTF-8, which has no form for a lone surrogate; such an entry travels
+ * escaped, marked by this header, and audit-log unescapes it, so it stores what was recorded.
+ */
+export const AUDIT_TEXT_HEADER = 'Hcp-Audit-Text';
+export const AUDIT_TEXT_ESCAPED = 'json-escaped';
+
+/** The payload and headers an entry travels as: escaped and marked only when UTF-8 cannot carry it. */
+export function auditEventMessage(
+  entry: AuditEntry,
+  source: string,
+  publishedAt: number,
+): { readonly data: Uint8Array; readonly headers: BusHeaders } {
+  if (!auditEntryTexts(entry).some(hasLoneSurrogate) && !hasLoneSurrogate(source))
+    return { data: encodeAuditEvent(entry, source, publishedAt), headers: {} };
+  return {
+    data: encodeAuditEvent(
+      mapAuditEntryText(entry, escapeAuditText),
+      escapeAuditText(source),
+      publishedAt,
+    ),
+    headers: { [AUDIT_TEXT_HEADER]: AUDIT_TEXT_ESCAPED },
+  };
 }
 
 /** Tuning of one publisher; only `source` is required. */
@@ -94,6 +126,7 @@ export interface AuditPublisher {
 interface Queued {
   readonly entry: AuditEntry;
   readonly data: Uint8Array;
+  readonly headers: BusHeaders;
   /** queued: not sent (or to be resent); sending: awaiting its ack; acked: stored; failed: to retry. */
   state: 'queued' | 'sending' | 'acked' | 'failed';
 }
@@ -180,14 +213,14 @@ class BufferedAuditPublisher implements AuditPublisher {
       throw new HcpError('INPUT_INVALID', 'audit entry needs an id and a known endpoint family', {
         entryId: entry.id,
       });
-    const data = encodeAuditEvent(entry, this.options.source, Date.now());
+    const { data, headers } = auditEventMessage(entry, this.options.source, Date.now());
     if (data.length > this.maxEventBytes)
       throw new HcpError(
         'PAYLOAD_TOO_LARGE',
         `audit event of ${data.length} bytes exceeds ${this.maxEventBytes}`,
         { entryId: entry.id, bytes: data.length, maxEventBytes: this.maxEventBytes },
       );
-    this.queue.push({ entry, data, state: 'queued' });
+    this.queue.push({ entry, data, headers, state: 'queued' });
     this.accepted++;
     this.unacked++;
     this.pump();
@@ -272,6 +305,7 @@ class BufferedAuditPublisher implements AuditPublisher {
     this.withTimeout(
       this.bus.publishDurable(auditSubject(item.entry.endpointFamily), item.data, {
         msgId: item.entry.id,
+        headers: item.headers,
       }),
       'publish',
     ).then(

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { AuditEntry, Principal } from '@hcp/core';
 import {
-  encodeAuditEvent,
+  auditEventMessage,
   auditSubject,
   ensureAuditStream,
   mintToken,
@@ -51,7 +51,8 @@ export function testEntry(n: number, over: Partial<AuditEntry> = {}): AuditEntry
 }
 
 /**
- * Publishes entries straight onto the audit stream, as a publisher would (msgId = entry id).
+ * Publishes entries straight onto the audit stream, as a publisher would (msgId = entry id, an
+ * entry with a lone surrogate escaped and marked).
  * `msgIdSuffix` makes the stream store a re-publish again, as it does once its de-duplication
  * window has passed, so the event reaches audit-log a second time.
  */
@@ -61,12 +62,13 @@ export async function publishEntries(
   options: { source?: string; msgIdSuffix?: string } = {},
 ): Promise<void> {
   await ensureAuditStream(bus);
-  for (const e of entries)
-    await bus.publishDurable(
-      auditSubject(e.endpointFamily),
-      encodeAuditEvent(e, options.source ?? 'test', Date.now()),
-      { msgId: e.id + (options.msgIdSuffix ?? '') },
-    );
+  for (const e of entries) {
+    const { data, headers } = auditEventMessage(e, options.source ?? 'test', Date.now());
+    await bus.publishDurable(auditSubject(e.endpointFamily), data, {
+      msgId: e.id + (options.msgIdSuffix ?? ''),
+      headers,
+    });
+  }
 }
 
 /**
