@@ -1,5 +1,6 @@
 import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { AuditEntry, EndpointFamily, Outcome, ReasonCode } from '@hcp/core';
+import { auditEntryTexts } from '@hcp/platform';
 import { entryHash, hashedForm, type ChainedEntry } from './chain';
 import { toNumber, type AuditDb, type AuditEntryRow } from './database';
 import { escapeText, needsEscape, unescapeText } from './stored-text';
@@ -281,32 +282,13 @@ interface ChainFields {
   ingestedAt: number;
 }
 
-/** Every string of an entry (and its source) that lands in a text column. */
-function texts(e: AuditEntry, source: string): string[] {
-  const all = [e.id, e.decisionId, source, ...e.handleIds];
-  for (const v of [
-    e.principalId,
-    e.capabilityId,
-    e.resourceRaw,
-    e.resourceCanonical,
-    e.check,
-    e.matchedGrantId,
-    e.missingGrant,
-    e.rule,
-    e.approvalId,
-    e.traceId,
-  ])
-    if (v !== undefined) all.push(v);
-  return all;
-}
-
 /**
  * The audit_entries row of an entry at its place in the chain. A row is escaped as a whole when
  * any of its strings cannot be stored as it is (stored-text.ts); endpoint family, outcome, reason
  * and invariant are closed sets and stay plain.
  */
 function entryRow(e: AuditEntry, chain: ChainFields) {
-  const escaped = texts(e, chain.source).some(needsEscape);
+  const escaped = [...auditEntryTexts(e), chain.source].some(needsEscape);
   const t = escaped ? escapeText : (s: string) => s;
   const optText = (v: string | undefined) => (v === undefined ? null : t(v));
   return {

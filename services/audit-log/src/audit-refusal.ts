@@ -12,8 +12,8 @@ export interface OwnRefusal {
  * builder every service uses) and hands back the entry it recorded. audit-log does not publish
  * its own refusals to the audit stream: it is the chain's only writer, so it appends them straight
  * to its chain (AuditIngestService.appendOwn) and the entry is committed before the caller is
- * answered. A publisher would add a NATS round trip, lose a lone surrogate in the proto encoding,
- * and leave the refusal unrecorded exactly when the bus is down.
+ * answered. A publisher would add a NATS round trip and leave the refusal unrecorded exactly when
+ * the bus is down.
  */
 export function ownRefusal(spec: DenialSpec, subject: RefusalSubject): OwnRefusal {
   const recorded: AuditEntry[] = [];
