@@ -520,7 +520,8 @@ describe('audit-log REST API: its own refusals and lossless values', () => {
       capabilityId: 'fs/read\\u0000',
       traceId: 'trace\\u0000x',
     });
-    await publishEntries(bus, [nul, lookalike]);
+    const long = testEntry(103, { principalId: `p${'q'.repeat(3000)}` });
+    await publishEntries(bus, [nul, lookalike, long]);
     await until(
       async () =>
         (await audit.query.verify()).checked >= 2 && (await entriesOf(nul.decisionId)).length === 1,
@@ -547,6 +548,9 @@ describe('audit-log REST API: its own refusals and lossless values', () => {
       );
       expect(plain.map((e) => e['id'])).toEqual([lookalike.id]);
     }
+    // Longer than the 512 characters the index covers: found by the whole value.
+    await until(async () => (await find(`principal=${long.principalId!}`)).length === 1, 'long');
+    expect(await find(`principal=${long.principalId!.slice(0, 600)}`)).toEqual([]);
     const one = (
       await request(audit.url)
         .get(`/v1/audit/entries/${nul.id}`)

@@ -1,6 +1,7 @@
 import { isReasonCode, type EndpointFamily, type Outcome } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
 import type { AuditFilter } from './audit-entry.repository';
+import { INGEST_LIMITS } from './audit-event.validation';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './audit-query.service';
 
 /** Query parameters of GET /v1/audit/entries; anything else is a 400 (a typo must not widen a query). */
@@ -32,8 +33,12 @@ export const ENDPOINT_FAMILIES: readonly EndpointFamily[] = [
   'approval',
 ];
 
-/** Longest id-like filter value accepted; longer cannot match anything stored. */
-const MAX_VALUE_LENGTH = 256;
+/**
+ * Longest entry id or decision id accepted: ingest bounds both at this (INGEST_LIMITS), so a longer
+ * one cannot match anything stored. Principal, capability and trace id are stored at any length,
+ * so their filters are bounded only by the request line (Node refuses one over 16 KiB with 431).
+ */
+const MAX_VALUE_LENGTH = INGEST_LIMITS.idLength;
 
 /** RFC 3339 date-time: full date, `T`, time with optional fraction, `Z` or a numeric offset. */
 const RFC3339 =
@@ -56,10 +61,10 @@ function single(q: RawQuery, name: string): string | undefined {
   return v;
 }
 
-function idLike(q: RawQuery, name: string): string | undefined {
+function idLike(q: RawQuery, name: string, max = Infinity): string | undefined {
   const v = single(q, name);
-  if (v !== undefined && v.length > MAX_VALUE_LENGTH)
-    throw invalidArgument(name, `longer than ${MAX_VALUE_LENGTH} characters`);
+  if (v !== undefined && v.length > max)
+    throw invalidArgument(name, `longer than ${max} characters`);
   return v;
 }
 
@@ -114,7 +119,7 @@ export function parseEntriesQuery(q: RawQuery): EntriesQuery {
     ...defined('from', from),
     ...defined('to', to),
     ...defined('traceId', idLike(q, 'trace_id')),
-    ...defined('decisionId', idLike(q, 'decision_id')),
+    ...defined('decisionId', idLike(q, 'decision_id', MAX_VALUE_LENGTH)),
   };
   const limit = integer(q, 'limit', 1, MAX_PAGE_SIZE) ?? DEFAULT_PAGE_SIZE;
   const cursor = single(q, 'cursor');
