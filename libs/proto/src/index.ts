@@ -11,10 +11,10 @@ export * as timestamp from './generated/google/protobuf/timestamp';
 export * as duration from './generated/google/protobuf/duration';
 
 /**
- * Absolute path of the repository's proto/ folder, for services that load the
- * .proto files at runtime (@grpc/proto-loader, NestJS `protoPath`). Resolved from
- * this file, so it holds for both src/ (jest) and dist/ (compiled): each is three
- * levels below the repository root.
+ * Absolute path of the repository's proto/ folder, for tools that read the .proto files
+ * themselves (ghz in bench/); the services use the generated definitions. Resolved from this
+ * file, so it holds for both src/ (jest) and dist/ (compiled): each is three levels below the
+ * repository root.
  */
 export const PROTO_ROOT: string = path.resolve(__dirname, '../../../proto');
 export * from './convert/enums';

@@ -202,7 +202,7 @@ describe('grant-store over gRPC', () => {
       ],
       scopes: ['read'],
       expiresAt: { seconds: T0 / 1000 + 3600, nanos: 0 },
-      // Every rule kind, so each survives the ts-proto client -> proto-loader server round trip.
+      // Every rule kind, so each survives the round trip through the generated codecs.
       argumentConstraints: [
         {
           argument: 'mode',

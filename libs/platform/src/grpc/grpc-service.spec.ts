@@ -30,7 +30,7 @@ class StubGrantStore {
     if (req.grantId === 'boom') throw new Error('secret internals: db password is hunter2');
     if (req.grantId === 'missing') throw new GrpcStatusError(status.NOT_FOUND, 'no such grant');
     if (req.grantId.startsWith('slow')) await sleep(400);
-    // The handler sees the caller's metadata and the grpc-js call, as with proto-loader.
+    // Nest hands the handler (message, metadata, call): the caller's metadata and the grpc-js call.
     const echo = metadata.get('x-echo')[0];
     return grants.GetGrantResponse.fromPartial({
       grant: {

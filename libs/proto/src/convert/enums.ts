@@ -60,7 +60,7 @@ export const enums = {
   } satisfies EnumCodec<ReasonCode>,
 };
 
-/** The wire shape of google.protobuf.Timestamp (ts-proto and proto-loader with longs: Number agree). */
+/** The shape of google.protobuf.Timestamp in the generated messages (int64 seconds as a number). */
 export interface WireTimestamp {
   seconds: number;
   nanos: number;
