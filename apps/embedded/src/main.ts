@@ -49,14 +49,14 @@ const schema = z.object({
     .optional()
     .refine(
       (v) => ['', 'hcp'].includes((v ?? '').trim().toLowerCase()),
-      'HCP_EDGE_MODE is set: the measurement baselines exist only in the benchmark (pnpm bench:attacks)',
+      'set, but the measurement baselines exist only in the benchmark (pnpm bench:attacks)',
     ),
   HCP_ABLATIONS: z
     .string()
     .optional()
     .refine(
       (v) => (v ?? '').trim() === '',
-      'HCP_ABLATIONS is set: ablation switches exist only in the benchmark; the stack cannot be started with a check switched off',
+      'set, but ablation switches exist only in the benchmark; the stack cannot be started with a check switched off',
     ),
 });
 

@@ -49,18 +49,14 @@ export function parseSessionKeys(text: string, ctx?: z.RefinementCtx): SessionKe
  * finds it set (to anything but an accepted value; blank counts as unset) does not start, so a
  * deployment cannot switch a check off by environment. The benchmark composes its modes in code.
  */
-export function productionOnly(
-  variable: string,
-  accepted: (value: string) => boolean,
-  message: string,
-) {
+export function productionOnly(accepted: (value: string) => boolean, message: string) {
   return z
     .string()
     .optional()
     .superRefine((text, ctx) => {
       const value = (text ?? '').trim();
       if (value !== '' && !accepted(value.toLowerCase()))
-        ctx.addIssue({ code: 'custom', message: `${variable} is set: ${message}` });
+        ctx.addIssue({ code: 'custom', message: `set, but ${message}` });
     })
     .transform(() => undefined);
 }
@@ -88,12 +84,10 @@ export const edgeConfigSchema = z
     HCP_SESSION_MARKS_TIMEOUT_MS: configFields.millis(1000),
     HCP_EDGE_PROVIDERS_FILE: required('required: path of the providers JSON file'),
     HCP_EDGE_MODE: productionOnly(
-      'HCP_EDGE_MODE',
       (v) => v === 'hcp',
       'the measurement baselines (naive, connection) exist only in the benchmark (pnpm bench:attacks); the production edge enforces hcp and takes no mode',
     ),
     HCP_ABLATIONS: productionOnly(
-      'HCP_ABLATIONS',
       () => false,
       'ablation switches exist only in the benchmark (pnpm bench:attacks); the production edge cannot be started with a check switched off',
     ),

@@ -35,7 +35,7 @@ export const policyDecisionConfigSchema = z.object({
         ctx.addIssue({
           code: 'custom',
           message:
-            'HCP_ABLATIONS is set: ablation switches exist only in the benchmark (pnpm bench:attacks); the production decision point cannot be started with a check switched off',
+            'set, but ablation switches exist only in the benchmark (pnpm bench:attacks); the production decision point cannot be started with a check switched off',
         });
     })
     .transform(() => undefined),
