@@ -55,8 +55,7 @@ export interface VaultPort {
   }): Promise<VaultPreview>;
   /**
    * The handle's metadata for its owner, or undefined when it is unknown or owned by someone else
-   * (the decision point then answers HANDLE_NOT_OWNED). Until the vault has a metadata RPC the
-   * adapter can implement this with a 1-byte Peek.
+   * (the decision point then answers HANDLE_NOT_OWNED); the vault's DescribeHandle.
    */
   describe(input: {
     readonly principalId: string;
