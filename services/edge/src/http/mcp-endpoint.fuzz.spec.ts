@@ -250,6 +250,9 @@ function untyped(reply: Reply): string | undefined {
     const reason = error.data?.reason;
     if (typeof reason !== 'string' || !DENIAL_REASONS.has(reason))
       return `error without a typed reason: ${JSON.stringify(error).slice(0, 200)}`;
+    // The fakes never fail: an internal error here would be client input crashing the server.
+    if ((error as { code?: unknown }).code === -32603)
+      return `internal error for client input: ${JSON.stringify(error).slice(0, 200)}`;
   }
   return undefined;
 }

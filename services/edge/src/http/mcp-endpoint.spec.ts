@@ -83,6 +83,10 @@ interface Harness {
 function fakeCalls(calls: Harness['calls']): HcpEnforcementDeps['calls'] {
   return {
     callTool: (input): Promise<CallOutcome> => {
+      // A domain error and a bug escaping the call path (neither should, both must stay typed).
+      if (input.capabilityId === 'up/boom')
+        return Promise.reject(new HcpError('PROVIDER_UNAVAILABLE', 'provider down'));
+      if (input.capabilityId === 'up/crash') return Promise.reject(new Error('a bug'));
       calls.push({
         principal: input.principal.id,
         capabilityId: input.capabilityId,
@@ -624,6 +628,21 @@ describe('McpEndpoint typed SDK-level refusals', () => {
     const body = (await res.json()) as { error: { data: { reason: string; decisionId: string } } };
     expect(body.error.data.reason).toBe('INPUT_INVALID');
     expect(h.audit.slice(before).map((e) => e.decisionId)).toEqual([body.error.data.decisionId]);
+  });
+
+  it.each<[string, number, string]>([
+    ['up.boom', -32003, 'PROVIDER_UNAVAILABLE'],
+    ['up.crash', -32603, 'POLICY_UNAVAILABLE'],
+  ])('types and records an error escaping the call path (%s)', async (name, code, reason) => {
+    const before = h.audit.length;
+    const res = await rpc(h.url, call({ name, arguments: {} }), session);
+    expect(res.status).toBe(200);
+    const error = res.json?.error as { code: number; data: Record<string, unknown> };
+    expect(error.code).toBe(code);
+    expect(error.data).toEqual(expect.objectContaining({ reason, decisionId: expect.any(String) }));
+    expect(h.audit.slice(before).map((e) => [e.decisionId, e.outcome, e.reason])).toEqual([
+      [error.data.decisionId, 'deny', reason],
+    ]);
   });
 
   it('neighbour: a well-typed call with the same session is served', async () => {

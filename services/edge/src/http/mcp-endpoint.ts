@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { DenialReason, EndpointFamily, Principal, SessionFacts } from '@hcp/core';
+import {
+  HcpError,
+  type DenialReason,
+  type EndpointFamily,
+  type Principal,
+  type SessionFacts,
+} from '@hcp/core';
 import { refuse, type AuditSink } from '@hcp/policy';
 import { createLogger, type TokenVerifier } from '@hcp/platform';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -25,6 +31,7 @@ import {
 } from './enforcement';
 import {
   EDGE_JSON_RPC_CODES,
+  EdgeRpcError,
   HTTP_LIMITS,
   HttpRefusal,
   acceptRefusal,
@@ -420,11 +427,16 @@ export class McpEndpoint {
     transport.send = (message, options) => {
       if (!('error' in message) || hasTypedReason(message.error.data))
         return send(message, options);
-      const request = messages.find(
+      // A batch may repeat an id: the message that explains the error is the one that fails.
+      const candidates = messages.filter(
         (m): m is Extract<JSONRPCMessage, { method: string; id: string | number }> =>
           'method' in m && 'id' in m && m.id === message.id,
       );
-      const typed = surfaceRefusalOf(request, message.error.code);
+      const typed =
+        candidates
+          .map((m) => surfaceRefusalOf(m, message.error.code))
+          .find((t) => t.check !== 'mcp_server') ??
+        surfaceRefusalOf(candidates[0], message.error.code);
       if (typed.reason === 'POLICY_UNAVAILABLE')
         log.error({ error: message.error }, 'untyped error from the MCP server');
       const decisionId = this.recordRefusal({
@@ -458,22 +470,61 @@ export class McpEndpoint {
       instructions:
         'Tool outputs come back as handles (hdl_...). Use hcp_peek to preview one you own and hcp_pipe to pass one into another tool.',
     });
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({
-      tools: await this.enforcement.listTools(context),
-    }));
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
+      try {
+        return { tools: await this.enforcement.listTools(context) };
+      } catch (err) {
+        throw this.domainRefusal(err, context, 'tools/list');
+      }
+    });
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const approval = request.params._meta?.[APPROVAL_META_KEY];
-      return this.enforcement.callTool(
-        context,
-        {
-          name: request.params.name,
-          args: request.params.arguments ?? {},
-          ...(typeof approval === 'string' && approval !== '' ? { approvalId: approval } : {}),
-        },
-        (question) => askByElicitation(server, question, extra.requestId),
-      );
+      try {
+        return await this.enforcement.callTool(
+          context,
+          {
+            name: request.params.name,
+            args: request.params.arguments ?? {},
+            ...(typeof approval === 'string' && approval !== '' ? { approvalId: approval } : {}),
+          },
+          (question) => askByElicitation(server, question, extra.requestId),
+        );
+      } catch (err) {
+        throw this.domainRefusal(err, context, 'tools/call');
+      }
     });
     return server;
+  }
+
+  /**
+   * A typed domain error (HcpError) that escaped the enforcement instead of arriving as its
+   * refusal: recorded here with its own reason, so it still reaches the agent with a decision id.
+   * Refusals the enforcement made (EdgeRpcError) and anything untyped pass unchanged (the latter
+   * is typed and recorded on the way out, typeOutgoingErrors).
+   */
+  private domainRefusal(err: unknown, context: McpRequestContext, family: EndpointFamily): unknown {
+    if (!(err instanceof HcpError) || err.reason === 'ALLOWED') return err;
+    const refusal = this.refusal({
+      principal: context.principal,
+      session: context.session,
+      family,
+      reason: err.reason,
+      check: 'edge',
+      message: err.message,
+      ...(context.traceId === undefined ? {} : { traceId: context.traceId }),
+    });
+    return new EdgeRpcError(
+      err.reason === 'INPUT_INVALID'
+        ? EDGE_JSON_RPC_CODES.INVALID_PARAMS
+        : EDGE_JSON_RPC_CODES.DENIED,
+      err.message,
+      {
+        ...err.details,
+        reason: err.reason,
+        decisionId: refusal.id,
+        ...(refusal.invariant === undefined ? {} : { invariant: refusal.invariant }),
+      },
+    );
   }
 
   private trackAsking(sessionId: string, transport: StreamableHTTPServerTransport): void {

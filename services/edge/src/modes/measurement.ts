@@ -1,4 +1,4 @@
-import type { ReasonCode, SessionFacts } from '@hcp/core';
+import { HcpError, type ReasonCode, type SessionFacts } from '@hcp/core';
 import type { AblationSwitch } from '@hcp/policy';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type {
@@ -142,7 +142,20 @@ async function forward(
     });
   }
   if (gate !== undefined) await gate({ ...listed.tool, name });
-  const result = await parts.upstream.callTool(capabilityId, args);
+  let result: Awaited<ReturnType<EnforcementParts['upstream']['callTool']>>;
+  try {
+    result = await parts.upstream.callTool(capabilityId, args);
+  } catch (err: unknown) {
+    // The baseline's own refusal (e.g. the egress proxy's): typed, not recorded (no decision audit).
+    if (!(err instanceof HcpError)) throw err;
+    throw new EdgeRpcError(
+      err.reason === 'INPUT_INVALID'
+        ? EDGE_JSON_RPC_CODES.INVALID_PARAMS
+        : EDGE_JSON_RPC_CODES.DENIED,
+      err.message,
+      { reason: err.reason },
+    );
+  }
   return {
     content: result.content,
     ...(result.structuredContent === undefined
