@@ -6,7 +6,7 @@ import { fetchProviderRequired } from '@hcp/edge/testing';
 import { describeIntegration, integrationEnv } from '@hcp/platform/testing';
 
 /**
- * Issue 6, in CI: the attack corpus (bench/src/attacks/cases.ts) against the real edge in hcp
+ * In CI: the attack corpus (bench/src/attacks/cases.ts) against the real edge in hcp
  * mode. Every attack must be blocked, every allowed neighbour served and every denial found in
  * the audit REST API by its decision id; a case with a documented knownGap must still show
  * exactly that gap (so a fix is noticed and the marker removed). The baselines and ablations are

@@ -32,7 +32,7 @@ import { vault } from '@hcp/proto';
 import { tamperWithEntry } from '@hcp/audit-log/testing';
 
 /**
- * Issue 4 across services: publishers -> JetStream (or the in-process bus) -> audit-log ->
+ * The audit path across services: publishers -> JetStream (or the in-process bus) -> audit-log ->
  * PostgreSQL/PGlite -> REST; handle-vault owner checks recorded in that same audit.
  */
 

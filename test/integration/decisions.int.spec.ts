@@ -33,7 +33,7 @@ import {
 } from '@hcp/platform/testing';
 
 /**
- * Issue 3's cross-service suite: grant-store and policy-decision as real gRPC servers,
+ * The decision path's cross-service suite: grant-store and policy-decision as real gRPC servers,
  * run once on the embedded adapters (PGlite, in-process bus) and once on a real
  * PostgreSQL and NATS JetStream started by deploy/local/servers.sh.
  */

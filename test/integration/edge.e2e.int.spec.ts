@@ -36,7 +36,7 @@ import {
 } from '@hcp/bench/attacks/stack';
 
 /**
- * Issue 5 end to end: the SDK's MCP Client against the real edge (startEdge), the real upstream
+ * The edge end to end: the SDK's MCP Client against the real edge (startEdge), the real upstream
  * servers (@modelcontextprotocol/server-filesystem over a demo sandbox, an MCP server over
  * Streamable HTTP as a network-egress target, mcp-server-fetch behind the egress proxy) and the
  * whole service stack, once embedded (PGlite, in-process bus) and once distributed (PostgreSQL,

@@ -7,7 +7,7 @@ import {
   type SessionKey,
 } from '../../services/edge/src/protocol/session-store';
 
-// Issue 5, item 1: an MCP session survives an edge restart and lands on any replica. The id is
+// An MCP session survives an edge restart and lands on any replica. The id is
 // signed (any replica with the keys verifies it); `initialized` and `ended` live in a NATS KV bucket.
 describeIntegration('session marks on NATS JetStream KV', () => {
   const keys: SessionKey[] = [{ id: 'k1', secret: randomBytes(32).toString('base64url') }];

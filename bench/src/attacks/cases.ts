@@ -41,7 +41,7 @@ export const CORE_CLASSES = [
 /** One of the paper's classes. */
 export type CoreClass = (typeof CORE_CLASSES)[number];
 
-/** The extended corpus's categories (issue 6). */
+/** The extended corpus's categories. */
 export const CATEGORIES = [
   'path_authority',
   'url_authority',

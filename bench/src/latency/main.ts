@@ -16,7 +16,7 @@ import { renderLatencyPlot, type PlotSeries } from './svg';
 import { benchDecideRequest, HIT_PRINCIPAL, type Operation, type Targets } from './targets';
 
 /**
- * `pnpm bench:latency`: the distributed decision-latency benchmark (issue 7). See
+ * `pnpm bench:latency`: the distributed decision-latency benchmark. See
  * docs/benchmarks.md, "Distributed decision latency under load", for what each figure is.
  * This process only orchestrates: the stack, the floor server and the load generators are
  * other processes, and every address is on loopback.

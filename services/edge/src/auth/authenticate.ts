@@ -12,7 +12,7 @@ export interface BearerChallengeOptions {
 
 /**
  * The typed refusal of an unauthenticated request: always HTTP 401 with a WWW-Authenticate
- * challenge, so every route (POST, GET stream, DELETE) refuses the same way (issue 5, item 8).
+ * challenge, so every route (POST, GET stream, DELETE) refuses the same way.
  */
 export interface AuthenticationError {
   readonly reason: 'PRINCIPAL_UNAUTHENTICATED';

@@ -22,7 +22,7 @@ export type EdgeReadiness = () => Promise<string | undefined>;
 /**
  * The one route that reaches tools. Every HTTP method lands in McpEndpoint.handle, which
  * authenticates before anything else, so no method can bypass authentication or the decision
- * path (issue 5, item 8; http/route-coverage.spec.ts enumerates the registered routes).
+ * path (http/route-coverage.spec.ts enumerates the registered routes).
  */
 @Controller()
 export class McpController {

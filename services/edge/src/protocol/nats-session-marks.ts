@@ -100,7 +100,7 @@ function unavailable(what: string, err: unknown): HcpError {
 
 /**
  * SessionMarks on a NATS JetStream KV bucket, so every edge replica — and an edge after a
- * restart — sees the same `initialized` and `ended` facts (issue 5, item 1). One key per session
+ * restart — sees the same `initialized` and `ended` facts. One key per session
  * sid; its value is the state and the session's expiry. `ended` always wins: `initialized` is only
  * ever created, never written over an existing mark, while `ended` overwrites. The bucket's TTL
  * bounds how long any mark is kept.
