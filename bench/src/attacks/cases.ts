@@ -9,7 +9,8 @@ import {
   PUBLIC_TEST_HOST,
   PUBLIC_TEST_IP,
 } from '@hcp/edge/testing';
-import { mintToken } from '@hcp/platform';
+import type { Metadata } from '@grpc/grpc-js';
+import { mintToken, reasonOfGrpcError } from '@hcp/platform';
 import type { Agent, CallStep, CaseContext } from './conversation';
 import {
   HIDDEN_CONFIG_TEXT,
@@ -1009,18 +1010,22 @@ const EXTENDED: readonly AttackCase[] = [
       const first = await alice.call('fs.write_file', { path, content });
       const pending = first.ok ? undefined : first.data?.approvalRequestId;
       if (pending !== undefined) {
-        await ctx.world
-          .decideApproval(ctx.world.tokens.alice, pending)
-          .catch((err: unknown) => ctx.refused(err instanceof Error ? err.message : String(err)));
+        await ctx.world.decideApproval(ctx.world.tokens.alice, pending).catch((err: unknown) => {
+          // grant-store's refusal names the decision id of its audit entry in the error detail.
+          const detail = reasonOfGrpcError(err as { metadata?: Metadata });
+          ctx.refused(
+            err instanceof Error ? err.message : String(err),
+            detail === undefined
+              ? undefined
+              : {
+                  reason: detail.reason,
+                  ...(detail.decisionId === undefined ? {} : { decisionId: detail.decisionId }),
+                },
+          );
+        });
         await alice.call('fs.write_file', { path, content }, { 'hcp/approvalId': pending });
       }
       return (await fileText(path)) === content;
-    },
-    {
-      what: 'audit',
-      why:
-        'grant-store refuses the agent token (PERMISSION_DENIED) and audits the refusal (principal, reason, I2), ' +
-        'but its gRPC error carries no decision id, so the refusal cannot be linked to its entry by id',
     },
   ),
   approvalMisuse('forged_id', 'a made-up approval id', async (ctx) => {

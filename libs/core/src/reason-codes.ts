@@ -31,6 +31,7 @@ export const REASON_CODE_NUMBERS = {
   PAYLOAD_TOO_LARGE: 25,
   ARGUMENT_NOT_GRANTED: 26,
   PROVIDER_UNAVAILABLE: 27,
+  VAULT_UNAVAILABLE: 28,
 } as const;
 
 /** A reason code as the TypeScript side names it (the proto name without its `REASON_CODE_` prefix). */
@@ -97,4 +98,5 @@ export const REASON_CODE_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
     "A grant covers capability, resource and scopes, but the call's arguments break one of its argument constraints.",
   PROVIDER_UNAVAILABLE:
     'The upstream MCP server failed, timed out or crashed after the call was allowed.',
+  VAULT_UNAVAILABLE: 'The handle vault could not be reached to store, read or describe a handle.',
 };

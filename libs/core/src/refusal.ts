@@ -55,6 +55,7 @@ export const REASON_INVARIANT: Readonly<
   PAYLOAD_TOO_LARGE: null,
   ARGUMENT_NOT_GRANTED: 'I5',
   PROVIDER_UNAVAILABLE: null,
+  VAULT_UNAVAILABLE: null,
 };
 
 /** A reason a denial can carry (every code but ALLOWED). */

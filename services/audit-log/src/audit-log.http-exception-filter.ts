@@ -73,6 +73,7 @@ export function httpErrorOf(err: unknown, method = 'GET', path = '/'): HttpError
       case 'AUDIT_UNAVAILABLE':
       case 'POLICY_UNAVAILABLE':
       case 'PROVIDER_UNAVAILABLE':
+      case 'VAULT_UNAVAILABLE':
         return { status: 503, code: reason, message: err.message };
       case 'ALLOWED':
         // Never thrown; an allow is not an error.

@@ -25,6 +25,7 @@ export function grpcStatusFor(reason: ReasonCode): status {
     case 'POLICY_UNAVAILABLE':
     case 'AUDIT_UNAVAILABLE':
     case 'PROVIDER_UNAVAILABLE':
+    case 'VAULT_UNAVAILABLE':
       return status.UNAVAILABLE;
     case 'APPROVAL_CONSUMED':
     case 'APPROVAL_EXPIRED':

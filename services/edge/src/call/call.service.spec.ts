@@ -647,6 +647,13 @@ describe('CallService.callTool', () => {
     expect(calls.audit[1]).toMatchObject({ check: 'invocation', reason: 'PAYLOAD_TOO_LARGE' });
   });
 
+  it('names a vault that cannot be reached after the provider ran VAULT_UNAVAILABLE, not a size refusal', async () => {
+    const { service, calls } = harness({ putError: new Error('UNAVAILABLE') });
+    const out = refused(await service.callTool(call()));
+    expect(out.reason).toBe('VAULT_UNAVAILABLE');
+    expect(calls.audit[1]).toMatchObject({ check: 'invocation', reason: 'VAULT_UNAVAILABLE' });
+  });
+
   it('stores a tool error (isError) as a handle too, flagged, so its text is not inlined', async () => {
     const { service } = harness({
       upstream: { content: [{ type: 'text', text: 'ENOENT' }], isError: true, sizeBytes: 6 },
@@ -752,6 +759,7 @@ describe('CallService.peek', () => {
   it('records a vault that cannot be reached under a decision id of its own', async () => {
     const { service, calls } = harness({ peekError: new Error('UNAVAILABLE') });
     const out = refused(await service.peek({ principal: alice, session, handleId: 'hdl-9' }));
+    expect(out.reason).toBe('VAULT_UNAVAILABLE');
     expect(out.decisionId).toMatch(/^dec_/);
     expect(calls.audit).toEqual([
       expect.objectContaining({ decisionId: out.decisionId, check: 'vault.peek', outcome: 'deny' }),
@@ -904,7 +912,7 @@ describe('CallService.pipe', () => {
   it('records a resolve that failed in transport as the outcome of the allow', async () => {
     const { service, calls } = harness({ source, resolveError: new Error('UNAVAILABLE') });
     const out = refused(await service.pipe(pipe()));
-    expect(out).toMatchObject({ reason: 'HANDLE_NOT_OWNED', decisionId: allow.id });
+    expect(out).toMatchObject({ reason: 'VAULT_UNAVAILABLE', decisionId: allow.id });
     expect(calls.audit).toEqual([
       expect.objectContaining({ check: 'invocation', outcome: 'deny', decisionId: allow.id }),
     ]);

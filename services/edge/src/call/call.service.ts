@@ -207,7 +207,7 @@ export class CallService {
           handleId: input.handleId,
           maxBytes,
         }),
-      'HANDLE_NOT_OWNED',
+      'VAULT_UNAVAILABLE',
     );
     if (isFailure(result)) {
       // The vault's own refusal names the decision id of its entry; only a refusal without one
@@ -272,7 +272,7 @@ export class CallService {
           principalId: input.principal.id,
           handleId: input.sourceHandleId,
         }),
-      'HANDLE_NOT_OWNED',
+      'VAULT_UNAVAILABLE',
     );
     if (isFailure(source)) return this.refuseFailure(input, source, 'vault.describe', subject);
 
@@ -302,7 +302,7 @@ export class CallService {
           handleId: input.sourceHandleId,
           decisionId: decision.id,
         }),
-      'HANDLE_NOT_OWNED',
+      'VAULT_UNAVAILABLE',
     );
     if (isFailure(resolved)) return this.endRefused(allowed, resolved);
 
@@ -460,7 +460,7 @@ export class CallService {
           labels: labelsOf(entry, encoded.encoding, inheritedLabels, facts.call.resource),
           payload: encoded.payload,
         }),
-      'PAYLOAD_TOO_LARGE',
+      'VAULT_UNAVAILABLE',
     );
     if (isFailure(stored)) return this.endRefused(allowed, stored);
 
@@ -477,7 +477,7 @@ export class CallService {
               CALL_LIMITS.maxPreviewBytes,
             ),
           }),
-        'HANDLE_NOT_OWNED',
+        'VAULT_UNAVAILABLE',
       );
       // A failed preview is not a failed call: the handle is there, the agent can hcp_peek later.
       if (!isFailure(peeked)) preview = { text: peeked.preview, truncated: peeked.truncated };

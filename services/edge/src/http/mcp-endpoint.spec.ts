@@ -792,7 +792,7 @@ describe('McpEndpoint connection mode (B1 baseline)', () => {
   });
 });
 
-describe('route coverage (issue 5 item 8)', () => {
+describe('route coverage', () => {
   it('every registered route either is /mcp (authenticated on every method) or an explicitly tool-free health route', async () => {
     const h = await start();
     try {

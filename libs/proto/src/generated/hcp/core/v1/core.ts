@@ -676,6 +676,11 @@ export enum ReasonCode {
    * policy outcome, and no invariant is involved.
    */
   REASON_CODE_PROVIDER_UNAVAILABLE = 27,
+  /**
+   * REASON_CODE_VAULT_UNAVAILABLE - The handle vault could not be reached to store, read or describe a handle; not a policy
+   * outcome (the handle's owner and size are unknown), and no invariant is involved.
+   */
+  REASON_CODE_VAULT_UNAVAILABLE = 28,
   UNRECOGNIZED = -1,
 }
 
@@ -765,6 +770,9 @@ export function reasonCodeFromJSON(object: any): ReasonCode {
     case 27:
     case "REASON_CODE_PROVIDER_UNAVAILABLE":
       return ReasonCode.REASON_CODE_PROVIDER_UNAVAILABLE;
+    case 28:
+    case "REASON_CODE_VAULT_UNAVAILABLE":
+      return ReasonCode.REASON_CODE_VAULT_UNAVAILABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -830,6 +838,8 @@ export function reasonCodeToJSON(object: ReasonCode): string {
       return "REASON_CODE_ARGUMENT_NOT_GRANTED";
     case ReasonCode.REASON_CODE_PROVIDER_UNAVAILABLE:
       return "REASON_CODE_PROVIDER_UNAVAILABLE";
+    case ReasonCode.REASON_CODE_VAULT_UNAVAILABLE:
+      return "REASON_CODE_VAULT_UNAVAILABLE";
     case ReasonCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
