@@ -4,7 +4,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, configFields, createLogger, loadConfig, mintToken } from '@hcp/platform';
+import {
+  benchmarkOnlyEnvFields,
+  ConfigError,
+  configFields,
+  createLogger,
+  loadConfig,
+  mintToken,
+} from '@hcp/platform';
 import { startEdge, type RunningEdge } from '@hcp/edge';
 import { runDemoAgent } from './demo-agent';
 import {
@@ -44,20 +51,7 @@ const schema = z.object({
   HCP_AUTHZEN_TOKEN: z.string().min(16).optional(),
   // Benchmark-only switches, present only to be refused: `pnpm start` is the product, and the
   // baselines and ablations are composed by bench/ in code (pnpm bench:attacks).
-  HCP_EDGE_MODE: z
-    .string()
-    .optional()
-    .refine(
-      (v) => ['', 'hcp'].includes((v ?? '').trim().toLowerCase()),
-      'set, but the measurement baselines exist only in the benchmark (pnpm bench:attacks)',
-    ),
-  HCP_ABLATIONS: z
-    .string()
-    .optional()
-    .refine(
-      (v) => (v ?? '').trim() === '',
-      'set, but ablation switches exist only in the benchmark; the stack cannot be started with a check switched off',
-    ),
+  ...benchmarkOnlyEnvFields,
 });
 
 const log = createLogger('embedded.main');

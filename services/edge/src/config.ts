@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import {
   authEnvFields,
+  benchmarkOnlyEnvFields,
   ConfigError,
   configFields,
   loadConfig,
@@ -44,23 +45,6 @@ export function parseSessionKeys(text: string, ctx?: z.RefinementCtx): SessionKe
   return keys;
 }
 
-/**
- * A benchmark-only variable, present in the schema only to refuse it: a production process that
- * finds it set (to anything but an accepted value; blank counts as unset) does not start, so a
- * deployment cannot switch a check off by environment. The benchmark composes its modes in code.
- */
-export function productionOnly(accepted: (value: string) => boolean, message: string) {
-  return z
-    .string()
-    .optional()
-    .superRefine((text, ctx) => {
-      const value = (text ?? '').trim();
-      if (value !== '' && !accepted(value.toLowerCase()))
-        ctx.addIssue({ code: 'custom', message: `set, but ${message}` });
-    })
-    .transform(() => undefined);
-}
-
 /** A variable that must be set and non-empty; the message says what goes in it. */
 const required = (message: string) => z.string({ error: message }).min(1, message);
 
@@ -83,14 +67,7 @@ export const edgeConfigSchema = z
       .default('hcp_session_marks'),
     HCP_SESSION_MARKS_TIMEOUT_MS: configFields.millis(1000),
     HCP_EDGE_PROVIDERS_FILE: required('required: path of the providers JSON file'),
-    HCP_EDGE_MODE: productionOnly(
-      (v) => v === 'hcp',
-      'the measurement baselines (naive, connection) exist only in the benchmark (pnpm bench:attacks); the production edge enforces hcp and takes no mode',
-    ),
-    HCP_ABLATIONS: productionOnly(
-      () => false,
-      'ablation switches exist only in the benchmark (pnpm bench:attacks); the production edge cannot be started with a check switched off',
-    ),
+    ...benchmarkOnlyEnvFields,
   })
   .superRefine((env, ctx) => {
     requireAuthEnv(env, ctx, true);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { configFields, loadConfig } from '@hcp/platform';
+import { benchmarkOnlyEnvFields, configFields, loadConfig } from '@hcp/platform';
 
 /** Protocol versions HCP accepts by default: those the MCP SDK in use supports with sessions. */
 export const DEFAULT_PROTOCOL_VERSIONS = ['2025-03-26', '2025-06-18', '2025-11-25'];
@@ -22,23 +22,8 @@ export const policyDecisionConfigSchema = z.object({
         .map((v) => v.trim())
         .filter(Boolean),
     ),
-  /**
-   * Present only to be refused: ablation switches are composed by the benchmark in code
-   * (startPolicyDecision's `ablations`), so a production decision point cannot be started with a
-   * check switched off. Blank counts as unset.
-   */
-  HCP_ABLATIONS: z
-    .string()
-    .optional()
-    .superRefine((text, ctx) => {
-      if ((text ?? '').trim() !== '')
-        ctx.addIssue({
-          code: 'custom',
-          message:
-            'set, but ablation switches exist only in the benchmark (pnpm bench:attacks); the production decision point cannot be started with a check switched off',
-        });
-    })
-    .transform(() => undefined),
+  // Refused: ablations are composed by the benchmark in code (startPolicyDecision's `ablations`).
+  ...benchmarkOnlyEnvFields,
   HCP_AUTHZEN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 });
 

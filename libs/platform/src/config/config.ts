@@ -46,6 +46,38 @@ export const configFields = {
       .transform((v) => v === 'true' || v === '1'),
 };
 
+/**
+ * A benchmark-only variable, present in a schema only to refuse it: a production process that
+ * finds it set (to anything but an accepted value; blank counts as unset) does not start, so a
+ * deployment cannot switch a check off by environment. The benchmark composes its modes in code.
+ */
+function refusedOutsideBenchmark(accepted: (value: string) => boolean, message: string) {
+  return z
+    .string()
+    .optional()
+    .superRefine((text, ctx) => {
+      const value = (text ?? '').trim();
+      if (value !== '' && !accepted(value.toLowerCase()))
+        ctx.addIssue({ code: 'custom', message: `set, but ${message}` });
+    })
+    .transform(() => undefined);
+}
+
+/**
+ * The measurement switches every production entry point refuses (`...benchmarkOnlyEnvFields` in
+ * its schema): the edge, policy-decision and `pnpm start` share one rule and one message.
+ */
+export const benchmarkOnlyEnvFields = {
+  HCP_EDGE_MODE: refusedOutsideBenchmark(
+    (v) => v === 'hcp',
+    'the measurement baselines (naive, connection) exist only in the benchmark (pnpm bench:attacks); production enforces hcp and takes no mode',
+  ),
+  HCP_ABLATIONS: refusedOutsideBenchmark(
+    () => false,
+    'ablation switches exist only in the benchmark (pnpm bench:attacks); production cannot be started with a check switched off',
+  ),
+};
+
 /** The database variables every stateful service reads (`...databaseEnvFields` in its schema). */
 export const databaseEnvFields = {
   /** `pglite` selects the in-process database; anything else needs HCP_DATABASE_URL. */
