@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { AuditEntry, EndpointFamily, Outcome, ReasonCode } from '@hcp/core';
 import { auditEntryTexts } from '@hcp/platform';
+import type { AuditQueryFilter } from '@hcp/proto';
 import { entryHash, hashedForm, type ChainedEntry } from './chain';
 import { toNumber, type AuditDb, type AuditEntryRow } from './database';
 import { escapeText, needsEscape, unescapeText } from './stored-text';
@@ -14,17 +15,8 @@ export type StoredAuditEntry = ChainedEntry & {
 };
 
 /** Filters of a query; each one given narrows the result, none given matches everything. */
-export interface AuditFilter {
-  readonly principalId?: string;
-  readonly outcome?: Outcome;
-  readonly reason?: ReasonCode;
-  readonly capabilityId?: string;
-  readonly endpointFamily?: EndpointFamily;
-  /** Inclusive lower bound on the entry's time, epoch millis. */
-  readonly from?: number;
-  /** Exclusive upper bound on the entry's time, epoch millis. */
-  readonly to?: number;
-  readonly traceId?: string;
+export interface AuditFilter extends AuditQueryFilter {
+  /** The REST API's extra filter (the gRPC query has none). */
   readonly decisionId?: string;
 }
 

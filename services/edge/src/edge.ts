@@ -252,25 +252,10 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       audit,
       auditPublished: () => audit.flush(options.auditPublishTimeoutMs ?? 2000),
     });
-    const hcp = new HcpEnforcement({
-      protocol,
-      calls,
-      listings,
-      manifest,
-      grants: grantsOf,
-      audit,
-    });
+    const enforced = { protocol, calls, listings, manifest, grants: grantsOf, audit };
+    const hcp = new HcpEnforcement(enforced);
     const enforcement = options.enforcement?.({ hcp, protocol, listings, upstream }) ?? hcp;
-    endpoint = new McpEndpoint({
-      verifier,
-      protocol,
-      calls,
-      listings,
-      manifest,
-      grants: grantsOf,
-      audit,
-      enforcement,
-    });
+    endpoint = new McpEndpoint({ ...enforced, verifier, enforcement });
     app = await NestFactory.create<NestExpressApplication>(
       EdgeHttpModule.forRoot({
         endpoint,
