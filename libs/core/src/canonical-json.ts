@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import type { ArgumentResource } from './types';
 
 /**
  * RFC 8785 (JCS) canonical JSON, through the `canonicalize` library by the
@@ -24,21 +25,46 @@ export function digestOf(value: unknown): string {
   return `sha256:${sha256Hex(canonicalJson(value))}`;
 }
 
-/** The fields an approval is bound to: this principal, this capability, this resource, these arguments. */
+/** One canonical resource an approval binds, named by the argument that holds it. */
+export interface BoundResource {
+  readonly argument: string;
+  readonly index: number;
+  readonly canonical: string;
+}
+
+/**
+ * The fields an approval is bound to: this principal, this capability, every canonical resource
+ * of the call (source and destination alike), these arguments.
+ */
 export interface ApprovalBinding {
   readonly principalId: string;
   readonly capabilityId: string;
-  readonly canonicalResource: string | null;
+  readonly canonicalResources: readonly BoundResource[];
   readonly argumentsDigest: string;
+}
+
+/**
+ * The resources an approval binds, from a call's resource facts: every resolved one, in order.
+ * (A call with an unresolved resource is denied before any approval is looked at.)
+ */
+export function boundResourcesOf(
+  resources: readonly ArgumentResource[] | undefined,
+): BoundResource[] {
+  const bound: BoundResource[] = [];
+  for (const r of resources ?? []) {
+    if (r.facts.status === 'resolved')
+      bound.push({ argument: r.argument, index: r.index, canonical: r.facts.resource.canonical });
+  }
+  return bound;
 }
 
 /** The digest an approval carries; a call whose binding digests differently cannot use it (I2). */
 export function approvalBindingDigest(binding: ApprovalBinding): string {
   return digestOf({
-    v: 1,
+    v: 2,
     principal: binding.principalId,
     capability: binding.capabilityId,
-    resource: binding.canonicalResource,
+    resources: binding.canonicalResources.map((r) => [r.argument, r.index, r.canonical]),
     arguments: binding.argumentsDigest,
   });
 }

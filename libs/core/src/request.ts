@@ -1,10 +1,10 @@
 import type {
   Approval,
+  ArgumentResource,
   EndpointFamily,
   EpochMillis,
   HandleRecord,
   Principal,
-  ResourceFacts,
   SessionFacts,
 } from './types';
 
@@ -16,8 +16,11 @@ export interface CallFacts {
   readonly capabilityId: string;
   /** Digest of the tool definition the provider currently advertises (I1). */
   readonly observedDefinitionDigest?: string;
-  /** The canonicaliser's verdict on the resource argument, when the capability declares one (I3). */
-  readonly resource?: ResourceFacts;
+  /**
+   * The canonicaliser's verdict on every resource the call names, one per declared resource
+   * argument (one per element of an array argument), in declaration order (I3).
+   */
+  readonly resources?: readonly ArgumentResource[];
   /** `argumentsDigest(arguments)`: what an approval is bound to (I2). */
   readonly argumentsDigest: string;
   /**

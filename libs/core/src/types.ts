@@ -28,6 +28,10 @@ export interface CanonicalResource {
   readonly host?: string;
   /** For URLs: every address the host resolved to, each classified by the canonicaliser. */
   readonly addresses?: readonly string[];
+  /** For URLs: the lower-case scheme without its colon (`https`). */
+  readonly scheme?: string;
+  /** For URLs: the port the request goes to, the scheme's default when the URL names none. */
+  readonly port?: number;
 }
 
 /**
@@ -52,11 +56,17 @@ export type ResourceFacts =
 export type ResourcePattern =
   /** A canonical absolute path: the path itself and everything below it, on a segment boundary. */
   | { readonly kind: 'path_prefix'; readonly prefix: string }
-  /** URL hosts: exact names or `*.suffix`, and/or CIDR ranges every resolved address must fall in. */
+  /**
+   * URL hosts: exact names or `*.suffix`, and/or CIDR ranges every resolved address must fall in;
+   * and the schemes and ports a URL may use. Absent or empty `schemes`: http and https. Absent or
+   * empty `ports`: only the default port of the URL's scheme (80 for http, 443 for https).
+   */
   | {
       readonly kind: 'host_set';
       readonly hosts: readonly string[];
       readonly cidrs: readonly string[];
+      readonly schemes?: readonly string[];
+      readonly ports?: readonly number[];
     }
   /** An opaque resource id, matched exactly. */
   | { readonly kind: 'exact_id'; readonly id: string };
@@ -108,10 +118,40 @@ export type Effect = 'read' | 'write' | 'delete' | 'network' | 'execute';
 /** Risk class of a capability; `high` is the class an operator normally ties to approval. */
 export type RiskClass = 'low' | 'medium' | 'high';
 
-/** The argument of a tool that names its resource, and how to canonicalise it. */
+/**
+ * What a call does to the resource one argument names: `read` (a source it reads), `write` (a
+ * destination it creates or changes), `delete` (a source it removes or moves away), `fetch` (a
+ * URL it requests), `send` (a recipient it delivers to). Shown to approvers and in the audit.
+ */
+export type ResourceRole = 'read' | 'write' | 'delete' | 'fetch' | 'send';
+
+/** Every role, in a fixed order (validation and docs list them from here). */
+export const RESOURCE_ROLES: readonly ResourceRole[] = ['read', 'write', 'delete', 'fetch', 'send'];
+
+/**
+ * One argument of a tool that names a resource, how to canonicalise it, and what the call does
+ * to it. A capability declares every such argument (I3): each is canonicalised, and each must be
+ * covered by a grant carrying the capability's required scopes plus the argument's own (I5).
+ */
 export interface ResourceArgument {
   readonly name: string;
   readonly canonicalizer: ResourceKind;
+  readonly role: ResourceRole;
+  /** Scopes the grant covering this argument's resource needs beyond the capability's. */
+  readonly scopes?: readonly string[];
+  /** True when the argument is an array of resources (read_multiple_files' `paths`): each is decided. */
+  readonly many?: boolean;
+}
+
+/**
+ * The canonicaliser's verdict on one resource a call names: which argument (and, for an array
+ * argument, which element) and the facts. A call carries one per resource, in declaration order.
+ */
+export interface ArgumentResource {
+  readonly argument: string;
+  /** Position in an array argument (`many`); 0 for a single-valued argument. */
+  readonly index: number;
+  readonly facts: ResourceFacts;
 }
 
 /** A provider tool as the operator declared it in the capability manifest. */
@@ -126,7 +166,8 @@ export interface Capability {
   readonly approvalRequired: boolean;
   /** Scopes a matching grant must carry (I5). */
   readonly requiredScopes: readonly string[];
-  readonly resourceArgument?: ResourceArgument;
+  /** Every argument that names a resource, in declaration order; empty: the tool takes none. */
+  readonly resourceArguments: readonly ResourceArgument[];
   /** SHA-256 of the tool definition pinned when the provider was registered (I1). */
   readonly definitionDigest?: string;
 }

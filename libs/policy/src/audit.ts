@@ -1,5 +1,6 @@
 import {
   newId,
+  type ArgumentResource,
   type AuditEntry,
   type Decision,
   type EndpointFamily,
@@ -33,12 +34,35 @@ export function auditEntryFor(
   decision: Decision,
   subject: AuditSubject,
 ): AuditEntry {
-  const resource = subject.call?.resource ?? subject.resource;
-  const raw = resourceRaw(resource);
-  const canonical = resourceCanonical(resource);
-  const rule =
-    subject.rule ??
-    (resource !== undefined && resource.status !== 'resolved' ? resource.rule : undefined);
+  const resources = subject.call?.resources;
+  let raw: string | undefined;
+  let canonical: string | undefined;
+  let resourceRule: string | undefined;
+  if (resources !== undefined && resources.length > 0) {
+    const only = resources.length === 1 ? resources[0] : undefined;
+    if (only !== undefined) {
+      raw = resourceRaw(only.facts);
+      canonical = resourceCanonical(only.facts);
+    } else {
+      // Several resources (move_file's source and destination, read_multiple_files' paths): one
+      // `argument: value` line each, in declaration order, so the entry shows all of them.
+      raw = resources.map((r) => `${labelOf(r)}: ${resourceRaw(r.facts) ?? ''}`).join('\n');
+      canonical = resources
+        .map((r) => `${labelOf(r)}: ${resourceCanonical(r.facts) ?? ''}`)
+        .join('\n');
+    }
+    for (const r of resources) {
+      if (r.facts.status !== 'resolved') {
+        resourceRule = r.facts.rule;
+        break;
+      }
+    }
+  } else if (subject.resource !== undefined) {
+    raw = resourceRaw(subject.resource);
+    canonical = resourceCanonical(subject.resource);
+    resourceRule = subject.resource.status !== 'resolved' ? subject.resource.rule : undefined;
+  }
+  const rule = subject.rule ?? resourceRule;
   const approvalId = subject.approvalId ?? subject.call?.approval?.id;
   // Filled by assignment rather than conditional spreads: this runs once per decision.
   const entry: { -readonly [K in keyof AuditEntry]: AuditEntry[K] } = {
@@ -66,6 +90,10 @@ export function auditEntryFor(
   if (approvalId !== undefined) entry.approvalId = approvalId;
   if (req.traceId !== undefined) entry.traceId = req.traceId;
   return entry;
+}
+
+function labelOf(r: ArgumentResource): string {
+  return r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
 }
 
 function resourceRaw(facts: ResourceFacts | undefined): string | undefined {

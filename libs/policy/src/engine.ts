@@ -12,6 +12,7 @@ import {
   type InvariantId,
   type NearestGrant,
   type ReasonCode,
+  type ResourceArgument,
 } from '@hcp/core';
 import type { AblationSwitch } from './ablations';
 import { matchGrant } from './grant-matcher';
@@ -83,9 +84,11 @@ type Outcome =
 /** Mutable scratch state threaded through one evaluation. */
 interface Scratch {
   capability?: Capability;
-  resource?: CanonicalResource;
+  /** The call's canonical resources, one per declared argument (element), in declaration order. */
+  resources: DecidedResource[];
   matchedGrantId?: string;
-  matchedScopes?: readonly string[];
+  /** Scopes of every grant that covered a resource (one entry per grant matched). */
+  matchedScopes: (readonly string[])[];
   approvalToConsume?: string;
   /** Set when a prerequisite failed, so dependent checks report "skipped" in an explanation. */
   blocked: boolean;
@@ -158,7 +161,7 @@ export class PolicyEngine {
     ctx: PolicyContext,
     trace: CheckTrace[] | undefined,
   ): { decision: Decision } {
-    const s: Scratch = { blocked: false };
+    const s: Scratch = { blocked: false, resources: [], matchedScopes: [] };
     let failure: (Failure & { check: CheckName }) | undefined;
     const handle =
       mode === 'pipe'
@@ -380,47 +383,78 @@ export class PolicyEngine {
     );
   }
 
-  // I3: policy sees the canonicaliser's resource, never the caller's string.
+  // I3: policy sees the canonicaliser's resources, never the caller's strings: every declared
+  // resource argument must be present, of its declared kind, and resolved.
   private canonicalResource(call: CallFacts, s: Scratch): Outcome {
     const capability = s.capability;
     if (capability === undefined) return SKIP('capability unknown');
-    const arg = capability.resourceArgument;
-    if (arg === undefined) return PASS('capability takes no resource');
-    const facts = call.resource;
-    if (facts === undefined) {
+    const declared = capability.resourceArguments;
+    const given = call.resources ?? [];
+    if (declared.length === 0) {
+      if (given.length === 0) return PASS('capability takes no resource');
       s.blocked = true;
-      return FAIL('INPUT_INVALID', `resource argument ${arg.name} missing`);
+      return FAIL('INPUT_INVALID', `${capability.id} declares no resource argument`);
     }
-    const kind = facts.status === 'resolved' ? facts.resource.kind : facts.kind;
-    if (kind !== arg.canonicalizer) {
-      s.blocked = true;
-      return FAIL(
-        'INPUT_INVALID',
-        `resource is a ${kind}, capability expects a ${arg.canonicalizer}`,
-      );
+    // Every fact must belong to a declared argument: a resource policy did not ask about is
+    // never silently ignored (nor decided as if it were another argument's).
+    for (const r of given) {
+      const arg = declared.find((a) => a.name === r.argument);
+      if (arg === undefined || (arg.many !== true && r.index !== 0)) {
+        s.blocked = true;
+        return FAIL('INPUT_INVALID', `${r.argument} is not a declared resource argument`);
+      }
     }
-    if (facts.status === 'resolved') {
-      s.resource = facts.resource;
-      return PASS(`canonical ${facts.resource.canonical}`);
+    let ablated = false;
+    for (const arg of declared) {
+      let seen = 0;
+      for (const r of given) {
+        if (r.argument !== arg.name) continue;
+        seen++;
+        const facts = r.facts;
+        const kind = facts.status === 'resolved' ? facts.resource.kind : facts.kind;
+        if (kind !== arg.canonicalizer) {
+          s.blocked = true;
+          return FAIL(
+            'INPUT_INVALID',
+            `${argLabel(r)} is a ${kind}, ${capability.id} expects a ${arg.canonicalizer}`,
+          );
+        }
+        if (facts.status === 'resolved') {
+          s.resources.push({ arg, argument: r.argument, index: r.index, resource: facts.resource });
+          continue;
+        }
+        if (this.off.has('canonical_resource')) {
+          // Ablated: decide on the caller's string, as a runtime without canonicalisation would.
+          const resource = { kind: facts.kind, raw: facts.raw, canonical: facts.raw };
+          s.resources.push({ arg, argument: r.argument, index: r.index, resource });
+          ablated = true;
+          continue;
+        }
+        s.blocked = true;
+        const detail = `${argLabel(r)}: ${facts.rule}: ${facts.detail}`;
+        switch (facts.status) {
+          case 'denied':
+            return FAIL('RESOURCE_DENIED', detail);
+          case 'unresolvable':
+            return FAIL('RESOURCE_UNRESOLVABLE', detail);
+          case 'invalid':
+            return FAIL('INPUT_INVALID', detail);
+        }
+      }
+      if (seen === 0) {
+        s.blocked = true;
+        return FAIL('INPUT_INVALID', `resource argument ${arg.name} missing`);
+      }
     }
-    if (this.off.has('canonical_resource')) {
-      // Ablated: decide on the caller's string, as a runtime without canonicalisation would.
-      s.resource = { kind: facts.kind, raw: facts.raw, canonical: facts.raw };
-      return OFF('canonical_resource');
-    }
-    s.blocked = true;
-    switch (facts.status) {
-      case 'denied':
-        return FAIL('RESOURCE_DENIED', `${facts.rule}: ${facts.detail}`);
-      case 'unresolvable':
-        return FAIL('RESOURCE_UNRESOLVABLE', `${facts.rule}: ${facts.detail}`);
-      case 'invalid':
-        return FAIL('INPUT_INVALID', `${facts.rule}: ${facts.detail}`);
-    }
+    if (ablated) return OFF('canonical_resource');
+    return PASS(
+      s.resources.map((r) => `${argLabel(r)} (${r.arg.role}) ${r.resource.canonical}`).join('; '),
+    );
   }
 
-  // I5: principal, capability, canonical resource, scopes and argument constraints all match one
-  // live grant.
+  // I5: principal, capability, scopes and argument constraints match a live grant for EVERY
+  // canonical resource of the call (each with the scopes its argument's role needs); a call
+  // without resources needs one grant for the capability.
   private scopedGrant(
     req: RequestEnvelope,
     call: CallFacts,
@@ -432,26 +466,60 @@ export class PolicyEngine {
     if (this.off.has('grant_matching')) return OFF('grant_matching');
     const principal = req.principal;
     if (principal === undefined) return FAIL('PRINCIPAL_UNAUTHENTICATED', 'no principal');
-    const match = matchGrant(
-      principal.id,
-      ctx.grants,
-      capability,
-      s.resource,
-      req.now,
-      call.arguments,
-    );
-    if (match.matched) {
+    if (s.resources.length === 0) {
+      const match = matchGrant(
+        principal.id,
+        ctx.grants,
+        capability,
+        undefined,
+        req.now,
+        call.arguments,
+      );
+      if (!match.matched) return this.noGrant(principal.id, match, undefined, s);
       s.matchedGrantId = match.grant.id;
-      s.matchedScopes = match.grant.scopes;
+      s.matchedScopes.push(match.grant.scopes);
       return PASS(`grant ${match.grant.id}`);
     }
+    const notes: string[] = [];
+    for (const r of s.resources) {
+      const match = matchGrant(
+        principal.id,
+        ctx.grants,
+        capability,
+        r.resource,
+        req.now,
+        call.arguments,
+        r.arg.scopes,
+      );
+      if (!match.matched) return this.noGrant(principal.id, match, r, s);
+      s.matchedGrantId ??= match.grant.id;
+      s.matchedScopes.push(match.grant.scopes);
+      notes.push(`${argLabel(r)}: grant ${match.grant.id}`);
+    }
+    return PASS(notes.join('; '));
+  }
+
+  private noGrant(
+    principalId: string,
+    match: Extract<ReturnType<typeof matchGrant>, { matched: false }>,
+    r: DecidedResource | undefined,
+    s: Scratch,
+  ): Outcome {
     s.blocked = true;
+    // With several resources, say which one no grant covered (a single one needs no naming).
+    const several =
+      r !== undefined && ((s.capability?.resourceArguments.length ?? 0) > 1 || r.arg.many === true);
+    const on = several ? `${argLabel(r)} (${r.arg.role}): ` : '';
     if (match.nearest === undefined)
-      return FAIL('NO_MATCHING_GRANT', `principal ${principal.id} holds no grants`);
+      return FAIL('NO_MATCHING_GRANT', `${on}principal ${principalId} holds no grants`);
+    const nearest =
+      on === ''
+        ? match.nearest
+        : { grantId: match.nearest.grantId, mismatch: `${on}${match.nearest.mismatch}` };
     return FAIL(
       match.reason,
-      `nearest grant ${match.nearest.grantId}: ${match.nearest.mismatch}`,
-      match.nearest,
+      `${on}nearest grant ${match.nearest.grantId}: ${match.nearest.mismatch}`,
+      nearest,
     );
   }
 
@@ -470,7 +538,11 @@ export class PolicyEngine {
     const expected = approvalBindingDigest({
       principalId,
       capabilityId: capability.id,
-      canonicalResource: s.resource?.canonical ?? null,
+      canonicalResources: s.resources.map((r) => ({
+        argument: r.argument,
+        index: r.index,
+        canonical: r.resource.canonical,
+      })),
       argumentsDigest: call.argumentsDigest,
     });
     if (
@@ -489,13 +561,17 @@ export class PolicyEngine {
   }
 
   // I6: source ownership was proven by principal_binding; the target passed its own checks; and
-  // data labelled secret only flows into a target whose grant carries the `flow:secret` scope.
+  // data labelled secret only flows into a target whose grants (every grant that covered one of
+  // its resources) all carry the `flow:secret` scope.
   private dataFlow(handle: HandleFacts | undefined, s: Scratch): Outcome {
     if (handle?.record === undefined)
       return FAIL('HANDLE_NOT_OWNED', 'pipe without a source handle');
     if (this.off.has('pipe_target_policy')) return OFF('pipe_target_policy');
     const sensitivity = handle.record.labels['sensitivity'];
-    if (sensitivity === 'secret' && !(s.matchedScopes ?? []).includes('flow:secret')) {
+    const everyGrantAllows =
+      s.matchedScopes.length > 0 &&
+      s.matchedScopes.every((scopes) => scopes.includes('flow:secret'));
+    if (sensitivity === 'secret' && !everyGrantAllows) {
       return FAIL(
         'PIPE_TARGET_DENIED',
         `secret data may not flow into ${s.capability?.id ?? 'the target'} without scope flow:secret`,
@@ -516,6 +592,18 @@ const TARGET_CHECKS: ReadonlySet<CheckName> = new Set([
 const EMPTY_CONTEXT: PolicyContext = { grants: [], capabilities: new Map() };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** One canonical resource of the call with the declaration of the argument that named it. */
+interface DecidedResource {
+  readonly arg: ResourceArgument;
+  readonly argument: string;
+  readonly index: number;
+  readonly resource: CanonicalResource;
+}
+
+function argLabel(r: { readonly argument: string; readonly index: number }): string {
+  return r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
+}
 
 interface HandleFacts {
   readonly id: string;

@@ -31,9 +31,10 @@ export type GrantMatch =
     };
 
 /**
- * Finds the first grant (in the given order) that covers principal, capability, canonical
- * resource, required scopes and the call's arguments at `now`; otherwise the nearest one and
- * why it failed.
+ * Finds the first grant (in the given order) that covers principal, capability, one canonical
+ * resource, the capability's required scopes plus `argumentScopes` (those the resource's argument
+ * declares for its role) and the call's arguments at `now`; otherwise the nearest one and why it
+ * failed.
  */
 export function matchGrant(
   principalId: string,
@@ -42,12 +43,13 @@ export function matchGrant(
   resource: CanonicalResource | undefined,
   now: EpochMillis,
   args?: CallArguments,
+  argumentScopes: readonly string[] = NO_SCOPES,
 ): GrantMatch {
   let nearest: Grant | undefined;
   let nearestStage = Stage.Revoked;
   for (const grant of grants) {
     if (grant.principalId !== principalId) continue;
-    const stage = evaluate(grant, capability, resource, now, args);
+    const stage = evaluate(grant, capability, resource, now, args, argumentScopes);
     if (stage === Stage.Matched) return { matched: true, grant };
     if (nearest === undefined || stage > nearestStage) {
       nearest = grant;
@@ -66,7 +68,7 @@ export function matchGrant(
           : 'NO_MATCHING_GRANT',
     nearest: {
       grantId: nearest.id,
-      mismatch: describe(nearestStage, nearest, capability, resource, args),
+      mismatch: describe(nearestStage, nearest, capability, resource, args, argumentScopes),
     },
   };
 }
@@ -77,15 +79,19 @@ function evaluate(
   resource: CanonicalResource | undefined,
   now: EpochMillis,
   args: CallArguments | undefined,
+  argumentScopes: readonly string[],
 ): Stage {
   if (!grantIsLive(grant, now))
     return grant.revokedAt !== undefined && grant.revokedAt <= now ? Stage.Revoked : Stage.Expired;
   if (!coversCapability(grant.capabilities, capability)) return Stage.Capability;
-  if (capability.resourceArgument !== undefined) {
+  if (capability.resourceArguments.length > 0) {
     if (resource === undefined) return Stage.Resource;
     if (!grant.resourcePatterns.some((p) => patternMatches(p, resource))) return Stage.Resource;
   }
   for (const scope of capability.requiredScopes) {
+    if (!grant.scopes.includes(scope)) return Stage.Scopes;
+  }
+  for (const scope of argumentScopes) {
     if (!grant.scopes.includes(scope)) return Stage.Scopes;
   }
   // Last, so a constrained grant is only "nearer" than one that failed on the tool or resource.
@@ -102,6 +108,7 @@ function describe(
   capability: Capability,
   resource: CanonicalResource | undefined,
   args: CallArguments | undefined,
+  argumentScopes: readonly string[],
 ): string {
   switch (stage) {
     case Stage.Revoked:
@@ -115,7 +122,7 @@ function describe(
         ? 'no canonical resource to match'
         : `resource ${resource.canonical} not covered by any pattern`;
     case Stage.Scopes:
-      return `missing scope ${capability.requiredScopes.find((s) => !grant.scopes.includes(s)) ?? ''}`;
+      return `missing scope ${[...capability.requiredScopes, ...argumentScopes].find((s) => !grant.scopes.includes(s)) ?? ''}`;
     case Stage.Arguments: {
       const broken = firstBrokenConstraint(grant.argumentConstraints, args);
       return broken === undefined ? 'arguments' : describeBrokenConstraint(broken, args);
@@ -169,6 +176,51 @@ export function pathWithin(path: string, prefix: string): boolean {
   return path.length > base.length && path.startsWith(base) && path.charCodeAt(base.length) === 47; // '/'
 }
 
+const NO_SCOPES: readonly string[] = [];
+
+/** The port a URL uses when it names none; a scheme not listed has no default (fail closed). */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
+const DEFAULT_SCHEMES: readonly string[] = ['http', 'https'];
+
+/**
+ * The scheme and port of a canonical URL resource: the canonicaliser's fields, or (for a resource
+ * built without them) parsed from the canonical URL. Undefined when neither is known.
+ */
+function schemeAndPort(resource: CanonicalResource): { scheme: string; port: number } | undefined {
+  let scheme = resource.scheme;
+  let port = resource.port;
+  if (scheme === undefined || port === undefined) {
+    let url: URL;
+    try {
+      url = new URL(resource.canonical);
+    } catch {
+      return undefined;
+    }
+    scheme ??= url.protocol.slice(0, -1).toLowerCase();
+    port ??= url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port);
+  }
+  return port === undefined ? undefined : { scheme, port };
+}
+
+/**
+ * A host_set's scheme and port rule: the URL's scheme is one the pattern lists (http and https
+ * when it lists none) and its port is one the pattern lists, or, when it lists none, the default
+ * port of the URL's scheme. `http://example.org:18080/` is not `example.org`.
+ */
+function schemeAndPortAllowed(
+  pattern: Extract<ResourcePattern, { kind: 'host_set' }>,
+  resource: CanonicalResource,
+): boolean {
+  const target = schemeAndPort(resource);
+  if (target === undefined) return false;
+  const schemes =
+    pattern.schemes !== undefined && pattern.schemes.length > 0 ? pattern.schemes : DEFAULT_SCHEMES;
+  if (!schemes.some((s) => s.toLowerCase() === target.scheme)) return false;
+  if (pattern.ports !== undefined && pattern.ports.length > 0)
+    return pattern.ports.includes(target.port);
+  return DEFAULT_PORTS[target.scheme] === target.port;
+}
+
 type ParsedCidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 const cidrCache = new WeakMap<readonly string[], ParsedCidr[]>();
 
@@ -189,6 +241,7 @@ function hostSetMatches(
   pattern: Extract<ResourcePattern, { kind: 'host_set' }>,
   resource: CanonicalResource,
 ): boolean {
+  if (!schemeAndPortAllowed(pattern, resource)) return false;
   const host = resource.host?.toLowerCase();
   if (host !== undefined) {
     for (const entry of pattern.hosts) {

@@ -1,4 +1,6 @@
 import {
+  boundResourcesOf,
+  type ArgumentResource,
   approvalBindingDigest,
   argumentsDigest,
   type Approval,
@@ -46,7 +48,7 @@ export const CAPABILITIES: readonly Capability[] = [
     risk: 'low',
     approvalRequired: false,
     requiredScopes: ['fs:read'],
-    resourceArgument: { name: 'path', canonicalizer: 'path' },
+    resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
     definitionDigest: READ_DEFINITION_DIGEST,
   }),
   cap({
@@ -55,7 +57,26 @@ export const CAPABILITIES: readonly Capability[] = [
     risk: 'high',
     approvalRequired: true,
     requiredScopes: ['fs:write'],
-    resourceArgument: { name: 'path', canonicalizer: 'path' },
+    resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'write' }],
+  }),
+  cap({
+    id: 'fs/move_file',
+    effects: ['write', 'delete'],
+    risk: 'medium',
+    approvalRequired: false,
+    requiredScopes: ['fs:write'],
+    resourceArguments: [
+      { name: 'source', canonicalizer: 'path', role: 'delete', scopes: ['fs:read'] },
+      { name: 'destination', canonicalizer: 'path', role: 'write' },
+    ],
+  }),
+  cap({
+    id: 'fs/read_multiple_files',
+    effects: ['read'],
+    risk: 'low',
+    approvalRequired: false,
+    requiredScopes: ['fs:read'],
+    resourceArguments: [{ name: 'paths', canonicalizer: 'path', role: 'read', many: true }],
   }),
   cap({
     id: 'fetch/fetch',
@@ -63,7 +84,7 @@ export const CAPABILITIES: readonly Capability[] = [
     risk: 'medium',
     approvalRequired: false,
     requiredScopes: ['net:fetch'],
-    resourceArgument: { name: 'url', canonicalizer: 'url' },
+    resourceArguments: [{ name: 'url', canonicalizer: 'url', role: 'fetch' }],
   }),
   cap({
     id: 'notes/get',
@@ -71,7 +92,7 @@ export const CAPABILITIES: readonly Capability[] = [
     risk: 'low',
     approvalRequired: false,
     requiredScopes: ['notes:read'],
-    resourceArgument: { name: 'id', canonicalizer: 'id' },
+    resourceArguments: [{ name: 'id', canonicalizer: 'id', role: 'read' }],
   }),
   cap({
     id: 'mail/send',
@@ -79,9 +100,16 @@ export const CAPABILITIES: readonly Capability[] = [
     risk: 'medium',
     approvalRequired: false,
     requiredScopes: ['mail:send'],
-    resourceArgument: { name: 'to', canonicalizer: 'id' },
+    resourceArguments: [{ name: 'to', canonicalizer: 'id', role: 'send' }],
   }),
-  cap({ id: 'clock/now', effects: [], risk: 'low', approvalRequired: false, requiredScopes: [] }),
+  cap({
+    id: 'clock/now',
+    effects: [],
+    risk: 'low',
+    approvalRequired: false,
+    requiredScopes: [],
+    resourceArguments: [],
+  }),
 ];
 
 const grant = (g: Omit<Grant, 'createdAt'>): Grant => ({ createdAt: NOW - HOUR, ...g });
@@ -237,23 +265,50 @@ export const id = (value: string): ResourceFacts => ({
   resource: { kind: 'id', raw: value, canonical: value },
 });
 
-/** A call with its arguments, digested the way the edge digests them. */
+/**
+ * A call with its arguments, digested the way the edge digests them. `resource` is the facts of
+ * the capability's first resource argument, or the full list of argument resources.
+ */
 export function call(
   capabilityId: string,
-  resource: ResourceFacts | undefined,
+  resource: ResourceFacts | readonly ArgumentResource[] | undefined,
   args: Readonly<Record<string, unknown>>,
   over: Partial<CallFacts> = {},
 ): CallFacts {
-  const observed = CAPABILITIES.find((c) => c.id === capabilityId)?.definitionDigest;
+  const capability = CAPABILITIES.find((c) => c.id === capabilityId);
+  const observed = capability?.definitionDigest;
+  const resources: readonly ArgumentResource[] | undefined =
+    resource === undefined
+      ? undefined
+      : isList(resource)
+        ? resource
+        : [
+            {
+              argument: capability?.resourceArguments[0]?.name ?? 'resource',
+              index: 0,
+              facts: resource,
+            },
+          ];
   return {
     capabilityId,
     argumentsDigest: argumentsDigest(args),
     arguments: args,
-    ...(resource !== undefined ? { resource } : {}),
+    ...(resources !== undefined ? { resources } : {}),
     ...(observed !== undefined ? { observedDefinitionDigest: observed } : {}),
     ...over,
   };
 }
+
+function isList(r: ResourceFacts | readonly ArgumentResource[]): r is readonly ArgumentResource[] {
+  return Array.isArray(r);
+}
+
+/** One argument's resource facts, for a call with several resources. */
+export const on = (argument: string, facts: ResourceFacts, index = 0): ArgumentResource => ({
+  argument,
+  index,
+  facts,
+});
 
 /** An approved, unconsumed approval bound to exactly `c` for `principalId`. */
 export function approvalFor(
@@ -261,7 +316,6 @@ export function approvalFor(
   c: CallFacts,
   over: Partial<Approval> = {},
 ): Approval {
-  const canonical = c.resource?.status === 'resolved' ? c.resource.resource.canonical : null;
   return {
     id: `apr_${principalId}_${c.capabilityId.replace('/', '_')}`,
     principalId,
@@ -269,7 +323,7 @@ export function approvalFor(
     bindingDigest: approvalBindingDigest({
       principalId,
       capabilityId: c.capabilityId,
-      canonicalResource: canonical,
+      canonicalResources: boundResourcesOf(c.resources),
       argumentsDigest: c.argumentsDigest,
     }),
     state: 'approved',
