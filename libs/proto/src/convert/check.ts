@@ -46,3 +46,20 @@ export function durationFromProto(d: Duration | undefined, field: string): numbe
     );
   return seconds * 1000 + Math.trunc(nanos / 1_000_000);
 }
+
+/** A URL scheme as grants and resources carry it: lower case, without its colon. */
+export const URL_SCHEME = /^[a-z][a-z0-9+.-]{0,31}$/;
+
+/** A scheme from the wire: lower-case `[a-z][a-z0-9+.-]*`, at most 32 characters. */
+export function schemeFromWire(value: string, field: string): string {
+  if (!URL_SCHEME.test(value))
+    throw invalidInput(field, 'must be a lower-case URL scheme without its colon (e.g. https)');
+  return value;
+}
+
+/** A TCP port from the wire: 1..65535. */
+export function portFromWire(value: number, field: string): number {
+  if (!Number.isInteger(value) || value < 1 || value > 65_535)
+    throw invalidInput(field, 'must be a port 1..65535');
+  return value;
+}

@@ -2,6 +2,7 @@ import {
   argumentsDigest,
   canonicalJson,
   sha256Hex,
+  type ArgumentResource,
   type CallRequestFacts,
   type DecideRequestFacts,
   type HandleRecord,
@@ -12,8 +13,8 @@ import {
 } from '@hcp/core';
 import * as core from '../generated/hcp/core/v1/core';
 import type * as policy from '../generated/hcp/policy/v1/policy_decision';
-import { invalidInput } from './check';
-import { handleToProto, principalToProto, resourceFactsToProto, sessionToProto } from './domain';
+import { invalidInput, portFromWire, schemeFromWire } from './check';
+import { argumentResourceToProto, handleToProto, principalToProto, sessionToProto } from './domain';
 import { enums, fromTimestamp } from './enums';
 
 /**
@@ -31,6 +32,8 @@ export const DECIDE_LIMITS = {
   id: 256,
   text: 8192,
   addresses: 64,
+  /** Resources of one call (every declared argument, every element of an array argument). */
+  resources: 64,
   labels: 64,
   version: 32,
   argumentsBytes: 256 * 1024,
@@ -77,11 +80,8 @@ function sessionFromProto(s: core.SessionFacts | undefined, field: string): Sess
   };
 }
 
-function resourceFromProto(
-  r: core.ResourceFacts | undefined,
-  field: string,
-): ResourceFacts | undefined {
-  if (r === undefined) return undefined;
+function resourceFromProto(r: core.ResourceFacts | undefined, field: string): ResourceFacts {
+  if (r === undefined) throw invalidInput(field, 'required');
   const facts = r.facts;
   switch (facts?.$case) {
     case 'resolved': {
@@ -97,6 +97,8 @@ function resourceFromProto(
       if (list.some((a) => a.length > 64))
         throw invalidInput(`${f}.addresses`, 'must be address strings');
       const host = bounded(res.host, `${f}.host`);
+      const scheme = res.scheme !== '' ? schemeFromWire(res.scheme, `${f}.scheme`) : undefined;
+      const port = res.port !== 0 ? portFromWire(res.port, `${f}.port`) : undefined;
       return {
         status: 'resolved',
         resource: {
@@ -105,6 +107,8 @@ function resourceFromProto(
           canonical,
           ...(host !== '' ? { host } : {}),
           ...(list.length > 0 ? { addresses: [...list] } : {}),
+          ...(scheme !== undefined ? { scheme } : {}),
+          ...(port !== undefined ? { port } : {}),
         },
       };
     }
@@ -128,6 +132,27 @@ function resourceFromProto(
     case undefined:
       throw invalidInput(field, 'must be resolved or rejected');
   }
+}
+
+/**
+ * The call's resources: at most DECIDE_LIMITS.resources, each naming its argument, an element
+ * index below that bound, and a verdict. Whether they match the capability's declared arguments
+ * is the engine's check (I3), which refuses any resource it did not ask about.
+ */
+function resourcesFromProto(
+  list: readonly core.ArgumentResource[],
+  field: string,
+): ArgumentResource[] {
+  const max = DECIDE_LIMITS.resources;
+  if (list.length > max) throw invalidInput(field, `more than ${max}`);
+  return list.map((r, i) => {
+    const f = `${field}[${i}]`;
+    const argument = bounded(r.argument, `${f}.argument`);
+    if (argument === '') throw invalidInput(`${f}.argument`, 'required');
+    if (!Number.isInteger(r.index) || r.index < 0 || r.index >= max)
+      throw invalidInput(`${f}.index`, `must be 0..${max - 1}`);
+    return { argument, index: r.index, facts: resourceFromProto(r.facts, `${f}.facts`) };
+  });
 }
 
 /** Deepest nesting of objects and arrays in JSON text, scanned before parsing anything. */
@@ -187,7 +212,7 @@ function callFromProto(c: policy.CallFacts | undefined, field: string): CallRequ
     throw invalidInput(`${field}.arguments_digest`, 'must be sha256:<64 hex>');
   const args = argumentsFromJson(c.argumentsJson, given, `${field}.arguments_json`);
   const observed = bounded(c.observedDefinitionDigest, `${field}.observed_definition_digest`, 80);
-  const resource = resourceFromProto(c.resource, `${field}.resource`);
+  const resources = resourcesFromProto(c.resources, `${field}.resources`);
   const approvalId = bounded(c.approvalId, `${field}.approval_id`);
   return {
     capabilityId: bounded(c.capabilityId, `${field}.capability_id`),
@@ -195,7 +220,7 @@ function callFromProto(c: policy.CallFacts | undefined, field: string): CallRequ
     argumentsDigest: args?.argumentsDigest ?? (given !== '' ? given : EMPTY_ARGUMENTS_DIGEST),
     ...(args !== undefined ? { arguments: args.arguments } : {}),
     ...(observed !== '' ? { observedDefinitionDigest: observed } : {}),
-    ...(resource !== undefined ? { resource } : {}),
+    ...(resources.length > 0 ? { resources } : {}),
     ...(approvalId !== '' ? { approvalId } : {}),
   };
 }
@@ -265,7 +290,7 @@ export function decideRequestToProto(r: DecideRequestFacts): policy.DecideReques
     call: {
       capabilityId: c.capabilityId,
       observedDefinitionDigest: c.observedDefinitionDigest ?? '',
-      resource: c.resource ? resourceFactsToProto(c.resource) : undefined,
+      resources: (c.resources ?? []).map(argumentResourceToProto),
       argumentsDigest: c.argumentsDigest,
       approvalId: c.approvalId ?? '',
       argumentsJson: c.arguments !== undefined ? canonicalJson(c.arguments) : '',

@@ -1,5 +1,6 @@
 import {
   type ArgumentConstraint,
+  type ArgumentResource,
   type Approval,
   type Capability,
   type Decision,
@@ -8,6 +9,7 @@ import {
   type HandleRecord,
   type JsonScalar,
   type Principal,
+  type ResourceArgument,
   type ResourceFacts,
   type ResourcePattern,
   type SessionFacts,
@@ -31,9 +33,17 @@ export function grantFromProto(g: core.Grant): Grant {
       case 'pathPrefix':
         patterns.push({ kind: 'path_prefix', prefix: pattern.value });
         break;
-      case 'hostSet':
-        patterns.push({ kind: 'host_set', hosts: pattern.value.hosts, cidrs: pattern.value.cidrs });
+      case 'hostSet': {
+        const { hosts, cidrs, schemes, ports } = pattern.value;
+        patterns.push({
+          kind: 'host_set',
+          hosts,
+          cidrs,
+          ...(schemes.length > 0 ? { schemes } : {}),
+          ...(ports.length > 0 ? { ports } : {}),
+        });
         break;
+      }
       case 'exactId':
         patterns.push({ kind: 'exact_id', id: pattern.value });
         break;
@@ -148,7 +158,15 @@ export function grantToProto(g: Grant): core.Grant {
           return { pattern: { $case: 'pathPrefix', value: p.prefix } };
         case 'host_set':
           return {
-            pattern: { $case: 'hostSet', value: { hosts: [...p.hosts], cidrs: [...p.cidrs] } },
+            pattern: {
+              $case: 'hostSet',
+              value: {
+                hosts: [...p.hosts],
+                cidrs: [...p.cidrs],
+                schemes: [...(p.schemes ?? [])],
+                ports: [...(p.ports ?? [])],
+              },
+            },
           };
         case 'exact_id':
           return { pattern: { $case: 'exactId', value: p.id } };
@@ -163,14 +181,37 @@ export function grantToProto(g: Grant): core.Grant {
   };
 }
 
+/**
+ * A resource argument as grant-store sends it. It is never dropped (that would let a call skip
+ * its resource's check): an unknown canonicaliser reads as `id` (exact match only, the
+ * narrowest) and an unknown role as `write`.
+ */
+export function resourceArgumentFromProto(a: core.ResourceArgument): ResourceArgument {
+  return {
+    name: a.name,
+    canonicalizer: enums.resourceKind.fromWire(a.canonicalizer) ?? 'id',
+    role: enums.resourceRole.fromWire(a.role) ?? 'write',
+    ...(a.scopes.length > 0 ? { scopes: a.scopes } : {}),
+    ...(a.many ? { many: true } : {}),
+  };
+}
+
+/** A domain resource argument as a ts-proto message. */
+export function resourceArgumentToProto(a: ResourceArgument): core.ResourceArgument {
+  return {
+    name: a.name,
+    canonicalizer: enums.resourceKind.toWire(a.canonicalizer),
+    role: enums.resourceRole.toWire(a.role),
+    scopes: [...(a.scopes ?? [])],
+    many: a.many === true,
+  };
+}
+
 /** A capability as grant-store sends it. Unknown effects are dropped; an unknown risk reads as high. */
 export function capabilityFromProto(c: core.Capability): Capability {
   const effects = c.effects
     .map((e) => enums.effect.fromWire(e))
     .filter((e): e is Effect => e !== undefined);
-  const kind = c.resourceArgument
-    ? enums.resourceKind.fromWire(c.resourceArgument.canonicalizer)
-    : undefined;
   return {
     id: c.id,
     provider: c.provider,
@@ -179,9 +220,7 @@ export function capabilityFromProto(c: core.Capability): Capability {
     risk: enums.risk.fromWire(c.risk) ?? 'high',
     approvalRequired: c.approvalRequired,
     requiredScopes: c.requiredScopes,
-    ...(c.resourceArgument && kind
-      ? { resourceArgument: { name: c.resourceArgument.name, canonicalizer: kind } }
-      : {}),
+    resourceArguments: c.resourceArguments.map(resourceArgumentFromProto),
     ...(c.definitionDigest !== '' ? { definitionDigest: c.definitionDigest } : {}),
   };
 }
@@ -196,13 +235,8 @@ export function capabilityToProto(c: Capability): core.Capability {
     risk: enums.risk.toWire(c.risk),
     approvalRequired: c.approvalRequired,
     requiredScopes: [...c.requiredScopes],
-    resourceArgument: c.resourceArgument
-      ? {
-          name: c.resourceArgument.name,
-          canonicalizer: enums.resourceKind.toWire(c.resourceArgument.canonicalizer),
-        }
-      : undefined,
     definitionDigest: c.definitionDigest ?? '',
+    resourceArguments: c.resourceArguments.map(resourceArgumentToProto),
   };
 }
 
@@ -313,6 +347,8 @@ export function resourceFactsToProto(f: ResourceFacts): core.ResourceFacts {
           canonical: r.canonical,
           host: r.host ?? '',
           addresses: [...(r.addresses ?? [])],
+          scheme: r.scheme ?? '',
+          port: r.port ?? 0,
         },
       },
     };
@@ -330,6 +366,11 @@ export function resourceFactsToProto(f: ResourceFacts): core.ResourceFacts {
       },
     },
   };
+}
+
+/** One resource of a call (argument, element index, verdict) as a ts-proto message. */
+export function argumentResourceToProto(r: ArgumentResource): core.ArgumentResource {
+  return { argument: r.argument, index: r.index, facts: resourceFactsToProto(r.facts) };
 }
 
 /** Handle metadata as a ts-proto message. */

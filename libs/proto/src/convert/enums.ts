@@ -9,6 +9,7 @@ import {
   type PrincipalKind,
   type ReasonCode,
   type ResourceKind,
+  type ResourceRole,
   type RiskClass,
   type SessionState,
 } from '@hcp/core';
@@ -33,6 +34,7 @@ function codec<D extends string>(numbers: Readonly<Record<D, number>>): EnumCode
 export const enums = {
   principalKind: codec<PrincipalKind>({ agent: 1, operator: 2, service: 3 }),
   resourceKind: codec<ResourceKind>({ path: 1, url: 2, id: 3 }),
+  resourceRole: codec<ResourceRole>({ read: 1, write: 2, delete: 3, fetch: 4, send: 5 }),
   rejectionStatus: codec<'denied' | 'unresolvable' | 'invalid'>({
     denied: 1,
     unresolvable: 2,

@@ -8,7 +8,14 @@ import type {
 } from '@hcp/core';
 import type * as core from '../generated/hcp/core/v1/core';
 import * as grants from '../generated/hcp/grants/v1/grant_store';
-import { boundedList, durationFromProto, invalidInput, timestampFromProto } from './check';
+import {
+  boundedList,
+  durationFromProto,
+  invalidInput,
+  portFromWire,
+  schemeFromWire,
+  timestampFromProto,
+} from './check';
 import { enums, toTimestamp, type EnumCodec } from './enums';
 
 /**
@@ -24,8 +31,12 @@ export const GRANT_LIST_LIMITS = {
   patternsPerGrant: 64,
   hostsPerSet: 64,
   cidrsPerSet: 64,
+  schemesPerSet: 8,
+  portsPerSet: 64,
   scopesPerGrant: 32,
   effectsPerCapability: 5,
+  resourceArgumentsPerCapability: 16,
+  scopesPerResourceArgument: 32,
 } as const;
 
 /** A grant as CreateGrant asks for it; id, times and revision are the store's. */
@@ -91,10 +102,19 @@ export function resourcePatternFromRequest(
       return { kind: 'exact_id', id: pattern.value };
     case 'hostSet': {
       const f = `${field}.hostSet`;
+      const L = GRANT_LIST_LIMITS;
+      const schemes = boundedList(pattern.value.schemes, `${f}.schemes`, L.schemesPerSet).map(
+        (v, i) => schemeFromWire(v, `${f}.schemes[${i}]`),
+      );
+      const ports = boundedList(pattern.value.ports, `${f}.ports`, L.portsPerSet).map((v, i) =>
+        portFromWire(v, `${f}.ports[${i}]`),
+      );
       return {
         kind: 'host_set',
-        hosts: [...boundedList(pattern.value.hosts, `${f}.hosts`, GRANT_LIST_LIMITS.hostsPerSet)],
-        cidrs: [...boundedList(pattern.value.cidrs, `${f}.cidrs`, GRANT_LIST_LIMITS.cidrsPerSet)],
+        hosts: [...boundedList(pattern.value.hosts, `${f}.hosts`, L.hostsPerSet)],
+        cidrs: [...boundedList(pattern.value.cidrs, `${f}.cidrs`, L.cidrsPerSet)],
+        ...(schemes.length > 0 && { schemes }),
+        ...(ports.length > 0 && { ports }),
       };
     }
     case undefined:
@@ -176,6 +196,30 @@ export function createGrantRequestFromProto(r: grants.CreateGrantRequest): Creat
   };
 }
 
+/** One resource argument of a PutCapability request: canonicaliser and role known, scopes bounded. */
+export function resourceArgumentFromRequest(
+  a: core.ResourceArgument,
+  field: string,
+): ResourceArgument {
+  const scopes = boundedList(
+    a.scopes,
+    `${field}.scopes`,
+    GRANT_LIST_LIMITS.scopesPerResourceArgument,
+  );
+  return {
+    name: a.name,
+    canonicalizer: known(
+      a.canonicalizer,
+      `${field}.canonicalizer`,
+      enums.resourceKind,
+      'RESOURCE_KIND_UNSPECIFIED',
+    ),
+    role: known(a.role, `${field}.role`, enums.resourceRole, 'RESOURCE_ROLE_UNSPECIFIED'),
+    ...(scopes.length > 0 && { scopes: [...scopes] }),
+    ...(a.many && { many: true }),
+  };
+}
+
 /** A capability as PutCapability sends it: every enum known, UNSPECIFIED refused by field. */
 export function capabilityFromRequest(c: core.Capability | undefined, field: string): Capability {
   if (c === undefined) throw invalidInput(field, 'is required');
@@ -184,16 +228,17 @@ export function capabilityFromRequest(c: core.Capability | undefined, field: str
     `${field}.effects`,
     GRANT_LIST_LIMITS.effectsPerCapability,
   ).map((e, i) => known(e, `${field}.effects[${i}]`, enums.effect, 'EFFECT_UNSPECIFIED'));
-  const arg = c.resourceArgument;
-  const resourceArgument: ResourceArgument | undefined = arg && {
-    name: arg.name,
-    canonicalizer: known(
-      arg.canonicalizer,
-      `${field}.resourceArgument.canonicalizer`,
-      enums.resourceKind,
-      'RESOURCE_KIND_UNSPECIFIED',
-    ),
-  };
+  const names = new Set<string>();
+  const resourceArguments = boundedList(
+    c.resourceArguments,
+    `${field}.resourceArguments`,
+    GRANT_LIST_LIMITS.resourceArgumentsPerCapability,
+  ).map((a, i) => {
+    const f = `${field}.resourceArguments[${i}]`;
+    if (names.has(a.name)) throw invalidInput(`${f}.name`, `duplicates ${JSON.stringify(a.name)}`);
+    names.add(a.name);
+    return resourceArgumentFromRequest(a, f);
+  });
   return {
     id: c.id,
     provider: c.provider,
@@ -204,7 +249,7 @@ export function capabilityFromRequest(c: core.Capability | undefined, field: str
     requiredScopes: [
       ...boundedList(c.requiredScopes, `${field}.requiredScopes`, GRANT_LIST_LIMITS.scopesPerGrant),
     ],
-    ...(resourceArgument !== undefined && { resourceArgument }),
+    resourceArguments,
     ...(c.definitionDigest !== '' && { definitionDigest: c.definitionDigest }),
   };
 }

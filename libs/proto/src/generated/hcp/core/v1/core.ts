@@ -289,6 +289,70 @@ export function riskClassToJSON(object: RiskClass): string {
   }
 }
 
+/** What a call does to the resource one argument names; shown to approvers and in the audit. */
+export enum ResourceRole {
+  /** RESOURCE_ROLE_UNSPECIFIED - Not set; rejected by validation. */
+  RESOURCE_ROLE_UNSPECIFIED = 0,
+  /** RESOURCE_ROLE_READ - A source the call reads. */
+  RESOURCE_ROLE_READ = 1,
+  /** RESOURCE_ROLE_WRITE - A destination the call creates or changes. */
+  RESOURCE_ROLE_WRITE = 2,
+  /** RESOURCE_ROLE_DELETE - A source the call removes or moves away. */
+  RESOURCE_ROLE_DELETE = 3,
+  /** RESOURCE_ROLE_FETCH - A URL the call requests. */
+  RESOURCE_ROLE_FETCH = 4,
+  /** RESOURCE_ROLE_SEND - A recipient the call delivers to. */
+  RESOURCE_ROLE_SEND = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function resourceRoleFromJSON(object: any): ResourceRole {
+  switch (object) {
+    case 0:
+    case "RESOURCE_ROLE_UNSPECIFIED":
+      return ResourceRole.RESOURCE_ROLE_UNSPECIFIED;
+    case 1:
+    case "RESOURCE_ROLE_READ":
+      return ResourceRole.RESOURCE_ROLE_READ;
+    case 2:
+    case "RESOURCE_ROLE_WRITE":
+      return ResourceRole.RESOURCE_ROLE_WRITE;
+    case 3:
+    case "RESOURCE_ROLE_DELETE":
+      return ResourceRole.RESOURCE_ROLE_DELETE;
+    case 4:
+    case "RESOURCE_ROLE_FETCH":
+      return ResourceRole.RESOURCE_ROLE_FETCH;
+    case 5:
+    case "RESOURCE_ROLE_SEND":
+      return ResourceRole.RESOURCE_ROLE_SEND;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ResourceRole.UNRECOGNIZED;
+  }
+}
+
+export function resourceRoleToJSON(object: ResourceRole): string {
+  switch (object) {
+    case ResourceRole.RESOURCE_ROLE_UNSPECIFIED:
+      return "RESOURCE_ROLE_UNSPECIFIED";
+    case ResourceRole.RESOURCE_ROLE_READ:
+      return "RESOURCE_ROLE_READ";
+    case ResourceRole.RESOURCE_ROLE_WRITE:
+      return "RESOURCE_ROLE_WRITE";
+    case ResourceRole.RESOURCE_ROLE_DELETE:
+      return "RESOURCE_ROLE_DELETE";
+    case ResourceRole.RESOURCE_ROLE_FETCH:
+      return "RESOURCE_ROLE_FETCH";
+    case ResourceRole.RESOURCE_ROLE_SEND:
+      return "RESOURCE_ROLE_SEND";
+    case ResourceRole.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** State of an approval request in its lifecycle. */
 export enum ApprovalState {
   /** APPROVAL_STATE_UNSPECIFIED - Not set; rejected by validation. */
@@ -868,6 +932,13 @@ export interface Resource {
   host: string;
   /** For URLs: every address the host resolved to. Default empty (not a URL, or an address literal in host). */
   addresses: string[];
+  /** For URLs: the lower-case scheme without its colon (`https`). Default empty (not a URL). */
+  scheme: string;
+  /**
+   * For URLs: the port the request goes to, the scheme's default when the URL names none.
+   * Default 0 (not a URL).
+   */
+  port: number;
 }
 
 /**
@@ -905,12 +976,33 @@ export interface ResourceFacts {
     | undefined;
 }
 
+/**
+ * The canonicaliser's verdict on one resource a call names: which declared resource argument
+ * (and, for an array argument, which element) and the facts. A call carries one per resource,
+ * in declaration order.
+ */
+export interface ArgumentResource {
+  /** Name of the capability's resource argument. Required; empty is rejected. */
+  argument: string;
+  /** Position in an array argument (`many`). Default 0: the first element, or a single-valued argument. */
+  index: number;
+  /** The verdict. Required; unset is rejected. */
+  facts?: ResourceFacts | undefined;
+}
+
 /** URL hosts a grant covers. */
 export interface HostSet {
   /** Exact lower-case host names or `*.suffix` wildcards. Default empty (no host constraint from names). */
   hosts: string[];
   /** CIDR ranges every resolved address must fall in. Default empty (no address constraint). */
   cidrs: string[];
+  /** Lower-case schemes a URL may use, e.g. `https`; at most 8. Default empty: http and https. */
+  schemes: string[];
+  /**
+   * Ports (1..65535) a URL may go to; at most 64. Default empty: only the default port of the
+   * URL's scheme (80 for http, 443 for https).
+   */
+  ports: number[];
 }
 
 /** Which resources a grant covers. Matched against canonical values only. */
@@ -1032,12 +1124,28 @@ export interface ArgumentConstraint {
     | undefined;
 }
 
-/** The argument of a tool that names its resource, and how to canonicalise it. */
+/**
+ * One argument of a tool that names a resource, how to canonicalise it, and what the call does
+ * to it. Each is canonicalised, and each resource must be covered by a grant carrying the
+ * capability's required scopes plus the argument's own (I3, I5).
+ */
 export interface ResourceArgument {
   /** Name of the tool argument holding the resource. Required; empty is rejected. */
   name: string;
   /** The canonicaliser to run on it. Default RESOURCE_KIND_UNSPECIFIED is rejected. */
   canonicalizer: ResourceKind;
+  /** What the call does to the resource. Default RESOURCE_ROLE_UNSPECIFIED is rejected. */
+  role: ResourceRole;
+  /**
+   * Scopes the grant covering this argument's resource needs beyond the capability's required
+   * scopes. Default empty (none beyond the capability's).
+   */
+  scopes: string[];
+  /**
+   * True when the argument is an array of resources; each element is decided. Default false:
+   * the argument holds one resource.
+   */
+  many: boolean;
 }
 
 /** A provider tool as the operator declared it in the capability manifest. */
@@ -1056,12 +1164,13 @@ export interface Capability {
   approvalRequired: boolean;
   /** Scopes a matching grant must carry (I5). Default empty (no scope needed). */
   requiredScopes: string[];
-  /** The argument naming the resource. Default unset: the tool takes no resource argument. */
-  resourceArgument?:
-    | ResourceArgument
-    | undefined;
   /** Lower-case hex SHA-256 of the tool definition pinned at registration (I1). Default empty (not pinned). */
   definitionDigest: string;
+  /**
+   * Every argument that names a resource, in declaration order; names are unique, at most 16.
+   * Default empty: the tool takes no resource argument.
+   */
+  resourceArguments: ResourceArgument[];
 }
 
 /** A human (or operator process) approval bound to one exact call by digest; single-use (I2). */
@@ -1072,7 +1181,7 @@ export interface Approval {
   principalId: string;
   /** The capability the call invokes. Required. */
   capabilityId: string;
-  /** `approvalBindingDigest` of (principal, capability, canonical resource, arguments digest). Required. */
+  /** `approvalBindingDigest` of (principal, capability, every canonical resource, arguments digest). Required. */
   bindingDigest: string;
   /** Lifecycle state. Default APPROVAL_STATE_UNSPECIFIED is rejected. */
   state: ApprovalState;
@@ -1187,9 +1296,15 @@ export interface AuditEntry {
   endpointFamily: EndpointFamily;
   /** Capability invoked or targeted. Default empty (none involved). */
   capabilityId: string;
-  /** The resource as the caller sent it. Default empty (no resource argument). */
+  /**
+   * The resource as the caller sent it; for several resources one `argument: value` line each
+   * (`argument[i]` for an array element), in declaration order. Default empty (no resource argument).
+   */
   resourceRaw: string;
-  /** The canonical resource policy decided on. Default empty (none, or not resolvable). */
+  /**
+   * The canonical resource policy decided on, one line per resource like resource_raw. Default
+   * empty (none, or not resolvable).
+   */
   resourceCanonical: string;
   /** The decision's outcome. Default OUTCOME_UNSPECIFIED is rejected. */
   outcome: Outcome;
@@ -1342,7 +1457,7 @@ export const Principal: MessageFns<Principal> = {
 };
 
 function createBaseResource(): Resource {
-  return { kind: 0, raw: "", canonical: "", host: "", addresses: [] };
+  return { kind: 0, raw: "", canonical: "", host: "", addresses: [], scheme: "", port: 0 };
 }
 
 export const Resource: MessageFns<Resource> = {
@@ -1361,6 +1476,12 @@ export const Resource: MessageFns<Resource> = {
     }
     for (const v of message.addresses) {
       writer.uint32(42).string(v!);
+    }
+    if (message.scheme !== "") {
+      writer.uint32(50).string(message.scheme);
+    }
+    if (message.port !== 0) {
+      writer.uint32(56).uint32(message.port);
     }
     return writer;
   },
@@ -1418,6 +1539,22 @@ export const Resource: MessageFns<Resource> = {
             message.addresses.push(reader.string());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scheme = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1439,6 +1576,8 @@ export const Resource: MessageFns<Resource> = {
       addresses: globalThis.Array.isArray(object?.addresses)
         ? object.addresses.map((e: any) => globalThis.String(e))
         : [],
+      scheme: isSet(object.scheme) ? globalThis.String(object.scheme) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
     };
   },
 
@@ -1459,6 +1598,12 @@ export const Resource: MessageFns<Resource> = {
     if (message.addresses?.length) {
       obj.addresses = message.addresses;
     }
+    if (message.scheme !== "") {
+      obj.scheme = message.scheme;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
     return obj;
   },
 
@@ -1472,6 +1617,8 @@ export const Resource: MessageFns<Resource> = {
     message.canonical = object.canonical ?? "";
     message.host = object.host ?? "";
     message.addresses = object.addresses?.map((e) => e) || [];
+    message.scheme = object.scheme ?? "";
+    message.port = object.port ?? 0;
     return message;
   },
 };
@@ -1726,8 +1873,111 @@ export const ResourceFacts: MessageFns<ResourceFacts> = {
   },
 };
 
+function createBaseArgumentResource(): ArgumentResource {
+  return { argument: "", index: 0, facts: undefined };
+}
+
+export const ArgumentResource: MessageFns<ArgumentResource> = {
+  encode(message: ArgumentResource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.argument !== "") {
+      writer.uint32(10).string(message.argument);
+    }
+    if (message.index !== 0) {
+      writer.uint32(16).uint32(message.index);
+    }
+    if (message.facts !== undefined) {
+      ResourceFacts.encode(message.facts, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArgumentResource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArgumentResource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.argument = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.facts = ResourceFacts.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ArgumentResource {
+    return {
+      argument: isSet(object.argument) ? globalThis.String(object.argument) : "",
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      facts: isSet(object.facts) ? ResourceFacts.fromJSON(object.facts) : undefined,
+    };
+  },
+
+  toJSON(message: ArgumentResource): unknown {
+    const obj: any = {};
+    if (message.argument !== "") {
+      obj.argument = message.argument;
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.facts !== undefined) {
+      obj.facts = ResourceFacts.toJSON(message.facts);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArgumentResource>, I>>(base?: I): ArgumentResource {
+    return ArgumentResource.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArgumentResource>, I>>(object: I): ArgumentResource {
+    const message = createBaseArgumentResource();
+    message.argument = object.argument ?? "";
+    message.index = object.index ?? 0;
+    message.facts = (object.facts !== undefined && object.facts !== null)
+      ? ResourceFacts.fromPartial(object.facts)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseHostSet(): HostSet {
-  return { hosts: [], cidrs: [] };
+  return { hosts: [], cidrs: [], schemes: [], ports: [] };
 }
 
 export const HostSet: MessageFns<HostSet> = {
@@ -1737,6 +1987,16 @@ export const HostSet: MessageFns<HostSet> = {
     }
     for (const v of message.cidrs) {
       writer.uint32(18).string(v!);
+    }
+    for (const v of message.schemes) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.ports.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.ports) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1770,6 +2030,32 @@ export const HostSet: MessageFns<HostSet> = {
             message.cidrs.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.schemes.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.ports.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.ports.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1786,6 +2072,8 @@ export const HostSet: MessageFns<HostSet> = {
     return {
       hosts: globalThis.Array.isArray(object?.hosts) ? object.hosts.map((e: any) => globalThis.String(e)) : [],
       cidrs: globalThis.Array.isArray(object?.cidrs) ? object.cidrs.map((e: any) => globalThis.String(e)) : [],
+      schemes: globalThis.Array.isArray(object?.schemes) ? object.schemes.map((e: any) => globalThis.String(e)) : [],
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => globalThis.Number(e)) : [],
     };
   },
 
@@ -1797,6 +2085,12 @@ export const HostSet: MessageFns<HostSet> = {
     if (message.cidrs?.length) {
       obj.cidrs = message.cidrs;
     }
+    if (message.schemes?.length) {
+      obj.schemes = message.schemes;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1807,6 +2101,8 @@ export const HostSet: MessageFns<HostSet> = {
     const message = createBaseHostSet();
     message.hosts = object.hosts?.map((e) => e) || [];
     message.cidrs = object.cidrs?.map((e) => e) || [];
+    message.schemes = object.schemes?.map((e) => e) || [];
+    message.ports = object.ports?.map((e) => e) || [];
     return message;
   },
 };
@@ -2739,7 +3035,7 @@ export const ArgumentConstraint: MessageFns<ArgumentConstraint> = {
 };
 
 function createBaseResourceArgument(): ResourceArgument {
-  return { name: "", canonicalizer: 0 };
+  return { name: "", canonicalizer: 0, role: 0, scopes: [], many: false };
 }
 
 export const ResourceArgument: MessageFns<ResourceArgument> = {
@@ -2749,6 +3045,15 @@ export const ResourceArgument: MessageFns<ResourceArgument> = {
     }
     if (message.canonicalizer !== 0) {
       writer.uint32(16).int32(message.canonicalizer);
+    }
+    if (message.role !== 0) {
+      writer.uint32(24).int32(message.role);
+    }
+    for (const v of message.scopes) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.many !== false) {
+      writer.uint32(40).bool(message.many);
     }
     return writer;
   },
@@ -2782,6 +3087,30 @@ export const ResourceArgument: MessageFns<ResourceArgument> = {
             message.canonicalizer = reader.int32() as any;
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.role = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.many = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2798,6 +3127,9 @@ export const ResourceArgument: MessageFns<ResourceArgument> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       canonicalizer: isSet(object.canonicalizer) ? resourceKindFromJSON(object.canonicalizer) : 0,
+      role: isSet(object.role) ? resourceRoleFromJSON(object.role) : 0,
+      scopes: globalThis.Array.isArray(object?.scopes) ? object.scopes.map((e: any) => globalThis.String(e)) : [],
+      many: isSet(object.many) ? globalThis.Boolean(object.many) : false,
     };
   },
 
@@ -2809,6 +3141,15 @@ export const ResourceArgument: MessageFns<ResourceArgument> = {
     if (message.canonicalizer !== 0) {
       obj.canonicalizer = resourceKindToJSON(message.canonicalizer);
     }
+    if (message.role !== 0) {
+      obj.role = resourceRoleToJSON(message.role);
+    }
+    if (message.scopes?.length) {
+      obj.scopes = message.scopes;
+    }
+    if (message.many !== false) {
+      obj.many = message.many;
+    }
     return obj;
   },
 
@@ -2819,6 +3160,9 @@ export const ResourceArgument: MessageFns<ResourceArgument> = {
     const message = createBaseResourceArgument();
     message.name = object.name ?? "";
     message.canonicalizer = object.canonicalizer ?? 0;
+    message.role = object.role ?? 0;
+    message.scopes = object.scopes?.map((e) => e) || [];
+    message.many = object.many ?? false;
     return message;
   },
 };
@@ -2832,8 +3176,8 @@ function createBaseCapability(): Capability {
     risk: 0,
     approvalRequired: false,
     requiredScopes: [],
-    resourceArgument: undefined,
     definitionDigest: "",
+    resourceArguments: [],
   };
 }
 
@@ -2864,11 +3208,11 @@ export const Capability: MessageFns<Capability> = {
     for (const v of message.requiredScopes) {
       writer.uint32(58).string(v!);
     }
-    if (message.resourceArgument !== undefined) {
-      ResourceArgument.encode(message.resourceArgument, writer.uint32(66).fork()).join();
-    }
     if (message.definitionDigest !== "") {
       writer.uint32(74).string(message.definitionDigest);
+    }
+    for (const v of message.resourceArguments) {
+      ResourceArgument.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2952,20 +3296,20 @@ export const Capability: MessageFns<Capability> = {
             message.requiredScopes.push(reader.string());
             continue;
           }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.resourceArgument = ResourceArgument.decode(reader, reader.uint32());
-            continue;
-          }
           case 9: {
             if (tag !== 74) {
               break;
             }
 
             message.definitionDigest = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.resourceArguments.push(ResourceArgument.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -2997,16 +3341,16 @@ export const Capability: MessageFns<Capability> = {
         : globalThis.Array.isArray(object?.required_scopes)
         ? object.required_scopes.map((e: any) => globalThis.String(e))
         : [],
-      resourceArgument: isSet(object.resourceArgument)
-        ? ResourceArgument.fromJSON(object.resourceArgument)
-        : isSet(object.resource_argument)
-        ? ResourceArgument.fromJSON(object.resource_argument)
-        : undefined,
       definitionDigest: isSet(object.definitionDigest)
         ? globalThis.String(object.definitionDigest)
         : isSet(object.definition_digest)
         ? globalThis.String(object.definition_digest)
         : "",
+      resourceArguments: globalThis.Array.isArray(object?.resourceArguments)
+        ? object.resourceArguments.map((e: any) => ResourceArgument.fromJSON(e))
+        : globalThis.Array.isArray(object?.resource_arguments)
+        ? object.resource_arguments.map((e: any) => ResourceArgument.fromJSON(e))
+        : [],
     };
   },
 
@@ -3033,11 +3377,11 @@ export const Capability: MessageFns<Capability> = {
     if (message.requiredScopes?.length) {
       obj.requiredScopes = message.requiredScopes;
     }
-    if (message.resourceArgument !== undefined) {
-      obj.resourceArgument = ResourceArgument.toJSON(message.resourceArgument);
-    }
     if (message.definitionDigest !== "") {
       obj.definitionDigest = message.definitionDigest;
+    }
+    if (message.resourceArguments?.length) {
+      obj.resourceArguments = message.resourceArguments.map((e) => ResourceArgument.toJSON(e));
     }
     return obj;
   },
@@ -3054,10 +3398,8 @@ export const Capability: MessageFns<Capability> = {
     message.risk = object.risk ?? 0;
     message.approvalRequired = object.approvalRequired ?? false;
     message.requiredScopes = object.requiredScopes?.map((e) => e) || [];
-    message.resourceArgument = (object.resourceArgument !== undefined && object.resourceArgument !== null)
-      ? ResourceArgument.fromPartial(object.resourceArgument)
-      : undefined;
     message.definitionDigest = object.definitionDigest ?? "";
+    message.resourceArguments = object.resourceArguments?.map((e) => ResourceArgument.fromPartial(e)) || [];
     return message;
   },
 };

@@ -263,7 +263,7 @@ export interface RequestApprovalRequest {
   principalId: string;
   /** The capability the call invokes. Required. */
   capabilityId: string;
-  /** `approvalBindingDigest` of (principal, capability, canonical resource, arguments digest). Required. */
+  /** `approvalBindingDigest` of (principal, capability, every canonical resource, arguments digest). Required. */
   bindingDigest: string;
   /** How long the approval stays usable. Default unset: the store's default; capped at the store's maximum. */
   ttl?:

@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
+  ArgumentResource,
   Decision,
   EndpointFamily,
   endpointFamilyFromJSON,
@@ -28,7 +29,6 @@ import {
   invariantFromJSON,
   invariantToJSON,
   Principal,
-  ResourceFacts,
   SessionFacts,
 } from "../../core/v1/core";
 
@@ -98,16 +98,12 @@ export function checkResultToJSON(object: CheckResult): string {
   }
 }
 
-/** The call being decided: which capability, on which canonical resource, with which arguments. */
+/** The call being decided: which capability, on which canonical resources, with which arguments. */
 export interface CallFacts {
   /** `provider/tool` of the capability invoked. Default empty: no capability (e.g. a protocol event). */
   capabilityId: string;
   /** Lower-case hex SHA-256 of the tool definition the provider currently advertises (I1). Default empty (not observed). */
   observedDefinitionDigest: string;
-  /** The canonicaliser's verdict on the resource argument (I3). Default unset: the call has no resource argument. */
-  resource?:
-    | ResourceFacts
-    | undefined;
   /** `argumentsDigest(arguments)`, what an approval is bound to (I2). Default empty (no arguments). */
   argumentsDigest: string;
   /** The approval presented with the call; the PDP fetches it from grant-store (I2). Default empty (none presented). */
@@ -120,6 +116,12 @@ export interface CallFacts {
    * sent, and a grant with argument constraints then does not match.
    */
   argumentsJson: string;
+  /**
+   * The canonicaliser's verdict on every resource the call names (I3): one per declared
+   * resource argument, one per element of an array argument, in declaration order; at most 64.
+   * Default empty: the call names no resource.
+   */
+  resources: ArgumentResource[];
 }
 
 /** Input of Decide: who asks, in which session, for which call. */
@@ -209,10 +211,10 @@ function createBaseCallFacts(): CallFacts {
   return {
     capabilityId: "",
     observedDefinitionDigest: "",
-    resource: undefined,
     argumentsDigest: "",
     approvalId: "",
     argumentsJson: "",
+    resources: [],
   };
 }
 
@@ -224,9 +226,6 @@ export const CallFacts: MessageFns<CallFacts> = {
     if (message.observedDefinitionDigest !== "") {
       writer.uint32(18).string(message.observedDefinitionDigest);
     }
-    if (message.resource !== undefined) {
-      ResourceFacts.encode(message.resource, writer.uint32(26).fork()).join();
-    }
     if (message.argumentsDigest !== "") {
       writer.uint32(34).string(message.argumentsDigest);
     }
@@ -235,6 +234,9 @@ export const CallFacts: MessageFns<CallFacts> = {
     }
     if (message.argumentsJson !== "") {
       writer.uint32(50).string(message.argumentsJson);
+    }
+    for (const v of message.resources) {
+      ArgumentResource.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -268,14 +270,6 @@ export const CallFacts: MessageFns<CallFacts> = {
             message.observedDefinitionDigest = reader.string();
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.resource = ResourceFacts.decode(reader, reader.uint32());
-            continue;
-          }
           case 4: {
             if (tag !== 34) {
               break;
@@ -298,6 +292,14 @@ export const CallFacts: MessageFns<CallFacts> = {
             }
 
             message.argumentsJson = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.resources.push(ArgumentResource.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -324,7 +326,6 @@ export const CallFacts: MessageFns<CallFacts> = {
         : isSet(object.observed_definition_digest)
         ? globalThis.String(object.observed_definition_digest)
         : "",
-      resource: isSet(object.resource) ? ResourceFacts.fromJSON(object.resource) : undefined,
       argumentsDigest: isSet(object.argumentsDigest)
         ? globalThis.String(object.argumentsDigest)
         : isSet(object.arguments_digest)
@@ -340,6 +341,9 @@ export const CallFacts: MessageFns<CallFacts> = {
         : isSet(object.arguments_json)
         ? globalThis.String(object.arguments_json)
         : "",
+      resources: globalThis.Array.isArray(object?.resources)
+        ? object.resources.map((e: any) => ArgumentResource.fromJSON(e))
+        : [],
     };
   },
 
@@ -351,9 +355,6 @@ export const CallFacts: MessageFns<CallFacts> = {
     if (message.observedDefinitionDigest !== "") {
       obj.observedDefinitionDigest = message.observedDefinitionDigest;
     }
-    if (message.resource !== undefined) {
-      obj.resource = ResourceFacts.toJSON(message.resource);
-    }
     if (message.argumentsDigest !== "") {
       obj.argumentsDigest = message.argumentsDigest;
     }
@@ -362,6 +363,9 @@ export const CallFacts: MessageFns<CallFacts> = {
     }
     if (message.argumentsJson !== "") {
       obj.argumentsJson = message.argumentsJson;
+    }
+    if (message.resources?.length) {
+      obj.resources = message.resources.map((e) => ArgumentResource.toJSON(e));
     }
     return obj;
   },
@@ -373,12 +377,10 @@ export const CallFacts: MessageFns<CallFacts> = {
     const message = createBaseCallFacts();
     message.capabilityId = object.capabilityId ?? "";
     message.observedDefinitionDigest = object.observedDefinitionDigest ?? "";
-    message.resource = (object.resource !== undefined && object.resource !== null)
-      ? ResourceFacts.fromPartial(object.resource)
-      : undefined;
     message.argumentsDigest = object.argumentsDigest ?? "";
     message.approvalId = object.approvalId ?? "";
     message.argumentsJson = object.argumentsJson ?? "";
+    message.resources = object.resources?.map((e) => ArgumentResource.fromPartial(e)) || [];
     return message;
   },
 };
