@@ -12,6 +12,8 @@ export const ABLATION_SWITCHES = [
   'version_check',
   'definition_pinning',
   'canonical_resource',
+  'every_resource',
+  'url_scheme_port',
   'grant_matching',
   'approval_gate',
   'pipe_target_policy',

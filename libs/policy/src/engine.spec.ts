@@ -1,4 +1,11 @@
-import { INVARIANTS, REASON_CODES, type Decision, type InvariantId } from '@hcp/core';
+import {
+  INVARIANTS,
+  REASON_CODES,
+  approvalBindingDigest,
+  boundResourcesOf,
+  type Decision,
+  type InvariantId,
+} from '@hcp/core';
 import {
   ABLATION_SWITCHES,
   PolicyEngine,
@@ -13,7 +20,10 @@ import {
   GRANTS,
   NOW,
   activeSession,
+  approvalFor,
   call,
+  id,
+  on,
   contextFor,
   fixturePrincipal,
   path,
@@ -95,12 +105,28 @@ describe('ablation switches', () => {
     definition_pinning: ['i1.deny.definition_changed'],
     // Deciding on the caller's string lets both the traversal and the dangling link through.
     canonical_resource: ['i3.deny.canonicaliser_denied', 'i3.deny.unresolvable'],
+    // Deciding one resource per call (the destination of a move, the first of several paths)
+    // lets the other side through: an ungranted source, a source without its role's scope, a
+    // source never sent at all, the second of several paths.
+    every_resource: [
+      'i3.deny.move_source_missing',
+      'i5.deny.move_from_ungranted_source',
+      'i5.deny.move_source_role_scope',
+      'i5.deny.read_many_one_outside',
+    ],
+    url_scheme_port: ['i5.deny.url_granted_port_other_scheme', 'i5.deny.url_other_port'],
     grant_matching: [
       'i2.deny.approval_without_grant',
       'i3.deny.symlink_resolves_outside',
       'i5.deny.grant_expired',
       'i5.deny.grant_revoked',
       'i5.deny.host_not_in_set',
+      'i5.deny.move_from_ungranted_source',
+      'i5.deny.move_source_role_scope',
+      'i5.deny.move_to_ungranted_destination',
+      'i5.deny.read_many_one_outside',
+      'i5.deny.url_granted_port_other_scheme',
+      'i5.deny.url_other_port',
       'i5.deny.no_grant_at_all',
       'i5.deny.other_principals_grant',
       'i5.deny.scope_missing',
@@ -304,6 +330,98 @@ describe('argument constraints (I5)', () => {
   });
 });
 
+describe('several resources per call (I3, I5, I2)', () => {
+  const moveArgs = { source: '/data/app/out/a.txt', destination: '/data/app/out/b.txt' };
+  const moveCall = (source: string) =>
+    call(
+      'fs/move_file',
+      [on('source', path(source)), on('destination', path(moveArgs.destination))],
+      {
+        ...moveArgs,
+        source,
+      },
+    );
+  // The same manifest with the move behind an approval.
+  const approvalCtx = () => {
+    const ctx = contextFor('alice');
+    const move = ctx.capabilities.get('fs/move_file')!;
+    return {
+      ...ctx,
+      capabilities: new Map([
+        ...ctx.capabilities,
+        ['fs/move_file', { ...move, approvalRequired: true }],
+      ]),
+    };
+  };
+
+  it('binds an approval to every resource: one for another source does not fit', () => {
+    const approved = moveCall('/data/app/out/a.txt');
+    const other = moveCall('/data/app/out/c.txt');
+    const ok = engine.decide(
+      {
+        principal: ALICE,
+        session: activeSession('alice'),
+        now: NOW,
+        call: { ...approved, approval: approvalFor('alice', approved) },
+      },
+      approvalCtx(),
+    );
+    expect(ok.outcome).toBe('allow');
+    // Same destination, same approval, another source: refused. Beyond the arguments digest,
+    // the binding covers each canonical resource itself, as the digests below show.
+    const mismatch = engine.decide(
+      {
+        principal: ALICE,
+        session: activeSession('alice'),
+        now: NOW,
+        call: { ...other, approval: approvalFor('alice', approved) },
+      },
+      approvalCtx(),
+    );
+    expect(mismatch.reason).toBe('APPROVAL_MISMATCH');
+    const [a, b] = [approved, other].map((c) =>
+      approvalBindingDigest({
+        principalId: 'alice',
+        capabilityId: 'fs/move_file',
+        canonicalResources: boundResourcesOf(c.resources),
+        argumentsDigest: 'same',
+      }),
+    );
+    expect(a).not.toBe(b);
+  });
+
+  it('refuses a resource of the wrong kind for its argument', () => {
+    const c = call(
+      'fs/move_file',
+      [on('source', id('/data/app/out/a.txt')), on('destination', path(moveArgs.destination))],
+      moveArgs,
+    );
+    const d = engine.decide(
+      { principal: ALICE, session: activeSession('alice'), now: NOW, call: c },
+      contextFor('alice'),
+    );
+    expect(d.reason).toBe('INPUT_INVALID');
+    expect(d.explanation).toMatch(/source is a id/);
+  });
+
+  it('refuses an element index on a single-valued argument', () => {
+    const c = call(
+      'fs/move_file',
+      [
+        on('source', path('/data/app/out/a.txt')),
+        on('destination', path(moveArgs.destination)),
+        on('destination', path('/data/bob/x'), 1),
+      ],
+      moveArgs,
+    );
+    const d = engine.decide(
+      { principal: ALICE, session: activeSession('alice'), now: NOW, call: c },
+      contextFor('alice'),
+    );
+    expect(d.reason).toBe('INPUT_INVALID');
+  });
+});
+
 describe('audit entries (I7)', () => {
   it('builds one entry for every decision, allow or deny, with the raw and canonical resource', () => {
     for (const f of FIXTURES) {
@@ -338,6 +456,21 @@ describe('audit entries (I7)', () => {
       resourceCanonical: '/etc/passwd',
       rule: 'path.outside_roots',
     });
+  });
+
+  it('lists every resource of a multi-resource call, each by its argument', () => {
+    const f = byName.get('i5.deny.move_from_ungranted_source')!;
+    if (f.op !== 'decide') throw new Error('fixture kind');
+    const d = run(engine, f);
+    const entry = auditEntryFor(f.request, d, {
+      endpointFamily: 'tools/call',
+      call: f.request.call,
+    });
+    expect(entry.resourceCanonical).toBe(
+      'source: /data/bob/secret.txt\ndestination: /data/app/out/stolen.txt',
+    );
+    // The refusal names the side no grant covered.
+    expect(d.nearestGrant?.mismatch).toMatch(/^source \(delete\): /);
   });
 
   it('gives each decision a distinct id', () => {

@@ -405,10 +405,15 @@ export class PolicyEngine {
       }
     }
     let ablated = false;
-    for (const arg of declared) {
+    // Ablated: one resource is decided, the first element of the LAST declared argument, as a
+    // runtime that knows one resource argument per tool (usually the written one) would: a move
+    // is checked on its destination only. The others are not even read.
+    const single = this.off.has('every_resource');
+    const decided = single ? declared.slice(-1) : declared;
+    for (const arg of decided) {
       let seen = 0;
       for (const r of given) {
-        if (r.argument !== arg.name) continue;
+        if (r.argument !== arg.name || (single && seen > 0)) continue;
         seen++;
         const facts = r.facts;
         const kind = facts.status === 'resolved' ? facts.resource.kind : facts.kind;
@@ -447,6 +452,7 @@ export class PolicyEngine {
       }
     }
     if (ablated) return OFF('canonical_resource');
+    if (single && given.length > 1) return OFF('every_resource');
     return PASS(
       s.resources.map((r) => `${argLabel(r)} (${r.arg.role}) ${r.resource.canonical}`).join('; '),
     );
@@ -481,6 +487,7 @@ export class PolicyEngine {
       return PASS(`grant ${match.grant.id}`);
     }
     const notes: string[] = [];
+    const anyPort = this.off.has('url_scheme_port');
     for (const r of s.resources) {
       const match = matchGrant(
         principal.id,
@@ -489,7 +496,9 @@ export class PolicyEngine {
         r.resource,
         req.now,
         call.arguments,
-        r.arg.scopes,
+        r.arg.scopes === undefined && !anyPort
+          ? undefined
+          : { ...(r.arg.scopes && { argumentScopes: r.arg.scopes }), anySchemeAndPort: anyPort },
       );
       if (!match.matched) return this.noGrant(principal.id, match, r, s);
       s.matchedGrantId ??= match.grant.id;

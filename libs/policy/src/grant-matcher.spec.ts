@@ -64,6 +64,42 @@ describe('host_set patterns', () => {
     expect(patternMatches(cidrs('203.0.113.0/24'), url('x.test', []))).toBe(false);
   });
 
+  it("covers only the scheme's default port unless the pattern lists ports", () => {
+    const at = (href: string, over: Partial<CanonicalResource> = {}): CanonicalResource => ({
+      kind: 'url',
+      raw: href,
+      canonical: href,
+      host: new URL(href).hostname,
+      addresses: ['93.184.216.34'],
+      ...over,
+    });
+    const plain = hosts('example.org');
+    expect(patternMatches(plain, at('https://example.org/'))).toBe(true);
+    expect(patternMatches(plain, at('http://example.org/'))).toBe(true);
+    // A non-web port on an allowed host is not the host's web service.
+    expect(patternMatches(plain, at('http://example.org:18080/'))).toBe(false);
+    expect(patternMatches(plain, at('https://example.org:80/'))).toBe(false);
+    // The canonicaliser's fields win over the text (and are what it sets in production).
+    expect(patternMatches(plain, at('https://example.org/', { scheme: 'https', port: 8443 }))).toBe(
+      false,
+    );
+    const tls8443: ResourcePattern = {
+      kind: 'host_set',
+      hosts: ['example.org'],
+      cidrs: [],
+      schemes: ['https'],
+      ports: [8443],
+    };
+    expect(patternMatches(tls8443, at('https://example.org:8443/'))).toBe(true);
+    expect(patternMatches(tls8443, at('http://example.org:8443/'))).toBe(false);
+    expect(patternMatches(tls8443, at('https://example.org/'))).toBe(false);
+    // A scheme with no default port and none listed matches nothing (fail closed).
+    const ftp: ResourcePattern = { ...plain, schemes: ['ftp'] } as ResourcePattern;
+    expect(patternMatches(ftp, at('ftp://example.org/'))).toBe(false);
+    // The benchmark-only ablation turns the rule off, and only it.
+    expect(patternMatches(plain, at('http://example.org:18080/'), true)).toBe(true);
+  });
+
   it('treats a malformed CIDR as matching nothing', () => {
     expect(
       patternMatches(cidrs('203.0.113.0/99', 'not-a-cidr'), url('x.test', ['203.0.113.7'])),

@@ -43,13 +43,15 @@ export function matchGrant(
   resource: CanonicalResource | undefined,
   now: EpochMillis,
   args?: CallArguments,
-  argumentScopes: readonly string[] = NO_SCOPES,
+  options: MatchOptions = NO_OPTIONS,
 ): GrantMatch {
+  const argumentScopes = options.argumentScopes ?? NO_SCOPES;
+  const anyPort = options.anySchemeAndPort === true;
   let nearest: Grant | undefined;
   let nearestStage = Stage.Revoked;
   for (const grant of grants) {
     if (grant.principalId !== principalId) continue;
-    const stage = evaluate(grant, capability, resource, now, args, argumentScopes);
+    const stage = evaluate(grant, capability, resource, now, args, argumentScopes, anyPort);
     if (stage === Stage.Matched) return { matched: true, grant };
     if (nearest === undefined || stage > nearestStage) {
       nearest = grant;
@@ -80,13 +82,15 @@ function evaluate(
   now: EpochMillis,
   args: CallArguments | undefined,
   argumentScopes: readonly string[],
+  anyPort: boolean,
 ): Stage {
   if (!grantIsLive(grant, now))
     return grant.revokedAt !== undefined && grant.revokedAt <= now ? Stage.Revoked : Stage.Expired;
   if (!coversCapability(grant.capabilities, capability)) return Stage.Capability;
   if (capability.resourceArguments.length > 0) {
     if (resource === undefined) return Stage.Resource;
-    if (!grant.resourcePatterns.some((p) => patternMatches(p, resource))) return Stage.Resource;
+    if (!grant.resourcePatterns.some((p) => patternMatches(p, resource, anyPort)))
+      return Stage.Resource;
   }
   for (const scope of capability.requiredScopes) {
     if (!grant.scopes.includes(scope)) return Stage.Scopes;
@@ -155,13 +159,24 @@ export function coversCapability(
   return false;
 }
 
-/** Matches one pattern against a canonical resource; a pattern of another kind never matches. */
-export function patternMatches(pattern: ResourcePattern, resource: CanonicalResource): boolean {
+/**
+ * Matches one pattern against a canonical resource; a pattern of another kind never matches.
+ * `anySchemeAndPort` (the `url_scheme_port` ablation, benchmark only) skips the scheme/port rule.
+ */
+export function patternMatches(
+  pattern: ResourcePattern,
+  resource: CanonicalResource,
+  anySchemeAndPort = false,
+): boolean {
   switch (pattern.kind) {
     case 'path_prefix':
       return resource.kind === 'path' && pathWithin(resource.canonical, pattern.prefix);
     case 'host_set':
-      return resource.kind === 'url' && hostSetMatches(pattern, resource);
+      return (
+        resource.kind === 'url' &&
+        (anySchemeAndPort || schemeAndPortAllowed(pattern, resource)) &&
+        hostSetMatches(pattern, resource)
+      );
     case 'exact_id':
       return resource.kind === 'id' && resource.canonical === pattern.id;
   }
@@ -177,6 +192,16 @@ export function pathWithin(path: string, prefix: string): boolean {
 }
 
 const NO_SCOPES: readonly string[] = [];
+
+/** How one match is made beyond the grant itself. */
+export interface MatchOptions {
+  /** Scopes the resource's argument declares for its role, on top of the capability's. */
+  readonly argumentScopes?: readonly string[];
+  /** The `url_scheme_port` ablation (benchmark only): a host grant covers every scheme and port. */
+  readonly anySchemeAndPort?: boolean;
+}
+
+const NO_OPTIONS: MatchOptions = {};
 
 /** The port a URL uses when it names none; a scheme not listed has no default (fail closed). */
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
@@ -241,7 +266,6 @@ function hostSetMatches(
   pattern: Extract<ResourcePattern, { kind: 'host_set' }>,
   resource: CanonicalResource,
 ): boolean {
-  if (!schemeAndPortAllowed(pattern, resource)) return false;
   const host = resource.host?.toLowerCase();
   if (host !== undefined) {
     for (const entry of pattern.hosts) {

@@ -219,6 +219,46 @@ export const GRANTS: readonly Grant[] = [
       { argument: 'cc', kind: 'absent' },
     ],
   }),
+  // Several resources per call (I3, I5): alice may move files within /data/app/out (reading and
+  // removing the source needs fs:read there), may move files INTO /data/app/logs (a grant
+  // without fs:read, so a source there fails), and may read several files under /data/app.
+  grant({
+    id: 'grt_alice_move',
+    principalId: 'alice',
+    capabilities: ['fs/move_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app/out' }],
+    scopes: ['fs:write', 'fs:read'],
+  }),
+  grant({
+    id: 'grt_alice_move_into_logs',
+    principalId: 'alice',
+    capabilities: ['fs/move_file'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app/logs' }],
+    scopes: ['fs:write'],
+  }),
+  grant({
+    id: 'grt_alice_read_many',
+    principalId: 'alice',
+    capabilities: ['fs/read_multiple_files'],
+    resourcePatterns: [{ kind: 'path_prefix', prefix: '/data/app' }],
+    scopes: ['fs:read'],
+  }),
+  // URL schemes and ports (I5): api.example.com on https port 8443 only.
+  grant({
+    id: 'grt_alice_fetch_8443',
+    principalId: 'alice',
+    capabilities: ['fetch/fetch'],
+    resourcePatterns: [
+      {
+        kind: 'host_set',
+        hosts: ['api.example.com'],
+        cidrs: [],
+        schemes: ['https'],
+        ports: [8443],
+      },
+    ],
+    scopes: ['net:fetch'],
+  }),
   grant({
     id: 'grt_bob_read',
     principalId: 'bob',
@@ -410,6 +450,19 @@ const pipe = (
   target,
   ...over,
 });
+const move = (source: string, destination: string) =>
+  call('fs/move_file', [on('source', path(source)), on('destination', path(destination))], {
+    source,
+    destination,
+  });
+const readMany = (...paths: string[]) =>
+  call(
+    'fs/read_multiple_files',
+    paths.map((p, i) => on('paths', path(p), i)),
+    { paths },
+  );
+const fetchOf = (href: string) => call('fetch/fetch', url(href), { url: href });
+
 const mailTo = (to: string, extra: Readonly<Record<string, unknown>> = {}) =>
   call('mail/send', id(to), { to, body: { hcpHandle: 'source' }, ...extra });
 
@@ -749,6 +802,115 @@ export const FIXTURES: readonly DecisionFixture[] = [
         url: 'https://cdn.example.com/a.png',
       }),
     ),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.deny.url_other_port',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.host_in_set',
+    // A grant for a host covers its scheme's default port only, not a service on another port.
+    request: decide(ALICE, fetchOf('http://api.example.com:18080/')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.allow.url_granted_port',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, fetchOf('https://api.example.com:8443/v1')),
+    expect: allow('grt_alice_fetch_8443'),
+  },
+  {
+    name: 'i5.deny.url_granted_port_other_scheme',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.url_granted_port',
+    request: decide(ALICE, fetchOf('http://api.example.com:8443/v1')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.allow.move_within_grant',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, move('/data/app/out/a.txt', '/data/app/out/b.txt')),
+    expect: allow('grt_alice_move'),
+  },
+  {
+    name: 'i5.deny.move_from_ungranted_source',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.move_within_grant',
+    // The confused deputy of a half-checked move: another principal's file moved into a folder
+    // the caller may read. The destination is granted; the source is not.
+    request: decide(ALICE, move('/data/bob/secret.txt', '/data/app/out/stolen.txt')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.deny.move_to_ungranted_destination',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.move_within_grant',
+    request: decide(ALICE, move('/data/app/out/a.txt', '/data/bob/a.txt')),
+    expect: deny('NO_MATCHING_GRANT'),
+  },
+  {
+    name: 'i5.allow.move_into_write_only_grant',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, move('/data/app/out/a.txt', '/data/app/logs/a.txt')),
+    expect: allow('grt_alice_move'),
+  },
+  {
+    name: 'i5.deny.move_source_role_scope',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.move_into_write_only_grant',
+    // The source's role (delete) needs fs:read on top of the capability's fs:write.
+    request: decide(ALICE, move('/data/app/logs/a.txt', '/data/app/logs/b.txt')),
+    expect: deny('SCOPE_MISSING'),
+  },
+  {
+    name: 'i3.deny.move_source_missing',
+    invariant: 'I3',
+    op: 'decide',
+    neighbour: 'i5.allow.move_within_grant',
+    request: decide(
+      ALICE,
+      call('fs/move_file', [on('destination', path('/data/app/out/b.txt'))], {
+        source: '/data/app/out/a.txt',
+        destination: '/data/app/out/b.txt',
+      }),
+    ),
+    expect: deny('INPUT_INVALID'),
+  },
+  {
+    name: 'i3.deny.undeclared_resource_argument',
+    invariant: 'I3',
+    op: 'decide',
+    neighbour: 'i1.allow.read_pinned',
+    request: decide(
+      ALICE,
+      call(
+        'fs/read_file',
+        [on('path', path('/data/app/a.txt')), on('other', path('/data/app/b.txt'))],
+        { path: '/data/app/a.txt' },
+      ),
+    ),
+    expect: deny('INPUT_INVALID'),
+  },
+  {
+    name: 'i5.allow.read_many_within_grant',
+    invariant: 'I5',
+    op: 'decide',
+    request: decide(ALICE, readMany('/data/app/a.txt', '/data/app/docs/b.txt')),
+    expect: allow('grt_alice_read_many'),
+  },
+  {
+    name: 'i5.deny.read_many_one_outside',
+    invariant: 'I5',
+    op: 'decide',
+    neighbour: 'i5.allow.read_many_within_grant',
+    request: decide(ALICE, readMany('/data/app/a.txt', '/data/bob/b.txt')),
     expect: deny('NO_MATCHING_GRANT'),
   },
   {

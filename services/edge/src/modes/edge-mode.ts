@@ -46,6 +46,9 @@ export const ABLATION_EFFECTS: Readonly<Record<AblationSwitch, string>> = {
   version_check: 'I8: unsupported or mismatched protocol versions are accepted',
   definition_pinning: 'I1: tools whose definition changed stay callable',
   canonical_resource: "I3: resources are matched as the caller's string, not canonicalised",
+  every_resource:
+    'I3/I5: only the first resource argument of a tool is decided (a move checks its source only)',
+  url_scheme_port: 'I5: a URL grant for a host covers every scheme and port of that host',
   grant_matching: 'I5: calls need no matching grant',
   approval_gate: 'I2: approval-required capabilities run without an approval',
   pipe_target_policy: 'I6: pipes skip the target decision and data-flow rules',
