@@ -1,4 +1,5 @@
 import { argumentsDigest, canonicalJson, HcpError, type DecideRequestFacts } from '@hcp/core';
+import type * as core from '../generated/hcp/core/v1/core';
 import * as policy from '../generated/hcp/policy/v1/policy_decision';
 import {
   DECIDE_LIMITS,
@@ -22,24 +23,68 @@ function invalid(fn: () => unknown, field: string): void {
   expect((err as HcpError).details['field']).toBe(field);
 }
 
-const ARGS = { path: '/data/a.txt' };
+const ARGS = { source: '/data/a.txt', url: 'https://api.example.com:8443/x' };
 const FACTS: DecideRequestFacts = {
   principal: { id: 'alice', kind: 'agent' },
   session: { state: 'active', initialized: true, id: 's1', ownerPrincipalId: 'alice' },
   call: {
-    capabilityId: 'fs/read_file',
+    capabilityId: 'fs/upload',
     argumentsDigest: argumentsDigest(ARGS),
     arguments: ARGS,
-    resource: {
-      status: 'resolved',
-      resource: { kind: 'path', raw: '/data/a.txt', canonical: '/data/a.txt' },
-    },
+    resources: [
+      {
+        argument: 'source',
+        index: 0,
+        facts: {
+          status: 'resolved',
+          resource: { kind: 'path', raw: '/data/a.txt', canonical: '/data/a.txt' },
+        },
+      },
+      {
+        argument: 'url',
+        index: 0,
+        facts: {
+          status: 'resolved',
+          resource: {
+            kind: 'url',
+            raw: 'https://api.example.com:8443/x',
+            canonical: 'https://api.example.com:8443/x',
+            host: 'api.example.com',
+            addresses: ['203.0.113.7'],
+            scheme: 'https',
+            port: 8443,
+          },
+        },
+      },
+      {
+        argument: 'targets',
+        index: 3,
+        facts: {
+          status: 'denied',
+          kind: 'path',
+          raw: '../etc',
+          rule: 'path.outside_roots',
+          detail: 'outside every root',
+        },
+      },
+    ],
     approvalId: 'apr_1',
   },
   endpointFamily: 'tools/call',
   traceId: 't1',
   auditAvailable: true,
 };
+
+/** The request's URL resource (the second) with its resolved fields patched. */
+function withResolved(
+  call: policy.CallFacts,
+  patch: { scheme?: string; port?: number },
+): core.ArgumentResource {
+  const r = call.resources[1]!;
+  const facts = r.facts!.facts;
+  if (facts?.$case !== 'resolved') throw new Error('fixture: the URL resource is resolved');
+  return { ...r, facts: { facts: { $case: 'resolved', value: { ...facts.value, ...patch } } } };
+}
 
 /** The message as the PDP receives it: encoded and decoded by the generated codec. */
 const overTheWire = (m: policy.DecideRequest) =>
@@ -48,6 +93,26 @@ const overTheWire = (m: policy.DecideRequest) =>
 describe('Decide request converters', () => {
   it('round-trips the edge facts unchanged through the wire message', () => {
     expect(decideRequestFromProto(overTheWire(decideRequestToProto(FACTS)))).toEqual(FACTS);
+  });
+
+  it('sends no resources as an empty list, and reads an empty list as none', () => {
+    const bare: DecideRequestFacts = { ...FACTS, call: { ...FACTS.call, resources: [] } };
+    const wire = overTheWire(decideRequestToProto(bare));
+    expect(wire.call!.resources).toEqual([]);
+    expect(decideRequestFromProto(wire).call).not.toHaveProperty('resources');
+  });
+
+  it('keeps 64 resources and refuses the 65th', () => {
+    const wire = decideRequestToProto(FACTS);
+    const one = wire.call!.resources[0]!;
+    const many = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ ...one, argument: 'paths', index: i }));
+    const ok = decideRequestFromProto({ ...wire, call: { ...wire.call!, resources: many(64) } });
+    expect(ok.call.resources).toHaveLength(64);
+    invalid(
+      () => decideRequestFromProto({ ...wire, call: { ...wire.call!, resources: many(65) } }),
+      'request.call.resources',
+    );
   });
 
   it('derives the digest from the arguments, and binds `{}` when there are neither', () => {
@@ -88,8 +153,48 @@ describe('Decide request converters', () => {
       ],
       [
         'resource without case',
-        { ...wire, call: { ...call, resource: { facts: undefined } } },
-        'request.call.resource',
+        {
+          ...wire,
+          call: { ...call, resources: [{ ...call.resources[0]!, facts: { facts: undefined } }] },
+        },
+        'request.call.resources[0].facts',
+      ],
+      [
+        'resource without facts',
+        { ...wire, call: { ...call, resources: [{ ...call.resources[0]!, facts: undefined }] } },
+        'request.call.resources[0].facts',
+      ],
+      [
+        'resource without argument',
+        { ...wire, call: { ...call, resources: [{ ...call.resources[0]!, argument: '' }] } },
+        'request.call.resources[0].argument',
+      ],
+      [
+        'resource index past the bound',
+        {
+          ...wire,
+          call: { ...call, resources: [{ ...call.resources[0]!, index: DECIDE_LIMITS.resources }] },
+        },
+        'request.call.resources[0].index',
+      ],
+      [
+        'resource scheme in upper case',
+        {
+          ...wire,
+          call: {
+            ...call,
+            resources: [call.resources[0]!, withResolved(call, { scheme: 'HTTPS' })],
+          },
+        },
+        'request.call.resources[1].facts.resolved.scheme',
+      ],
+      [
+        'resource port past 65535',
+        {
+          ...wire,
+          call: { ...call, resources: [call.resources[0]!, withResolved(call, { port: 70_000 })] },
+        },
+        'request.call.resources[1].facts.resolved.port',
       ],
       [
         'capability id length',

@@ -91,6 +91,41 @@ describe('domain <-> proto conversions', () => {
     expect(g.argumentConstraints).toHaveLength(1);
   });
 
+  it('never drops a stored resource argument it cannot read (a call would skip its check)', () => {
+    const wire: core.Capability = {
+      ...capabilityToProto({
+        id: 'fs/copy',
+        provider: 'fs',
+        tool: 'copy',
+        effects: ['read', 'write'],
+        risk: 'medium',
+        approvalRequired: false,
+        requiredScopes: [],
+        resourceArguments: [
+          { name: 'source', canonicalizer: 'path', role: 'read' },
+          { name: 'destination', canonicalizer: 'path', role: 'write' },
+        ],
+      }),
+    };
+    const [source, destination] = wire.resourceArguments;
+    const c = capabilityFromProto({
+      ...wire,
+      resourceArguments: [
+        { ...source!, canonicalizer: 0, role: 99 as core.ResourceRole },
+        destination!,
+      ],
+    });
+    // An unknown canonicaliser reads as `id` (exact match only), an unknown role as `write`.
+    expect(c.resourceArguments).toEqual([
+      { name: 'source', canonicalizer: 'id', role: 'write' },
+      { name: 'destination', canonicalizer: 'path', role: 'write' },
+    ]);
+    expect(capabilityFromProto(wire).resourceArguments).toEqual([
+      { name: 'source', canonicalizer: 'path', role: 'read' },
+      { name: 'destination', canonicalizer: 'path', role: 'write' },
+    ]);
+  });
+
   it('sends arguments as the canonical JSON the arguments digest covers', () => {
     const args = { z: 1, a: { y: [true, null], b: 'x' } };
     const wire = decideRequestToProto({

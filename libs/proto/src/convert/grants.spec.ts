@@ -2,7 +2,7 @@ import { HcpError, type Approval, type Capability, type Grant } from '@hcp/core'
 import * as core from '../generated/hcp/core/v1/core';
 import * as pb from '../generated/hcp/grants/v1/grant_store';
 import { durationFromProto } from './check';
-import { capabilityToProto, grantToProto } from './domain';
+import { capabilityFromProto, capabilityToProto, grantFromProto, grantToProto } from './domain';
 import { toTimestamp } from './enums';
 import {
   approvalToProto,
@@ -29,6 +29,20 @@ function invalid(fn: () => unknown, field: string): string {
 
 const T = Date.UTC(2026, 10, 21, 12, 0, 0, 250);
 
+/** A stored grant with a URL pattern that names schemes and ports, and one that names neither. */
+const grantWithHostSet: Grant = {
+  id: 'grt_h',
+  principalId: 'a',
+  capabilities: ['http/fetch'],
+  resourcePatterns: [
+    { kind: 'host_set', hosts: ['a.example.com'], cidrs: [], schemes: ['https'], ports: [8443] },
+    { kind: 'host_set', hosts: ['b.example.com'], cidrs: [] },
+  ],
+  scopes: [],
+  createdAt: T,
+  revision: 1,
+};
+
 /** A CreateGrantRequest as a client sends it: unset fields at their proto defaults. */
 const createGrant = (o: Partial<pb.CreateGrantRequest>) =>
   createGrantRequestFromProto(pb.CreateGrantRequest.fromPartial(o));
@@ -45,7 +59,12 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
             {
               pattern: {
                 $case: 'hostSet',
-                value: { hosts: ['a.example.com'], cidrs: ['10.0.0.0/8'] },
+                value: {
+                  hosts: ['a.example.com'],
+                  cidrs: ['10.0.0.0/8'],
+                  schemes: ['https', 'wss'],
+                  ports: [443, 8443],
+                },
               },
             },
             { pattern: { $case: 'exactId', value: 'doc-1' } },
@@ -78,7 +97,13 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
         capabilities: ['fs/read_file', 'http/*'],
         resourcePatterns: [
           { kind: 'path_prefix', prefix: '/data' },
-          { kind: 'host_set', hosts: ['a.example.com'], cidrs: ['10.0.0.0/8'] },
+          {
+            kind: 'host_set',
+            hosts: ['a.example.com'],
+            cidrs: ['10.0.0.0/8'],
+            schemes: ['https', 'wss'],
+            ports: [443, 8443],
+          },
           { kind: 'exact_id', id: 'doc-1' },
         ],
         scopes: ['write'],
@@ -91,6 +116,35 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
           { argument: 'f', kind: 'absent' },
         ],
       });
+    });
+
+    it('bounds the schemes and ports of a host set, each checked by field', () => {
+      const hostSet = (o: Partial<core.HostSet>) =>
+        resourcePatternFromRequest(
+          {
+            pattern: {
+              $case: 'hostSet',
+              value: { hosts: ['h.example.com'], cidrs: [], schemes: [], ports: [], ...o },
+            },
+          },
+          'p',
+        );
+      // Unset schemes and ports stay absent: the defaults (http/https, default port) apply.
+      expect(hostSet({})).toEqual({ kind: 'host_set', hosts: ['h.example.com'], cidrs: [] });
+      expect(hostSet({ schemes: ['git+ssh', 'http'], ports: [1, 65_535] })).toMatchObject({
+        schemes: ['git+ssh', 'http'],
+        ports: [1, 65_535],
+      });
+      invalid(() => hostSet({ schemes: ['HTTPS'] }), 'p.hostSet.schemes[0]');
+      invalid(() => hostSet({ schemes: ['https:'] }), 'p.hostSet.schemes[0]');
+      invalid(() => hostSet({ schemes: ['http', ''] }), 'p.hostSet.schemes[1]');
+      invalid(
+        () => hostSet({ schemes: Array.from({ length: 9 }, () => 'http') }),
+        'p.hostSet.schemes',
+      );
+      invalid(() => hostSet({ ports: [0] }), 'p.hostSet.ports[0]');
+      invalid(() => hostSet({ ports: [443, 65_536] }), 'p.hostSet.ports[1]');
+      invalid(() => hostSet({ ports: Array.from({ length: 65 }, () => 443) }), 'p.hostSet.ports');
     });
 
     it('reads unset fields as proto3 defaults and an unset expiry as never', () => {
@@ -147,7 +201,12 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
             {
               pattern: {
                 $case: 'hostSet',
-                value: { hosts: Array.from({ length: 65 }, () => 'h'), cidrs: [] },
+                value: {
+                  hosts: Array.from({ length: 65 }, () => 'h'),
+                  cidrs: [],
+                  schemes: [],
+                  ports: [],
+                },
               },
             },
             'p',
@@ -169,9 +228,18 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
       risk: core.RiskClass.RISK_CLASS_LOW,
       approvalRequired: false,
       requiredScopes: [],
-      resourceArgument: { name: 'path', canonicalizer: core.ResourceKind.RESOURCE_KIND_PATH },
+      resourceArguments: [
+        {
+          name: 'path',
+          canonicalizer: core.ResourceKind.RESOURCE_KIND_PATH,
+          role: core.ResourceRole.RESOURCE_ROLE_READ,
+          scopes: [],
+          many: false,
+        },
+      ],
       definitionDigest: '',
     };
+    const arg = cap.resourceArguments[0]!;
 
     it('maps a capability with every enum', () => {
       expect(capabilityFromRequest(cap, 'capability')).toEqual({
@@ -182,8 +250,42 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
         risk: 'low',
         approvalRequired: false,
         requiredScopes: [],
-        resourceArgument: { name: 'path', canonicalizer: 'path' },
+        resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
       });
+    });
+
+    it('maps several resource arguments in order, with scopes and many', () => {
+      const move = capabilityFromRequest(
+        {
+          ...cap,
+          resourceArguments: [
+            { ...arg, name: 'source', role: core.ResourceRole.RESOURCE_ROLE_DELETE },
+            {
+              ...arg,
+              name: 'destinations',
+              role: core.ResourceRole.RESOURCE_ROLE_WRITE,
+              scopes: ['write'],
+              many: true,
+            },
+          ],
+        },
+        'capability',
+      );
+      expect(move.resourceArguments).toEqual([
+        { name: 'source', canonicalizer: 'path', role: 'delete' },
+        {
+          name: 'destinations',
+          canonicalizer: 'path',
+          role: 'write',
+          scopes: ['write'],
+          many: true,
+        },
+      ]);
+      const sixteen = Array.from({ length: 16 }, (_, i) => ({ ...arg, name: `p${i}` }));
+      expect(
+        capabilityFromRequest({ ...cap, resourceArguments: sixteen }, 'capability')
+          .resourceArguments,
+      ).toHaveLength(16);
     });
 
     it.each([
@@ -193,9 +295,34 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
       [{ effects: [9] }, 'capability.effects[0]', /unknown value 9/],
       [{ effects: [1, 2, 3, 4, 5, 1] }, 'capability.effects', /more than 5/],
       [
-        { resourceArgument: { name: 'path', canonicalizer: 0 } },
-        'capability.resourceArgument.canonicalizer',
+        { resourceArguments: [{ ...arg, canonicalizer: 0 }] },
+        'capability.resourceArguments[0].canonicalizer',
         /RESOURCE_KIND_UNSPECIFIED/,
+      ],
+      [
+        { resourceArguments: [{ ...arg, role: 0 }] },
+        'capability.resourceArguments[0].role',
+        /RESOURCE_ROLE_UNSPECIFIED/,
+      ],
+      [
+        { resourceArguments: [{ ...arg, role: 9 }] },
+        'capability.resourceArguments[0].role',
+        /unknown value 9/,
+      ],
+      [
+        { resourceArguments: [arg, { ...arg, role: core.ResourceRole.RESOURCE_ROLE_WRITE }] },
+        'capability.resourceArguments[1].name',
+        /duplicates "path"/,
+      ],
+      [
+        { resourceArguments: Array.from({ length: 17 }, (_, i) => ({ ...arg, name: `p${i}` })) },
+        'capability.resourceArguments',
+        /more than 16/,
+      ],
+      [
+        { resourceArguments: [{ ...arg, scopes: Array.from({ length: 33 }, (_, i) => `s${i}`) }] },
+        'capability.resourceArguments[0].scopes',
+        /more than 32/,
       ],
     ])('%j -> %s', (patch, field, message) => {
       expect(
@@ -254,7 +381,13 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
         capabilities: ['fs/*'],
         resourcePatterns: [
           { kind: 'path_prefix', prefix: '/d' },
-          { kind: 'host_set', hosts: ['h.example.com'], cidrs: [] },
+          {
+            kind: 'host_set',
+            hosts: ['h.example.com'],
+            cidrs: [],
+            schemes: ['https'],
+            ports: [8443],
+          },
           { kind: 'exact_id', id: 'x' },
         ],
         scopes: [],
@@ -275,7 +408,12 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
         capabilities: ['fs/*'],
         resourcePatterns: [
           { pattern: { $case: 'pathPrefix', value: '/d' } },
-          { pattern: { $case: 'hostSet', value: { hosts: ['h.example.com'], cidrs: [] } } },
+          {
+            pattern: {
+              $case: 'hostSet',
+              value: { hosts: ['h.example.com'], cidrs: [], schemes: ['https'], ports: [8443] },
+            },
+          },
           { pattern: { $case: 'exactId', value: 'x' } },
         ],
         scopes: [],
@@ -313,9 +451,15 @@ describe('grant-store request converters (ts-proto message -> domain, checked)',
         risk: 'high',
         approvalRequired: true,
         requiredScopes: ['x'],
+        resourceArguments: [
+          { name: 'cwd', canonicalizer: 'path', role: 'read' },
+          { name: 'hosts', canonicalizer: 'url', role: 'fetch', scopes: ['net'], many: true },
+        ],
         definitionDigest: 'a'.repeat(64),
       };
       expect(capabilityFromRequest(capabilityToProto(c), 'c')).toEqual(c);
+      expect(capabilityFromProto(capabilityToProto(c))).toEqual(c);
+      expect(grantFromProto(grantToProto(grantWithHostSet))).toEqual(grantWithHostSet);
       const a: Approval = {
         id: 'apr_1',
         principalId: 'a',
