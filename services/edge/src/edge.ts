@@ -48,15 +48,20 @@ import {
   type SessionMarks,
 } from './protocol/session-store';
 import type { ProviderConfig } from './providers/provider-config';
-import {
-  ProviderRegistry,
-  compareWithPins,
-  type ListedCapability,
-} from './providers/provider-registry';
+import { ProviderRegistry, type ListedCapability } from './providers/provider-registry';
+import { ListingRefresher } from './providers/listing-refresh';
+import { assertResourceArgumentsDeclared } from './providers/resource-arguments';
 import type { UpstreamClientOptions } from './providers/upstream-client';
 
 /** A manifest entry as an operator writes it in the edge configuration; the edge adds the pin. */
-export type CapabilitySpec = Omit<Capability, 'id' | 'provider' | 'definitionDigest'>;
+export type CapabilitySpec = Omit<Capability, 'id' | 'provider' | 'definitionDigest'> & {
+  /**
+   * Arguments that look like a path or URL (by name or `format`) but are not one, e.g. a search
+   * `pattern` named `filePattern`. Every other such argument must be in `resourceArguments`, or
+   * the edge refuses to start (see providers/resource-arguments.ts). Never stored in the manifest.
+   */
+  readonly nonResourceArguments?: readonly string[];
+};
 
 /** One upstream provider and the manifest entries of its tools (a tool without one is not callable). */
 export interface EdgeProviderSpec {
@@ -101,7 +106,11 @@ export interface StartEdgeOptions {
   readonly upstream?: UpstreamClientOptions;
   /** Bound on publishing an invocation's audit entry before its output is released; default 2 s. */
   readonly auditPublishTimeoutMs?: number;
-  /** How often every provider is listed again to notice changed definitions; 0: never. Default 60 s. */
+  /**
+   * Overrides every provider's `relistIntervalMs` (default 60 s each); 0 turns the periodic
+   * re-list off (tests and the benchmark call relist() themselves). Announced changes
+   * (`notifications/tools/list_changed`) are acted on either way.
+   */
   readonly relistIntervalMs?: number;
   /** DNS resolver for URL canonicalisation (tests inject one); default the system resolver. */
   readonly resolver?: Resolver;
@@ -117,6 +126,8 @@ export interface RunningEdge {
   readonly audit: AuditPublisher;
   /** Lists every provider again, updating what tools/list shows and the observed digests (I1). */
   relist(): Promise<void>;
+  /** The re-list mechanism: `toolsChanged` marks a provider stale, `relist(id)` lists one again. */
+  readonly refresher: ListingRefresher;
   close(): Promise<void>;
 }
 
@@ -136,8 +147,16 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const verifier = isVerifier(options.verifier)
     ? options.verifier
     : createTokenVerifier(options.verifier);
-  const registry = new ProviderRegistry(options.upstream ?? {});
   const listings = new ListingCache();
+  // The registry's connections report signs of changed definitions to the refresher, which
+  // needs the registry to re-list: the listener looks it up when called, never before startup.
+  let refresher: ListingRefresher | undefined;
+  const registry = new ProviderRegistry(options.upstream ?? {}, {
+    onToolsChanged: (providerId, sign) => {
+      if (refresher !== undefined) refresher.toolsChanged(providerId, sign);
+      else listings.markStale(providerId);
+    },
+  });
   const ownsAudit = options.audit === undefined;
   const audit = options.audit ?? (await createAuditPublisher(options.bus, { source: 'edge' }));
   const grantClient = createGrpcClient(grants.GrantStoreClient, options.grantStoreUrl);
@@ -149,39 +168,26 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   });
   const grantsOf = new GrantStoreGrants(grantClient, { bus: options.bus });
   let app: NestExpressApplication | undefined;
-  let relistTimer: NodeJS.Timeout | undefined;
-  /**
-   * Lists every provider again: tools/list and the observed digests follow the upstream, and a
-   * definition that no longer matches its pin is logged with its new digest (the operator
-   * re-approves it with `hcp capabilities pin <id> <digest>`; until then calls are refused).
-   */
-  const relist = async (): Promise<void> => {
-    const pins = new Map(
+  const pins = async (): Promise<ReadonlyMap<string, string>> =>
+    new Map(
       (await manifest.all()).flatMap((c) =>
         c.capability.definitionDigest === undefined
           ? []
           : [[c.capability.id, c.capability.definitionDigest] as const],
       ),
     );
-    for (const providerId of registry.providerIds()) {
-      const drift = compareWithPins(await registry.list(providerId), pins);
-      listings.update(drift.listing);
-      for (const id of drift.changed)
-        log.warn(
-          {
-            capability: id,
-            pinned: pins.get(id),
-            current: drift.listing.capabilities.find((c) => c.capabilityId === id)?.digest,
-          },
-          'tool definition differs from its pin: uncallable (TOOL_DEFINITION_CHANGED) until re-approved',
-        );
-    }
-  };
+  refresher = new ListingRefresher({
+    registry,
+    listings,
+    pins,
+    ...(options.relistIntervalMs === undefined ? {} : { intervalMs: options.relistIntervalMs }),
+  });
+  const relisting = refresher;
   let endpoint: McpEndpoint | undefined;
   const proxies: RunningEgressProxy[] = [];
   const egress = new Map<string, EgressWindows>();
   const cleanup = async () => {
-    if (relistTimer !== undefined) clearInterval(relistTimer);
+    relisting.close();
     await endpoint?.shutdown();
     await app?.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
     await registry.closeAll();
@@ -223,11 +229,14 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
           },
         };
       }
+      // Taken before connecting: a change announced while registering keeps the listing stale.
+      const requestedAt = listings.epoch(config.id);
       const listing = await registry.register(config);
-      listings.update(listing);
+      listings.update(listing, requestedAt);
       if (listing.rejected.length > 0)
         log.warn({ provider: spec.config.id, rejected: listing.rejected }, 'tools not exposed');
       await pinCapabilities(manifest, spec, listing.capabilities);
+      relisting.registered(config.id);
     }
 
     const protocol = new ProtocolState({
@@ -278,13 +287,6 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address !== null ? address.port : options.port;
     const url = `http://${host}:${port}/mcp`;
-    const relistEvery = options.relistIntervalMs ?? 60_000;
-    if (relistEvery > 0) {
-      relistTimer = setInterval(() => {
-        relist().catch((err: unknown) => log.warn({ err }, 'periodic re-list failed'));
-      }, relistEvery);
-      relistTimer.unref();
-    }
     log.info(
       {
         url,
@@ -300,7 +302,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       registry,
       listings,
       audit,
-      relist,
+      relist: () => relisting.relistAll(),
+      refresher: relisting,
       close: cleanup,
     };
   } catch (err) {
@@ -313,6 +316,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
  * Writes the pins of a provider's manifest entries. A capability the manifest does not hold yet
  * (or holds without a pin) is pinned to the definition listed now; one pinned to another digest
  * keeps its pin — the tool stays uncallable (TOOL_DEFINITION_CHANGED) until an operator re-approves.
+ * An entry that leaves a path- or URL-looking argument of the listed tool undeclared refuses
+ * startup (HcpError INPUT_INVALID naming provider, tool and argument).
  */
 async function pinCapabilities(
   manifest: GrantStoreManifest,
@@ -320,13 +325,18 @@ async function pinCapabilities(
   listed: readonly ListedCapability[],
 ): Promise<void> {
   const providerId = spec.config.id;
-  for (const cap of spec.capabilities ?? []) {
+  for (const { nonResourceArguments, ...cap } of spec.capabilities ?? []) {
     const id = `${providerId}/${cap.tool}`;
     const current = listed.find((l) => l.capabilityId === id);
     if (current === undefined) {
       log.warn({ capability: id }, 'manifest names a tool the provider does not list; not pinned');
       continue;
     }
+    assertResourceArgumentsDeclared(
+      providerId,
+      { ...cap, ...(nonResourceArguments === undefined ? {} : { nonResourceArguments }) },
+      current.tool,
+    );
     const existing = (await manifest.capability(id))?.capability;
     const pin = existing?.definitionDigest;
     if (pin !== undefined && pin !== '' && pin !== current.digest) {

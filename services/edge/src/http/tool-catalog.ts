@@ -69,29 +69,83 @@ export const BUILTIN_TOOLS: readonly Tool[] = [
  * The tools each provider currently lists, as last seen by this replica. Kept here so that
  * tools/list and the observed-digest of a call need no upstream round trip; refreshed when a
  * provider is registered or re-listed.
+ *
+ * A provider's listing goes STALE the moment the edge learns its definitions may have changed
+ * (`notifications/tools/list_changed`, or a call error that suggests it) and stays stale until a
+ * listing requested after that moment has arrived (I1). While stale, `get` and `all` show none of
+ * its tools: tools/list hides them, and a call carries no observed digest, so the decision point
+ * refuses it as TOOL_DEFINITION_CHANGED (no observed digest never equals a pin). `listed` and
+ * `allListed` ignore staleness; only the measurement baselines, which pin nothing, use them.
  */
 export class ListingCache {
   private readonly byCapability = new Map<string, ListedCapability>();
+  /** Per provider: bumped by every markStale; a listing begun at an older epoch cannot clear it. */
+  private readonly epochs = new Map<string, number>();
+  private readonly stale = new Set<string>();
 
-  /** Replaces everything known of the listing's provider. */
-  update(listing: ProviderListing): void {
-    const prefix = `${listing.providerId}/`;
+  /**
+   * Marks the provider's listing stale at once (synchronously) and returns the new epoch. A
+   * listing requested before this moment may describe the old definitions, so only an update
+   * carrying this epoch or a later one clears it.
+   */
+  markStale(providerId: string): number {
+    const epoch = this.epoch(providerId) + 1;
+    this.epochs.set(providerId, epoch);
+    this.stale.add(providerId);
+    return epoch;
+  }
+
+  /** The provider's current epoch: take it BEFORE requesting a listing, pass it to `update`. */
+  epoch(providerId: string): number {
+    return this.epochs.get(providerId) ?? 0;
+  }
+
+  /** True while the provider's tools are hidden and uncallable awaiting a fresh listing. */
+  isStale(providerId: string): boolean {
+    return this.stale.has(providerId);
+  }
+
+  /**
+   * Replaces everything known of the listing's provider. `requestedAt` is the epoch taken before
+   * the listing was requested: the listing clears staleness only if no markStale came since
+   * (default: the current epoch, for a listing nothing could have raced, like registration).
+   */
+  update(listing: ProviderListing, requestedAt?: number): void {
+    const providerId = listing.providerId;
+    const prefix = `${providerId}/`;
     for (const id of [...this.byCapability.keys()])
       if (id.startsWith(prefix)) this.byCapability.delete(id);
     for (const cap of listing.capabilities) this.byCapability.set(cap.capabilityId, cap);
+    if ((requestedAt ?? this.epoch(providerId)) >= this.epoch(providerId))
+      this.stale.delete(providerId);
   }
 
-  /** The tool as the provider currently lists it. */
+  /** The tool as the provider currently lists it; undefined while its provider's listing is stale. */
   get(capabilityId: string): ListedCapability | undefined {
+    const listed = this.byCapability.get(capabilityId);
+    return listed === undefined || this.stale.has(providerOf(capabilityId)) ? undefined : listed;
+  }
+
+  /** Everything listed and not stale, in a stable order. */
+  all(): ListedCapability[] {
+    return this.allListed().filter((l) => !this.stale.has(providerOf(l.capabilityId)));
+  }
+
+  /** The tool as last listed, stale or not (measurement baselines only). */
+  listed(capabilityId: string): ListedCapability | undefined {
     return this.byCapability.get(capabilityId);
   }
 
-  /** Everything listed, in a stable order. */
-  all(): ListedCapability[] {
+  /** Everything as last listed, stale or not, in a stable order (measurement baselines only). */
+  allListed(): ListedCapability[] {
     return [...this.byCapability.values()].sort((a, b) =>
       a.capabilityId < b.capabilityId ? -1 : a.capabilityId > b.capabilityId ? 1 : 0,
     );
   }
+}
+
+function providerOf(capabilityId: string): string {
+  return capabilityId.slice(0, capabilityId.indexOf('/'));
 }
 
 /**

@@ -72,7 +72,7 @@ export function measurementEnforcement(
           parts,
           options.connectionGate ??
             new ConnectionGate({
-              toolNames: () => parts.listings.all().map((l) => toolNameOf(l.capabilityId)),
+              toolNames: () => parts.listings.allListed().map((l) => toolNameOf(l.capabilityId)),
             }),
         );
   }
@@ -135,7 +135,7 @@ async function forward(
     });
   }
   const capabilityId = capabilityIdOfToolName(name);
-  const listed = capabilityId === undefined ? undefined : parts.listings.get(capabilityId);
+  const listed = capabilityId === undefined ? undefined : parts.listings.listed(capabilityId);
   if (capabilityId === undefined || listed === undefined) {
     throw new EdgeRpcError(EDGE_JSON_RPC_CODES.INVALID_PARAMS, `unknown tool ${name}`, {
       reason: 'CAPABILITY_UNKNOWN',
@@ -197,7 +197,7 @@ class NaiveEnforcement implements McpEnforcement {
 
   listTools(): Promise<Tool[]> {
     return Promise.resolve(
-      this.parts.listings.all().map((l) => ({ ...l.tool, name: toolNameOf(l.capabilityId) })),
+      this.parts.listings.allListed().map((l) => ({ ...l.tool, name: toolNameOf(l.capabilityId) })),
     );
   }
 

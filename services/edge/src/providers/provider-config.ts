@@ -21,7 +21,12 @@ export const PROVIDER_CONFIG_LIMITS = {
   headerValueMaxLength: 8192,
   filesystemRootsMaxCount: 32,
   allowCidrsMaxCount: 64,
+  relistIntervalMinMs: 1000,
+  relistIntervalMaxMs: 3_600_000,
 } as const;
+
+/** How often a provider is listed again when its config names no interval (I1). */
+export const DEFAULT_RELIST_INTERVAL_MS = 60_000;
 
 const L = PROVIDER_CONFIG_LIMITS;
 
@@ -106,6 +111,18 @@ export const providerConfigSchema = z.strictObject({
   id: providerIdSchema,
   transport: z.discriminatedUnion('kind', [stdioTransportSchema, httpTransportSchema]),
   resources: resourcesSchema.optional(),
+  /**
+   * How often the edge lists this provider again to notice changed definitions (I1), in ms;
+   * default 60 000. A provider that changes a tool without announcing it can run the changed
+   * definition for up to one interval; an announced change (`notifications/tools/list_changed`)
+   * makes its tools uncallable at once and is re-listed without waiting for the interval.
+   */
+  relistIntervalMs: z
+    .number()
+    .int()
+    .min(L.relistIntervalMinMs)
+    .max(L.relistIntervalMaxMs)
+    .optional(),
 });
 
 /** One upstream MCP server as the operator described it: how to reach it and what it may touch. */

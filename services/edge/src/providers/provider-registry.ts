@@ -2,7 +2,7 @@ import { HcpError } from '@hcp/core';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { parseProviderConfig, type ProviderConfig } from './provider-config';
 import { toolDefinitionDigest } from './tool-definition';
-import { UpstreamClient, type UpstreamClientOptions } from './upstream-client';
+import { UpstreamClient, type UpstreamClientOptions, type UpstreamEvents } from './upstream-client';
 
 /**
  * Tool names accepted from an upstream: the character set the MCP spec
@@ -92,7 +92,11 @@ export class ProviderRegistry {
     { readonly config: ProviderConfig; readonly client: UpstreamClient }
   >();
 
-  constructor(private readonly clientOptions: UpstreamClientOptions = {}) {}
+  constructor(
+    private readonly clientOptions: UpstreamClientOptions = {},
+    /** Told (synchronously) when a provider's definitions may have changed; see ListingRefresher. */
+    private readonly events: UpstreamEvents = {},
+  ) {}
 
   /**
    * Validates the configuration, connects, and lists the provider's tools.
@@ -106,7 +110,7 @@ export class ProviderRegistry {
         field: 'id',
       });
     }
-    const client = await UpstreamClient.connect(config, this.clientOptions);
+    const client = await UpstreamClient.connect(config, this.clientOptions, this.events);
     try {
       const listing = await this.listWith(config.id, client);
       this.providers.set(config.id, { config, client });

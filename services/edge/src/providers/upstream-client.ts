@@ -3,7 +3,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { createLogger, type Logger } from '@hcp/platform';
 import type { HttpTransportConfig, ProviderConfig, StdioTransportConfig } from './provider-config';
@@ -90,6 +94,26 @@ const DEFAULTS: Required<UpstreamClientOptions> = {
   maxTools: 1000,
 };
 
+/**
+ * Why the upstream's tool definitions may have changed: it announced it
+ * (`notifications/tools/list_changed`), or a call failed the way a call to a
+ * changed tool does (JSON-RPC -32602 invalid params, which the SDK client also
+ * raises when a result no longer fits the listed output schema, or -32601).
+ */
+export type ToolsChangedSign = 'list_changed' | 'call_error';
+
+/** What the connection reports besides answers; every listener is called synchronously. */
+export interface UpstreamEvents {
+  /** The listing may be out of date: the caller marks it stale before anything else runs. */
+  readonly onToolsChanged?: (providerId: string, sign: ToolsChangedSign) => void;
+}
+
+/** JSON-RPC codes of a failed call that suggest the tool is no longer what was listed. */
+const CHANGED_TOOL_RPC_CODES: ReadonlySet<number> = new Set([
+  ErrorCode.InvalidParams,
+  ErrorCode.MethodNotFound,
+]);
+
 /** How long `close()` waits for a stdio child to be gone after the SDK's own stop sequence. */
 const CHILD_EXIT_WAIT_MS = 3000;
 const STDERR_TAIL_CHARS = 4096;
@@ -128,6 +152,7 @@ export class UpstreamClient {
     private readonly client: Client,
     private readonly transport: Transport,
     private readonly options: Required<UpstreamClientOptions>,
+    private readonly events: UpstreamEvents,
   ) {
     this.log = createLogger('UpstreamClient', { providerId });
   }
@@ -136,6 +161,7 @@ export class UpstreamClient {
   static async connect(
     config: ProviderConfig,
     options: UpstreamClientOptions = {},
+    events: UpstreamEvents = {},
   ): Promise<UpstreamClient> {
     const opts: Required<UpstreamClientOptions> = { ...DEFAULTS, ...options };
     const transport =
@@ -143,8 +169,12 @@ export class UpstreamClient {
         ? stdioTransport(config.transport, opts)
         : httpTransport(config.transport, opts);
     const client = new Client({ name: 'hcp-edge', version: '0.1.0' }, { capabilities: {} });
-    const upstream = new UpstreamClient(config.id, client, transport, opts);
+    const upstream = new UpstreamClient(config.id, client, transport, opts, events);
     upstream.watchTransport();
+    // Registered before connect: an announcement can follow `initialize` at once.
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      upstream.toolsChanged('list_changed');
+    });
     try {
       await withDeadline(
         client.connect(transport, { timeout: opts.connectTimeoutMs }),
@@ -174,6 +204,14 @@ export class UpstreamClient {
   /** The upstream's self-description from `initialize`; informational only, never policy (I1). */
   get serverInfo(): { readonly name: string; readonly version: string } | undefined {
     return this.client.getServerVersion();
+  }
+
+  /**
+   * True when the upstream declared `tools.listChanged` in `initialize`: it promises to announce
+   * changes of its tools. Informational (how promptly drift is seen), never policy (I1).
+   */
+  get announcesToolChanges(): boolean {
+    return this.client.getServerCapabilities()?.tools?.listChanged === true;
   }
 
   /** Every tool the upstream lists, following `nextCursor` within page, count and time bounds. */
@@ -242,7 +280,14 @@ export class UpstreamClient {
           cause: err,
         });
       }
-      throw this.toUpstreamError('tools/call', err);
+      const failure = this.toUpstreamError('tools/call', err);
+      if (
+        failure.kind === 'rpc_error' &&
+        failure.extra.rpcCode !== undefined &&
+        CHANGED_TOOL_RPC_CODES.has(failure.extra.rpcCode)
+      )
+        this.toolsChanged('call_error');
+      throw failure;
     }
     const sizeBytes = Buffer.byteLength(JSON.stringify(raw), 'utf8');
     if (sizeBytes > this.options.maxResultBytes) {
@@ -286,6 +331,17 @@ export class UpstreamClient {
         this.kill();
         await this.transport.waitForExit(CHILD_EXIT_WAIT_MS);
       }
+    }
+  }
+
+  /** Tells the listener the listing may be out of date; a throwing listener cannot break the connection. */
+  private toolsChanged(sign: ToolsChangedSign): void {
+    if (this.ended) return;
+    this.log.info({ sign }, 'upstream tool definitions may have changed');
+    try {
+      this.events.onToolsChanged?.(this.providerId, sign);
+    } catch (err) {
+      this.log.error({ err }, 'tools-changed listener failed');
     }
   }
 
