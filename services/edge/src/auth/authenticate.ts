@@ -1,4 +1,4 @@
-import type { Principal } from '@hcp/core';
+import type { Principal, PrincipalKind } from '@hcp/core';
 import { HcpError } from '@hcp/core';
 import { bearerToken, type TokenVerifier } from '@hcp/platform';
 
@@ -23,12 +23,20 @@ export interface AuthenticationError {
   readonly message: string;
   /** The WWW-Authenticate header value. */
   readonly wwwAuthenticate: string;
+  /** Who presented a valid token of a kind this endpoint does not serve (for the audit entry). */
+  readonly principal?: Principal;
 }
 
 /** Either the principal or the refusal; never throws for a bad credential. */
 export type AuthenticationResult =
   | { readonly ok: true; readonly principal: Principal }
   | { readonly ok: false; readonly error: AuthenticationError };
+
+/**
+ * The principal kinds /mcp serves: agents only. An operator decides approvals and reads the audit
+ * through their own services, a service token speaks gRPC between services; neither calls tools.
+ */
+export const MCP_PRINCIPAL_KINDS: readonly PrincipalKind[] = ['agent'];
 
 /** JSON-RPC code carried by an authentication refusal. */
 export const AUTH_JSON_RPC_CODE = -32001;
@@ -54,16 +62,20 @@ export function bearerChallenge(
 /**
  * Turns an Authorization header into a principal with the platform's token verifier (issuer,
  * audience, expiry, key from configuration or JWKS). Node gives a repeated header as an array;
- * two credentials are ambiguous, so that is refused rather than picking one.
+ * two credentials are ambiguous, so that is refused rather than picking one. A valid token of a
+ * kind outside `kinds` (default MCP_PRINCIPAL_KINDS) is refused too: it names no principal this
+ * endpoint serves.
  */
 export async function authenticateBearer(
   authorization: string | readonly string[] | undefined,
   verifier: TokenVerifier,
   options: BearerChallengeOptions = {},
+  kinds: readonly PrincipalKind[] = MCP_PRINCIPAL_KINDS,
 ): Promise<AuthenticationResult> {
-  const refuse = (message: string, presented: boolean): AuthenticationResult => ({
+  const refuse = (message: string, presented: boolean, who?: Principal): AuthenticationResult => ({
     ok: false,
     error: {
+      ...(who === undefined ? {} : { principal: who }),
       reason: 'PRINCIPAL_UNAUTHENTICATED',
       httpStatus: 401,
       jsonRpcCode: AUTH_JSON_RPC_CODE,
@@ -86,12 +98,20 @@ export async function authenticateBearer(
     if (err instanceof HcpError) return refuse('Authorization is not a bearer token', true);
     throw err;
   }
+  let principal: Principal;
   try {
-    return { ok: true, principal: await verifier.verify(token) };
+    principal = await verifier.verify(token);
   } catch (err: unknown) {
     // The verifier's messages name the failed claim only (expired, issuer, signature...).
     if (err instanceof HcpError && err.reason === 'PRINCIPAL_UNAUTHENTICATED')
       return refuse(err.message, true);
     throw err;
   }
+  if (!kinds.includes(principal.kind))
+    return refuse(
+      `a token of kind ${principal.kind} is not accepted here: only ${kinds.join(', ')} principals`,
+      true,
+      principal,
+    );
+  return { ok: true, principal };
 }

@@ -177,7 +177,8 @@ export class HcpEnforcement implements McpEnforcement {
     if (name === PIPE_TOOL) {
       const parsed = pipeArguments.safeParse(args);
       if (!parsed.success) throw this.invalidArguments(context, PIPE_TOOL, parsed.error);
-      const target = capabilityIdOfToolName(parsed.data.tool) ?? parsed.data.tool;
+      const target = capabilityIdOfToolName(parsed.data.tool);
+      if (target === undefined) throw this.unknownTool(context, 'handle/pipe', parsed.data.tool);
       const observed = this.deps.listings.get(target)?.digest;
       const outcome = await this.deps.calls.pipe({
         ...base,
@@ -190,8 +191,10 @@ export class HcpEnforcement implements McpEnforcement {
       });
       return callResult(outcome);
     }
-    // An unknown name still goes to the decision point, which denies and audits it (I1).
-    const capabilityId = capabilityIdOfToolName(name) ?? name;
+    // A tool is named `provider.tool` only; the capability id `provider/tool` is not a tool name.
+    // An unknown name of that form still goes to the decision point, which denies and audits it (I1).
+    const capabilityId = capabilityIdOfToolName(name);
+    if (capabilityId === undefined) throw this.unknownTool(context, 'tools/call', name);
     const observed = this.deps.listings.get(capabilityId)?.digest;
     const outcome = await this.deps.calls.callTool({
       ...base,
@@ -247,6 +250,53 @@ export class HcpEnforcement implements McpEnforcement {
           : { invariant: refusal.decision.invariant }),
       });
     }
+  }
+
+  /**
+   * A name that cannot be a tool (not `provider.tool`, e.g. the capability id `provider/tool`):
+   * refused as CAPABILITY_UNKNOWN and recorded, as the decision point refuses an unlisted tool; as
+   * a pipe's target, PIPE_TARGET_DENIED with that target reason, as the decision point reports it.
+   */
+  private unknownTool(
+    context: McpRequestContext,
+    family: 'tools/call' | 'handle/pipe',
+    name: string,
+  ): EdgeRpcError {
+    const shown = name.length > 128 ? `${name.slice(0, 127)}…` : name;
+    const message = `${shown} is not a tool name: tools are named provider.tool`;
+    const refusal = refuse(
+      this.deps.audit,
+      family === 'tools/call'
+        ? {
+            reason: 'CAPABILITY_UNKNOWN',
+            check: 'metadata_authority',
+            explanation: message,
+            decidedAt: this.now(),
+          }
+        : {
+            reason: 'PIPE_TARGET_DENIED',
+            targetReason: 'CAPABILITY_UNKNOWN',
+            check: 'data_flow',
+            explanation: `target metadata_authority denied: CAPABILITY_UNKNOWN: ${message}`,
+            decidedAt: this.now(),
+          },
+      { ...subjectOf(context), endpointFamily: family },
+    );
+    if (!refusal.audited)
+      log.error(
+        { err: refusal.auditError, decisionId: refusal.decision.id },
+        'refusal not audited',
+      );
+    return new EdgeRpcError(EDGE_JSON_RPC_CODES.DENIED, message, {
+      reason: refusal.decision.reason,
+      ...(refusal.decision.targetReason === undefined
+        ? {}
+        : { targetReason: refusal.decision.targetReason }),
+      decisionId: refusal.decision.id,
+      ...(refusal.decision.invariant === undefined
+        ? {}
+        : { invariant: refusal.decision.invariant }),
+    });
   }
 
   /** Arguments of a built-in tool that do not fit its schema: refused, recorded, -32602. */

@@ -219,6 +219,56 @@ export function requestIdOf(message: JSONRPCMessage | undefined): string | numbe
 }
 
 /**
+ * Object keys a tool argument may never have at any depth. JSON.parse keeps `__proto__` as an own
+ * key, but the SDK's schemas drop it and an assignment turns it into a prototype, so it would
+ * vanish between what the agent sent and what was decided. (`constructor` and `prototype` survive
+ * parsing as ordinary keys and are refused like any other undeclared argument.)
+ */
+const RESERVED_ARGUMENT_KEYS: ReadonlySet<string> = new Set(['__proto__']);
+
+/**
+ * The path of the first reserved key in a tools/call's arguments (`arguments.a.__proto__`), or
+ * undefined. Walks with an explicit stack and builds a path only for a hit, so a deep body costs
+ * linear time and cannot overflow the call stack.
+ */
+export function reservedArgumentPath(message: JSONRPCMessage): string | undefined {
+  if (!('method' in message) || message.method !== 'tools/call') return undefined;
+  const params = message.params;
+  interface Node {
+    readonly value: unknown;
+    readonly key: string;
+    readonly parent?: Node;
+  }
+  const pathOf = (node: Node): string => {
+    const keys: string[] = [];
+    for (let n: Node | undefined = node; n !== undefined; n = n.parent) keys.push(n.key);
+    return echo(keys.reverse().join('.'));
+  };
+  const stack: Node[] = [
+    { value: params === undefined ? undefined : ownValue(params, 'arguments'), key: 'arguments' },
+  ];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const value = node.value;
+    if (typeof value !== 'object' || value === null) continue;
+    for (const key of Object.keys(value)) {
+      const child: Node = {
+        value: ownValue(value as Record<string, unknown>, key),
+        key,
+        parent: node,
+      };
+      if (!Array.isArray(value) && RESERVED_ARGUMENT_KEYS.has(key)) return pathOf(child);
+      stack.push(child);
+    }
+  }
+  return undefined;
+}
+
+function ownValue(value: Record<string, unknown>, key: string): unknown {
+  return Object.getOwnPropertyDescriptor(value, key)?.value;
+}
+
+/**
  * The requests the edge's MCP server answers, with the SDK's own schemas for them. A request for
  * any other method is refused as -32601; one whose params do not fit is -32602.
  */

@@ -67,6 +67,7 @@ async function startWorld(): Promise<World> {
     risk: 'low',
     approvalRequired: false,
     requiredScopes: [],
+    resourceArguments: [],
     definitionDigest: listing.capabilities[0]!.digest,
   };
   const grant: Grant = {

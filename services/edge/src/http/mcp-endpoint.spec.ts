@@ -63,6 +63,7 @@ function capabilityOf(tool: string, digest: string): CallableCapability {
     risk: 'low',
     approvalRequired: false,
     requiredScopes: [],
+    resourceArguments: [],
     definitionDigest: digest,
   };
   return { capability, inlinePreview: false };
@@ -826,5 +827,206 @@ describe('route coverage', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('McpEndpoint protocol and identity edges', () => {
+  let h: Harness;
+  let auth: Record<string, string>;
+  beforeAll(async () => {
+    h = await start();
+    auth = { authorization: `Bearer ${await mintToken(alice, AUTH)}` };
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  /** A raw session at `version`, initialized; its headers. */
+  async function session(version: string): Promise<Record<string, string>> {
+    const init = await rpc(
+      h.url,
+      { ...initialize(), params: { ...initialize().params, protocolVersion: version } },
+      { ...auth, 'mcp-protocol-version': version },
+    );
+    expect(init.status).toBe(200);
+    const headers = {
+      ...auth,
+      'mcp-session-id': init.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': version,
+    };
+    await rpc(h.url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers);
+    return headers;
+  }
+
+  const list = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
+  const toolCall = (id: number, params: unknown) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params,
+  });
+
+  it.each(['2025-11-25', '2025-06-18'])(
+    'refuses a JSON-RPC batch on a %s session (INPUT_INVALID, audited as protocol state); a single request is served',
+    async (version) => {
+      const headers = await session(version);
+      const before = h.audit.length;
+      const batch = await rpc(h.url, [list(1), { jsonrpc: '2.0', id: 2, method: 'ping' }], headers);
+      expect(batch.status).toBe(400);
+      expect(batch.json?.error?.code).toBe(-32600);
+      expect(batch.json?.error?.data).toEqual(
+        expect.objectContaining({ reason: 'INPUT_INVALID', decisionId: expect.any(String) }),
+      );
+      expect(
+        h.audit.slice(before).map((e) => [e.decisionId, e.outcome, e.reason, e.check]),
+      ).toEqual([[batch.json?.error?.data?.decisionId, 'deny', 'INPUT_INVALID', 'protocol_state']]);
+      // Neighbour: the same request alone, on the same session, is served.
+      const single = await rpc(h.url, list(3), headers);
+      expect(single.status).toBe(200);
+      expect(single.json?.error).toBeUndefined();
+    },
+  );
+
+  it('refuses an initialize batched at 2025-11-25 as a batch, and opens no session', async () => {
+    const before = h.audit.length;
+    const res = await rpc(h.url, [initialize(), { jsonrpc: '2.0', id: 2, method: 'ping' }], auth);
+    expect(res.status).toBe(400);
+    expect(res.json?.error?.data?.reason).toBe('INPUT_INVALID');
+    expect((res.json?.error as { message?: string }).message).toMatch(
+      /batches are not part of MCP 2025-11-25/,
+    );
+    expect(res.headers.get('mcp-session-id')).toBeNull();
+    expect(h.audit.slice(before).map((e) => [e.reason, e.check])).toEqual([
+      ['INPUT_INVALID', 'protocol_state'],
+    ]);
+  });
+
+  it('still serves a batch on a 2025-03-26 session (batching is part of that revision)', async () => {
+    const headers = await session('2025-03-26');
+    const res = await fetch(h.url, {
+      method: 'POST',
+      headers: {
+        ...headers,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify([list(1), { jsonrpc: '2.0', id: 2, method: 'ping' }]),
+    });
+    expect(res.status).toBe(200);
+    const replies = JSON.parse(sseData(await res.text())) as unknown;
+    const all = (Array.isArray(replies) ? replies : [replies]) as { id: number; error?: unknown }[];
+    expect(all.map((r) => r.id).sort()).toEqual([1, 2]);
+    expect(all.every((r) => r.error === undefined)).toBe(true);
+  });
+
+  it.each<[string, Principal]>([
+    ['service', { id: 'svc-1', kind: 'service' }],
+    ['operator', { id: 'ops-1', kind: 'operator' }],
+  ])(
+    'refuses a valid %s token on /mcp (PRINCIPAL_UNAUTHENTICATED, audited); an agent token works',
+    async (_k, who) => {
+      const token = await mintToken(who, AUTH);
+      const before = h.audit.length;
+      const res = await rpc(h.url, initialize(), { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+      expect(res.json?.error?.data?.reason).toBe('PRINCIPAL_UNAUTHENTICATED');
+      expect(res.headers.get('mcp-session-id')).toBeNull();
+      expect(h.audit.slice(before).map((e) => [e.decisionId, e.principalId, e.reason])).toEqual([
+        [res.json?.error?.data?.decisionId, who.id, 'PRINCIPAL_UNAUTHENTICATED'],
+      ]);
+      // The SDK client with that token cannot connect at all.
+      await expect(connect(h.url, who)).rejects.toThrow();
+      // Neighbour: an agent token, same issuer and key, is served.
+      const { client } = await connect(h.url, alice);
+      await expect(client.listTools()).resolves.toBeDefined();
+      await client.close();
+    },
+  );
+
+  it.each<[string, string, string]>([
+    ['at the top', '{"__proto__":{"polluted":true}}', 'arguments.__proto__'],
+    ['nested', '{"a":{"b":[{"__proto__":{}}]}}', 'arguments.a.b.0.__proto__'],
+    ['beside a declared one', '{"path":"/x","__proto__":null}', 'arguments.__proto__'],
+  ])(
+    'refuses a __proto__ argument %s as INPUT_INVALID naming it, audited; a declared argument works',
+    async (_l, args, field) => {
+      const headers = await session('2025-11-25');
+      const before = h.audit.length;
+      const calls = h.calls.length;
+      const raw = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"up.read","arguments":${args}}}`;
+      const res = await rpc(h.url, raw, headers);
+      expect(res.status).toBe(200);
+      expect(res.json?.error?.code).toBe(-32602);
+      expect(res.json?.error?.data).toEqual({
+        reason: 'INPUT_INVALID',
+        field,
+        decisionId: expect.any(String),
+      });
+      expect(h.audit.slice(before)).toEqual([
+        expect.objectContaining({
+          decisionId: res.json?.error?.data?.decisionId,
+          principalId: 'alice',
+          outcome: 'deny',
+          reason: 'INPUT_INVALID',
+          endpointFamily: 'tools/call',
+          capabilityId: 'up/read',
+        }),
+      ]);
+      expect(h.calls.length).toBe(calls);
+      // Neighbour: the same call with only a declared argument reaches the call path.
+      const ok = await rpc(
+        h.url,
+        toolCall(10, { name: 'up.read', arguments: { path: '/x' } }),
+        headers,
+      );
+      expect(ok.json?.error).toBeUndefined();
+      expect(h.calls.length).toBe(calls + 1);
+    },
+  );
+
+  it('refuses a __proto__ key in the arguments hcp_pipe passes on', async () => {
+    const headers = await session('2025-11-25');
+    const raw =
+      '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"hcp_pipe","arguments":' +
+      '{"handle":"hdl_1","tool":"up.read","argument":"text","arguments":{"__proto__":{}}}}}';
+    const res = await rpc(h.url, raw, headers);
+    expect(res.json?.error?.data).toMatchObject({
+      reason: 'INPUT_INVALID',
+      field: 'arguments.arguments.__proto__',
+    });
+    expect(h.audit.at(-1)).toMatchObject({
+      reason: 'INPUT_INVALID',
+      endpointFamily: 'handle/pipe',
+    });
+  });
+
+  it('refuses the capability id spelling provider/tool as a tool name (CAPABILITY_UNKNOWN, audited); provider.tool works', async () => {
+    const { client } = await connect(h.url, alice);
+    const calls = h.calls.length;
+    const before = h.audit.length;
+    const err = await client.callTool({ name: 'up/read', arguments: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(McpError);
+    expect((err as McpError).code).toBe(-32003);
+    const data = (err as McpError).data as { reason: string; decisionId: string };
+    expect(data).toMatchObject({ reason: 'CAPABILITY_UNKNOWN', invariant: 'I1' });
+    expect(h.audit.slice(before).map((e) => [e.decisionId, e.outcome, e.reason])).toEqual([
+      [data.decisionId, 'deny', 'CAPABILITY_UNKNOWN'],
+    ]);
+    expect(h.calls.length).toBe(calls);
+    const piped = await client
+      .callTool({
+        name: 'hcp_pipe',
+        arguments: { handle: 'hdl_1', tool: 'up/read', argument: 'text' },
+      })
+      .catch((e: unknown) => e);
+    expect((piped as McpError).data).toMatchObject({
+      reason: 'PIPE_TARGET_DENIED',
+      targetReason: 'CAPABILITY_UNKNOWN',
+    });
+    // Neighbour: the listed spelling reaches the call path.
+    await client.callTool({ name: 'up.read', arguments: {} });
+    expect(h.calls.at(-1)).toMatchObject({ capabilityId: 'up/read' });
+    await client.close();
   });
 });

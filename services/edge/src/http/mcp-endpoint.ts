@@ -22,6 +22,7 @@ import {
 import { authenticateBearer, type BearerChallengeOptions } from '../auth/authenticate';
 import type { ProtocolState, ProtocolVerdict } from '../protocol/protocol-state';
 import { SESSION_HEADER } from '../protocol/session-strategy';
+import { PEEK_TOOL, PIPE_TOOL, capabilityIdOfToolName } from './tool-catalog';
 import {
   HcpEnforcement,
   type ClientQuestion,
@@ -38,6 +39,7 @@ import {
   hasTypedReason,
   readJsonRpcBody,
   requestIdOf,
+  reservedArgumentPath,
   sendJsonRpcError,
   surfaceRefusalOf,
 } from './json-rpc';
@@ -71,6 +73,8 @@ interface EndpointRefusal {
   readonly check: string;
   readonly message: string;
   readonly traceId?: string;
+  /** The capability a refused tools/call named, when it names one. */
+  readonly capabilityId?: string;
 }
 
 const log = createLogger('McpEndpoint');
@@ -192,6 +196,7 @@ export class McpEndpoint {
     );
     if (!auth.ok) {
       const decisionId = this.recordRefusal({
+        ...(auth.error.principal === undefined ? {} : { principal: auth.error.principal }),
         family: 'protocol',
         reason: 'PRINCIPAL_UNAUTHENTICATED',
         check: 'authentication',
@@ -236,7 +241,7 @@ export class McpEndpoint {
         // so the decision id in the error finds it like any other denial.
         throw err instanceof HttpRefusal ? this.auditedInputRefusal(err, principal, traceId) : err;
       }
-      await this.post(req, res, principal, body.messages, traceId);
+      await this.post(req, res, principal, body, traceId);
       return;
     }
     const verdict = await this.gate(req, principal, method, undefined, traceId);
@@ -254,13 +259,14 @@ export class McpEndpoint {
     req: IncomingMessage,
     res: ServerResponse,
     principal: Principal,
-    messages: JSONRPCMessage[],
+    body: { readonly messages: JSONRPCMessage[]; readonly batch: boolean },
     traceId: string | undefined,
   ): Promise<void> {
+    const { messages, batch } = body;
     const verdicts: ProtocolVerdict[] = [];
     for (const message of messages) {
       try {
-        verdicts.push(await this.gate(req, principal, 'POST', message, traceId));
+        verdicts.push(await this.gate(req, principal, 'POST', message, traceId, batch));
       } catch (err) {
         if (err instanceof HttpRefusal) {
           sendJsonRpcError(res, err, requestIdOf(message));
@@ -268,6 +274,16 @@ export class McpEndpoint {
         }
         throw err;
       }
+    }
+    for (const [i, message] of messages.entries()) {
+      const reserved = reservedArgumentPath(message);
+      if (reserved === undefined) continue;
+      sendJsonRpcError(
+        res,
+        this.reservedArgumentRefusal(message, reserved, principal, verdicts[i]!.session, traceId),
+        requestIdOf(message),
+      );
+      return;
     }
     // A client's answer to a question (elicitation) arrives as its own POST of JSON-RPC
     // responses; it belongs to the request still waiting on it, not to a new server.
@@ -347,12 +363,14 @@ export class McpEndpoint {
     httpMethod: 'POST' | 'GET' | 'DELETE',
     message: JSONRPCMessage | undefined,
     traceId: string | undefined,
+    batch = false,
   ): Promise<Exclude<ProtocolVerdict, { kind: 'refuse' }>> {
     const verdict = await this.enforcement.protocol({
       httpMethod,
       ...(message === undefined
         ? {}
         : { message: message as { readonly method?: unknown; readonly params?: unknown } }),
+      ...(batch ? { batch } : {}),
       headers: req.headers,
       principalId: principal.id,
     });
@@ -553,6 +571,40 @@ export class McpEndpoint {
     return true;
   }
 
+  /**
+   * A tools/call whose arguments hold a reserved key (`__proto__`): refused as INPUT_INVALID naming
+   * the argument, as an undeclared argument is, before the SDK's parsing would silently drop it.
+   */
+  private reservedArgumentRefusal(
+    message: JSONRPCMessage,
+    field: string,
+    principal: Principal,
+    session: SessionFacts,
+    traceId: string | undefined,
+  ): HttpRefusal {
+    const params = ('params' in message ? message.params : undefined) as
+      { readonly name?: unknown } | undefined;
+    const name = typeof params?.name === 'string' ? params.name : undefined;
+    const capabilityId = name === undefined ? undefined : capabilityIdOfToolName(name);
+    const text = `${field}: is not allowed (a reserved name no tool declares)`;
+    const decisionId = this.recordRefusal({
+      principal,
+      session,
+      family:
+        name === PIPE_TOOL ? 'handle/pipe' : name === PEEK_TOOL ? 'handle/peek' : 'tools/call',
+      reason: 'INPUT_INVALID',
+      check: 'input_schema',
+      message: text,
+      ...(capabilityId === undefined ? {} : { capabilityId }),
+      ...(traceId === undefined ? {} : { traceId }),
+    });
+    return new HttpRefusal(200, EDGE_JSON_RPC_CODES.INVALID_PARAMS, text, {
+      reason: 'INPUT_INVALID',
+      decisionId,
+      field,
+    });
+  }
+
   /** An input-bounds refusal of an authenticated request, recorded, with its decision id added. */
   private auditedInputRefusal(
     refusal: HttpRefusal,
@@ -596,6 +648,7 @@ export class McpEndpoint {
         ...(input.principal === undefined ? {} : { principal: input.principal }),
         ...(input.session === undefined ? {} : { session: input.session }),
         ...(input.traceId === undefined ? {} : { traceId: input.traceId }),
+        ...(input.capabilityId === undefined ? {} : { capabilityId: input.capabilityId }),
       },
     );
     // The refusal stands either way; it is logged so the gap in the audit is visible.

@@ -48,3 +48,13 @@ export function protocolError(
     ? { reason, jsonRpcCode, httpStatus, message }
     : { reason, jsonRpcCode, httpStatus, message, data };
 }
+
+/** A JSON-RPC batch sent at a version that has none (INPUT_INVALID, -32600: not a valid request there). */
+export function batchRefused(version: string): ProtocolError {
+  return protocolError(
+    'INPUT_INVALID',
+    PROTOCOL_JSON_RPC_CODES.INVALID_REQUEST,
+    400,
+    `JSON-RPC batches are not part of MCP ${version}: send one message per request`,
+  );
+}

@@ -6,12 +6,15 @@ export type ProtocolHeaders = Readonly<Record<string, string | readonly string[]
 
 /**
  * The facts of one incoming MCP HTTP request that protocol state depends on. A POST body with a
- * JSON-RPC batch (2025-03-26 only) is evaluated once per message.
+ * JSON-RPC batch is evaluated once per message; only 2025-03-26 admits batches
+ * (BATCHES_REMOVED_IN).
  */
 export interface ProtocolRequest {
   readonly httpMethod: 'POST' | 'GET' | 'DELETE';
   /** The JSON-RPC message of a POST; absent for GET and DELETE. A response message has no method. */
   readonly message?: { readonly method?: unknown; readonly params?: unknown };
+  /** True when the message came in a JSON-RPC batch (a POST body that is an array). */
+  readonly batch?: boolean;
   readonly headers: ProtocolHeaders;
   /** The authenticated principal; absent only if authentication was skipped (refused here too). */
   readonly principalId?: string;
@@ -55,6 +58,14 @@ export interface ProtocolStateStrategy {
   /** True when the request speaks this revision. */
   claims(request: ProtocolRequest): boolean;
   evaluate(request: ProtocolRequest & { readonly principalId: string }): Promise<ProtocolVerdict>;
+}
+
+/** The first revision without JSON-RPC batching (2025-06-18 removed it from the protocol). */
+export const BATCHES_REMOVED_IN = '2025-06-18';
+
+/** True when a session at `version` may not receive JSON-RPC batches (any version from BATCHES_REMOVED_IN on). */
+export function refusesBatches(version: string): boolean {
+  return version >= BATCHES_REMOVED_IN;
 }
 
 /** The value of a header that must appear at most once; `duplicated` when it came twice. */

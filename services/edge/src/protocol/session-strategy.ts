@@ -1,7 +1,7 @@
 import type { SessionFacts } from '@hcp/core';
-import { PROTOCOL_JSON_RPC_CODES as CODES, protocolError } from './protocol-error';
+import { PROTOCOL_JSON_RPC_CODES as CODES, batchRefused, protocolError } from './protocol-error';
 import type { ProtocolError, ProtocolRevision } from './protocol-error';
-import { singleHeader } from './protocol-request';
+import { refusesBatches, singleHeader } from './protocol-request';
 import type { ProtocolRequest, ProtocolStateStrategy, ProtocolVerdict } from './protocol-request';
 import type { SessionStore } from './session-store';
 
@@ -149,6 +149,8 @@ export class SessionProtocolStrategy implements ProtocolStateStrategy {
 
     const versionError = this.checkVersion(requestVersion, negotiated);
     if (versionError !== undefined) return this.refuse(facts, versionError);
+    if (request.batch === true && refusesBatches(negotiated!))
+      return this.refuse(facts, batchRefused(negotiated!));
 
     return {
       kind: 'proceed',
@@ -214,6 +216,9 @@ export class SessionProtocolStrategy implements ProtocolStateStrategy {
         ),
       );
     }
+    // An initialize may never be batched; one asking for a batch-free version is refused as such.
+    if (request.batch === true && refusesBatches(negotiatedVersion))
+      return this.refuse(noSession, batchRefused(negotiatedVersion));
     return {
       kind: 'initialize',
       revision: this.revision,

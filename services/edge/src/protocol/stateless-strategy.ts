@@ -1,7 +1,7 @@
 import type { SessionFacts } from '@hcp/core';
-import { PROTOCOL_JSON_RPC_CODES as CODES, protocolError } from './protocol-error';
+import { PROTOCOL_JSON_RPC_CODES as CODES, batchRefused, protocolError } from './protocol-error';
 import type { ProtocolError, ProtocolRevision } from './protocol-error';
-import { singleHeader } from './protocol-request';
+import { refusesBatches, singleHeader } from './protocol-request';
 import type { ProtocolRequest, ProtocolStateStrategy, ProtocolVerdict } from './protocol-request';
 
 /** The first stateless MCP revision: no initialize, no session, the version in every request. */
@@ -106,6 +106,8 @@ export class StatelessProtocolStrategy implements ProtocolStateStrategy {
         ),
       );
     }
+    if (request.batch === true && refusesBatches(declared))
+      return this.refuse(none, batchRefused(declared));
     const mismatch = this.headerMismatch(request);
     if (mismatch !== undefined) {
       return this.refuse(
