@@ -55,7 +55,7 @@ export async function createDemoSandbox(dir: string): Promise<DemoSandbox> {
 
 /** The filesystem provider over the sandbox, with the manifest entries of the tools it may run. */
 export function filesystemProvider(sandbox: DemoSandbox): EdgeProviderSpec {
-  const path = { name: 'path', canonicalizer: 'path' as const };
+  const path = (role: 'read' | 'write') => [{ name: 'path', canonicalizer: 'path' as const, role }];
   const read = { effects: ['read' as const], risk: 'low' as const, approvalRequired: false };
   return {
     config: {
@@ -68,16 +68,31 @@ export function filesystemProvider(sandbox: DemoSandbox): EdgeProviderSpec {
       resources: { filesystemRoots: [sandbox.root] },
     },
     capabilities: [
-      { tool: 'read_text_file', ...read, requiredScopes: ['fs:read'], resourceArgument: path },
-      { tool: 'list_directory', ...read, requiredScopes: ['fs:read'], resourceArgument: path },
-      { tool: 'get_file_info', ...read, requiredScopes: ['fs:read'], resourceArgument: path },
+      {
+        tool: 'read_text_file',
+        ...read,
+        requiredScopes: ['fs:read'],
+        resourceArguments: path('read'),
+      },
+      {
+        tool: 'list_directory',
+        ...read,
+        requiredScopes: ['fs:read'],
+        resourceArguments: path('read'),
+      },
+      {
+        tool: 'get_file_info',
+        ...read,
+        requiredScopes: ['fs:read'],
+        resourceArguments: path('read'),
+      },
       {
         tool: 'write_file',
         effects: ['write'],
         risk: 'high',
         approvalRequired: true,
         requiredScopes: ['fs:write'],
-        resourceArgument: path,
+        resourceArguments: path('write'),
       },
     ],
   };

@@ -157,7 +157,7 @@ describe('providers file', () => {
         effects: ['read'],
         risk: 'low',
         requiredScopes: ['fs:read'],
-        resourceArgument: { name: 'path', canonicalizer: 'path' },
+        resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
       },
     ],
   };
@@ -211,6 +211,54 @@ describe('providers file', () => {
     expect(
       messages(write({ providers: [fs], capabilitySettings: { 'fs/write_file': {} } })),
     ).toEqual([expect.stringMatching(/^capabilitySettings\.fs\/write_file: names no capability/)]);
+  });
+
+  it('reads every resource argument with its role, scopes and arrays; none is an empty list', () => {
+    const move = {
+      tool: 'move_file',
+      effects: ['write', 'delete'],
+      risk: 'high',
+      resourceArguments: [
+        { name: 'source', canonicalizer: 'path', role: 'delete' },
+        { name: 'destination', canonicalizer: 'path', role: 'write', scopes: ['fs:write'] },
+      ],
+    };
+    const many = {
+      tool: 'read_multiple_files',
+      effects: ['read'],
+      risk: 'low',
+      resourceArguments: [{ name: 'paths', canonicalizer: 'path', role: 'read', many: true }],
+    };
+    const ping = { tool: 'ping', effects: [], risk: 'low' };
+    const parsed = loadProvidersFile(
+      write({ providers: [{ ...fs, capabilities: [move, many, ping] }] }),
+    );
+    expect(parsed.providers[0]!.capabilities?.map((c) => c.resourceArguments)).toEqual([
+      move.resourceArguments,
+      many.resourceArguments,
+      [],
+    ]);
+  });
+
+  it('names a bad resource argument: unknown role, repeated name, the old single-argument key', () => {
+    const cap = fs.capabilities[0]!;
+    const withArgs = (resourceArguments: unknown) =>
+      write({ providers: [{ ...fs, capabilities: [{ ...cap, resourceArguments }] }] });
+    expect(messages(withArgs([{ name: 'path', canonicalizer: 'path', role: 'own' }]))).toEqual([
+      expect.stringMatching(/^providers\.0\.capabilities\.0\.resourceArguments\.0\.role: /),
+    ]);
+    expect(messages(withArgs([{ name: 'path', canonicalizer: 'path' }]))).toEqual([
+      expect.stringMatching(/^providers\.0\.capabilities\.0\.resourceArguments\.0\.role: /),
+    ]);
+    const path = { name: 'path', canonicalizer: 'path', role: 'read' };
+    expect(messages(withArgs([path, { ...path, role: 'write' }]))).toEqual([
+      expect.stringMatching(/resourceArguments: must not name an argument twice/),
+    ]);
+    const legacy = { ...cap, resourceArgument: { name: 'path', canonicalizer: 'path' } };
+    expect(messages(write({ providers: [{ ...fs, capabilities: [legacy] }] }))).toEqual([
+      expect.stringMatching(/^providers\.0\.capabilities\.0: .*resourceArgument/),
+    ]);
+    expect(messages(withArgs([path]))).toEqual([]);
   });
 
   it('refuses a missing file and text that is not JSON', () => {

@@ -10,6 +10,7 @@ import {
   tokenVerifierOptionsOf,
   type TokenVerifierOptions,
 } from '@hcp/platform';
+import { RESOURCE_ROLES, type ResourceRole } from '@hcp/core';
 import type { CapabilitySettings } from './adapters';
 import type { CapabilitySpec, EdgeProviderSpec } from './edge';
 import { providerConfigSchema } from './providers/provider-config';
@@ -93,6 +94,7 @@ export const PROVIDERS_FILE_LIMITS = {
   maxBytes: 1024 * 1024,
   providers: 64,
   capabilitiesPerProvider: 256,
+  resourceArgumentsPerCapability: 16,
   settings: 1024,
 } as const;
 
@@ -114,12 +116,26 @@ const capabilitySpecSchema = z.strictObject({
     .array(z.string().min(1).max(128).regex(/^\S+$/, 'must not contain whitespace'))
     .max(32)
     .default([]),
-  resourceArgument: z
-    .strictObject({
-      name: z.string().min(1).max(128),
-      canonicalizer: z.enum(['path', 'url', 'id']),
-    })
-    .optional(),
+  // Every argument naming a resource (move_file: source and destination), each decided (I3, I5).
+  resourceArguments: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(128),
+        canonicalizer: z.enum(['path', 'url', 'id']),
+        role: z.enum(RESOURCE_ROLES as [ResourceRole, ...ResourceRole[]]),
+        scopes: z
+          .array(z.string().min(1).max(128).regex(/^\S+$/, 'must not contain whitespace'))
+          .max(32)
+          .optional(),
+        many: z.boolean().optional(),
+      }),
+    )
+    .max(L.resourceArgumentsPerCapability)
+    .refine(
+      (args) => new Set(args.map((a) => a.name)).size === args.length,
+      'must not name an argument twice',
+    )
+    .default([]),
 });
 
 const capabilitySettingsSchema = z.strictObject({
@@ -251,7 +267,13 @@ export function loadProvidersFile(
       risk: c.risk,
       approvalRequired: c.approvalRequired,
       requiredScopes: c.requiredScopes,
-      ...(c.resourceArgument === undefined ? {} : { resourceArgument: c.resourceArgument }),
+      resourceArguments: c.resourceArguments.map((a) => ({
+        name: a.name,
+        canonicalizer: a.canonicalizer,
+        role: a.role,
+        ...(a.scopes === undefined ? {} : { scopes: a.scopes }),
+        ...(a.many === undefined ? {} : { many: a.many }),
+      })),
     })),
     ...(p.egress === undefined ? {} : { egress: { proxyUrlArg: p.egress.proxyUrlArg } }),
   }));

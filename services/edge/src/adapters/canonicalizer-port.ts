@@ -2,6 +2,9 @@ import {
   createIdCanonicalizer,
   createPathCanonicalizer,
   createUrlCanonicalizer,
+  DEFAULT_MAX_ID_LENGTH,
+  DEFAULT_MAX_PATH_LENGTH,
+  DEFAULT_MAX_URL_LENGTH,
   refusedFacts,
   systemResolver,
   type PathCanonicalizer,
@@ -9,7 +12,13 @@ import {
   type Resolver,
   type UrlCanonicalizer,
 } from '@hcp/canonical';
-import type { Capability, ResourceFacts } from '@hcp/core';
+import type {
+  ArgumentResource,
+  Capability,
+  ResourceArgument,
+  ResourceFacts,
+  ResourceKind,
+} from '@hcp/core';
 import type { CanonicalizerPort } from '../call/ports';
 import type { ProviderConfig } from '../providers/provider-config';
 import type { ProviderRegistry } from '../providers/provider-registry';
@@ -27,9 +36,19 @@ interface ProviderCanonicalizers {
   url?: UrlCanonicalizer;
 }
 
-/** A write may name a file that does not exist yet; every other effect needs the path to exist. */
-function intentOf(capability: Capability): PathIntent {
-  return capability.effects.includes('write') ? 'write' : 'read';
+/** Most elements an array resource argument (`many`) may carry; more is one `invalid` fact. */
+export const MAX_RESOURCES_PER_ARGUMENT = 64;
+
+/** Longest raw value of each kind the canonicalisers built here accept (their defaults). */
+const MAX_RAW_LENGTH: Readonly<Record<ResourceKind, number>> = {
+  path: DEFAULT_MAX_PATH_LENGTH,
+  url: DEFAULT_MAX_URL_LENGTH,
+  id: DEFAULT_MAX_ID_LENGTH,
+};
+
+/** A destination (role `write`) may name a path that does not exist yet; every other path must exist. */
+function intentOf(argument: ResourceArgument): PathIntent {
+  return argument.role === 'write' ? 'write' : 'read';
 }
 
 /**
@@ -56,7 +75,11 @@ export function canonicalizerPort(
     return fresh;
   }
 
-  async function canonicalizePath(capability: Capability, raw: unknown): Promise<ResourceFacts> {
+  async function canonicalizePath(
+    capability: Capability,
+    argument: ResourceArgument,
+    raw: unknown,
+  ): Promise<ResourceFacts> {
     const entry = forProvider(capability.provider);
     entry.path ??= createPathCanonicalizer({
       roots: entry.config?.resources?.filesystemRoots ?? [],
@@ -76,7 +99,7 @@ export function canonicalizerPort(
       );
     }
     // The canonicaliser checks the type itself and refuses a non-string as path.not_string.
-    return canonicalizer.canonicalize(raw as string, intentOf(capability));
+    return canonicalizer.canonicalize(raw as string, intentOf(argument));
   }
 
   function urlCanonicalizer(capability: Capability): UrlCanonicalizer {
@@ -88,23 +111,87 @@ export function canonicalizerPort(
     return entry.url;
   }
 
-  return {
-    async canonicalize(capability, args) {
-      const argument = capability.resourceArgument;
-      if (argument === undefined) return undefined;
-      const raw = Object.prototype.hasOwnProperty.call(args, argument.name)
-        ? args[argument.name]
-        : undefined;
+  /** One value of one argument; a canonicaliser that throws is that value's `unresolvable` fact. */
+  async function canonicalizeOne(
+    capability: Capability,
+    argument: ResourceArgument,
+    raw: unknown,
+  ): Promise<ResourceFacts> {
+    try {
       switch (argument.canonicalizer) {
         case 'path':
-          return canonicalizePath(capability, raw);
+          return await canonicalizePath(capability, argument, raw);
         case 'url':
-          return urlCanonicalizer(capability).canonicalize(raw as string);
+          return await urlCanonicalizer(capability).canonicalize(raw as string);
         case 'id':
           return ids.canonicalize(raw as string);
       }
+    } catch (err: unknown) {
+      return thrownFacts(argument, raw, err);
+    }
+  }
+
+  return {
+    async canonicalize(capability, args) {
+      const facts: ArgumentResource[] = [];
+      for (const argument of capability.resourceArguments) {
+        // Absent: no fact, and the decision point answers INPUT_INVALID (missing argument).
+        if (!Object.prototype.hasOwnProperty.call(args, argument.name)) continue;
+        const raw = args[argument.name];
+        if (argument.many !== true) {
+          facts.push({
+            argument: argument.name,
+            index: 0,
+            facts: await canonicalizeOne(capability, argument, raw),
+          });
+          continue;
+        }
+        const refused = arrayRefusal(argument, raw);
+        if (refused !== undefined) {
+          facts.push({ argument: argument.name, index: 0, facts: refused });
+          continue;
+        }
+        const values = raw as readonly unknown[];
+        const decided = await Promise.all(
+          values.map((value) => canonicalizeOne(capability, argument, value)),
+        );
+        decided.forEach((f, index) => facts.push({ argument: argument.name, index, facts: f }));
+      }
+      return facts;
     },
+    maxRawLength: (kind) => MAX_RAW_LENGTH[kind],
   };
+}
+
+/**
+ * Why an array argument (`many`) cannot be decided element by element, as one `invalid` fact:
+ * not an array, empty, longer than MAX_RESOURCES_PER_ARGUMENT, or holding a non-string. Never
+ * skipped: the decision point refuses it (INPUT_INVALID) and the audit names the rule.
+ */
+function arrayRefusal(argument: ResourceArgument, raw: unknown): ResourceFacts | undefined {
+  const refuse = (rule: string, detail: string) =>
+    refusedFacts('invalid', argument.canonicalizer, '', rule, `${argument.name}: ${detail}`);
+  if (!Array.isArray(raw)) return refuse('resource.not_array', 'must be an array');
+  if (raw.length === 0) return refuse('resource.empty_array', 'must name at least one resource');
+  if (raw.length > MAX_RESOURCES_PER_ARGUMENT)
+    return refuse(
+      'resource.too_many',
+      `${raw.length} elements exceed the limit of ${MAX_RESOURCES_PER_ARGUMENT}`,
+    );
+  const at = raw.findIndex((v) => typeof v !== 'string');
+  if (at !== -1) return refuse('resource.not_string', `element ${at} is not a string`);
+  return undefined;
+}
+
+/** A canonicaliser that threw: the value is unresolvable (fail closed), the call is still decided. */
+export function thrownFacts(argument: ResourceArgument, raw: unknown, err: unknown): ResourceFacts {
+  return refusedFacts(
+    'unresolvable',
+    argument.canonicalizer,
+    typeof raw === 'string' ? raw.slice(0, 256) : '',
+    'canonicalizer.error',
+    err instanceof Error ? err.message : 'the canonicaliser failed',
+  );
 }
 
 /** The `configOf` of canonicalizerPort over a ProviderRegistry: undefined for an unregistered provider. */

@@ -3,6 +3,7 @@ import {
   approvalBindingDigest,
   argumentsDigest,
   type Approval,
+  type ArgumentResource,
   type AuditEntry,
   type Capability,
   type Decision,
@@ -41,7 +42,7 @@ const readFile: Capability = {
   risk: 'low',
   approvalRequired: false,
   requiredScopes: [],
-  resourceArgument: { name: 'path', canonicalizer: 'path' },
+  resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
   definitionDigest: 'sha256:pinned',
 };
 const fetchUrl: Capability = {
@@ -52,7 +53,7 @@ const fetchUrl: Capability = {
   risk: 'medium',
   approvalRequired: false,
   requiredScopes: [],
-  resourceArgument: { name: 'url', canonicalizer: 'url' },
+  resourceArguments: [{ name: 'url', canonicalizer: 'url', role: 'fetch' }],
 };
 const writeFile: Capability = {
   id: 'fs/write_file',
@@ -62,7 +63,7 @@ const writeFile: Capability = {
   risk: 'medium',
   approvalRequired: false,
   requiredScopes: [],
-  resourceArgument: { name: 'path', canonicalizer: 'path' },
+  resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'write' }],
 };
 
 function decision(
@@ -205,25 +206,30 @@ function harness(
       },
     },
     canonicalizer: {
-      canonicalize: (capability, args): Promise<ResourceFacts | undefined> => {
+      canonicalize: (capability, args): Promise<ArgumentResource[]> => {
         if (options.canonicalizeError) return Promise.reject(options.canonicalizeError);
-        const arg = capability.resourceArgument;
-        if (arg === undefined) return Promise.resolve(undefined);
-        const raw = String(args[arg.name]);
-        if (raw.includes('..')) {
-          return Promise.resolve({
-            status: 'denied',
-            kind: arg.canonicalizer,
-            raw,
-            rule: 'path.outside_roots',
-            detail: 'escapes the root',
-          });
-        }
-        return Promise.resolve({
-          status: 'resolved',
-          resource: { kind: arg.canonicalizer, raw, canonical: `/root/${raw}` },
-        });
+        return Promise.resolve(
+          capability.resourceArguments
+            .filter((arg) => arg.name in args)
+            .map((arg) => {
+              const raw = String(args[arg.name]);
+              const facts: ResourceFacts = raw.includes('..')
+                ? {
+                    status: 'denied',
+                    kind: arg.canonicalizer,
+                    raw,
+                    rule: 'path.outside_roots',
+                    detail: 'escapes the root',
+                  }
+                : {
+                    status: 'resolved',
+                    resource: { kind: arg.canonicalizer, raw, canonical: `/root/${raw}` },
+                  };
+              return { argument: arg.name, index: 0, facts };
+            }),
+        );
       },
+      maxRawLength: () => 4096,
     },
     manifest: {
       capability: (id) =>
@@ -424,7 +430,13 @@ describe('CallService.callTool', () => {
       capabilityId: 'fs/read_file',
       argumentsDigest: argumentsDigest({ path: 'a.txt' }),
       observedDefinitionDigest: 'sha256:pinned',
-      resource: { status: 'resolved', resource: { canonical: '/root/a.txt' } },
+      resources: [
+        {
+          argument: 'path',
+          index: 0,
+          facts: { status: 'resolved', resource: { canonical: '/root/a.txt' } },
+        },
+      ],
     });
     expect(calls.decide[0]?.auditAvailable).toBe(true);
     expect(calls.audit).toHaveLength(2);
@@ -489,7 +501,7 @@ describe('CallService.callTool', () => {
   it('passes a canonicaliser refusal to the decision point as facts', async () => {
     const { service, calls } = harness({ decide: decision('deny', 'RESOURCE_DENIED') });
     await service.callTool(call({ path: '../etc/passwd' }));
-    expect(calls.decide[0]?.call.resource).toMatchObject({
+    expect(calls.decide[0]?.call.resources?.[0]?.facts).toMatchObject({
       status: 'denied',
       rule: 'path.outside_roots',
     });
@@ -674,7 +686,7 @@ describe('CallService.callTool', () => {
         bindingDigest: approvalBindingDigest({
           principalId: 'alice',
           capabilityId: 'fs/read_file',
-          canonicalResource: '/root/a.txt',
+          canonicalResources: [{ argument: 'path', index: 0, canonical: '/root/a.txt' }],
           argumentsDigest: argumentsDigest({ path: 'a.txt' }),
         }),
       },
@@ -699,7 +711,8 @@ describe('CallService.callTool', () => {
       canonicalizeError: new Error('EIO'),
     });
     expect(refused(await service.callTool(call())).reason).toBe('RESOURCE_UNRESOLVABLE');
-    expect(calls.decide[0]?.call.resource).toMatchObject({
+    expect(calls.decide[0]?.call.resources?.[0]).toMatchObject({ argument: 'path', index: 0 });
+    expect(calls.decide[0]?.call.resources?.[0]?.facts).toMatchObject({
       status: 'unresolvable',
       rule: 'canonicalizer.error',
       raw: 'a.txt',
@@ -865,7 +878,6 @@ describe('CallService.pipe', () => {
   });
 
   it.each<[string, string, Record<string, unknown>]>([
-    ['the resource argument', 'path', {}],
     ['an argument already given', 'content', { path: 'out.txt', content: 'x' }],
     ['an empty name', '', { path: 'out.txt' }],
   ])('refuses piping into %s with INPUT_INVALID before deciding', async (_l, name, args) => {
@@ -928,6 +940,7 @@ describe('CallService approval requests (I2)', () => {
     risk: 'high',
     approvalRequired: true,
     requiredScopes: [],
+    resourceArguments: [],
   };
   const manifest = {
     'shell/exec': { capability: exec, inlinePreview: false },
@@ -956,7 +969,7 @@ describe('CallService approval requests (I2)', () => {
         bindingDigest: approvalBindingDigest({
           principalId: 'alice',
           capabilityId: 'shell/exec',
-          canonicalResource: null,
+          canonicalResources: [],
           argumentsDigest: argumentsDigest({ cmd: 'ls' }),
         }),
         summary: expect.stringContaining('shell/exec'),
@@ -974,7 +987,7 @@ describe('CallService approval requests (I2)', () => {
       approvalBindingDigest({
         principalId: 'alice',
         capabilityId: 'fs/read_file',
-        canonicalResource: '/root/a.txt',
+        canonicalResources: [{ argument: 'path', index: 0, canonical: '/root/a.txt' }],
         argumentsDigest: argumentsDigest({ path: 'a.txt' }),
       }),
     );
@@ -1043,7 +1056,7 @@ describe('CallService approval requests (I2)', () => {
       approvalBindingDigest({
         principalId: 'alice',
         capabilityId: 'fs/write_file',
-        canonicalResource: '/root/out.txt',
+        canonicalResources: [{ argument: 'path', index: 0, canonical: '/root/out.txt' }],
         argumentsDigest: argumentsDigest({ path: 'out.txt', content: { hcpHandle: 'hdl-src' } }),
       }),
     );

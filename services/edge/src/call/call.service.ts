@@ -2,9 +2,12 @@ import {
   HcpError,
   approvalBindingDigest,
   argumentsDigest,
+  boundResourcesOf,
   canonicalJson,
   denial,
   invariantOf,
+  newId,
+  type ArgumentResource,
   type Capability,
   type Decision,
   type DenialReason,
@@ -14,14 +17,14 @@ import {
   type InvariantId,
   type Principal,
   type ReasonCode,
-  type ResourceFacts,
+  type ResourceArgument,
   type SessionFacts,
 } from '@hcp/core';
 import { createLogger } from '@hcp/platform';
 import { recordDecision, refuse, type RefusalSubject } from '@hcp/policy';
 import type { DecideRequestFacts } from '@hcp/proto';
 import type { UpstreamCallResult } from '../providers/upstream-client';
-import type { CallableCapability, CallPorts } from './ports';
+import type { CallableCapability, CallPorts, VaultResolved } from './ports';
 
 /** Bounds on tool arguments, checked before anything else sees them. */
 export const CALL_LIMITS = {
@@ -185,7 +188,7 @@ export class CallService {
     if (isFailure(decision))
       return this.refuseFailure(input, decision, 'edge.decide_transport', callSubject(facts));
     // The decision point has audited the decision (allow or deny); a deny needs nothing more.
-    if (decision.outcome !== 'allow') return this.denied(input, facts, decision);
+    if (decision.outcome !== 'allow') return this.denied(input, facts, decision, entry);
     return this.invoke({ input, facts, decision, sourceHandleIds: [] }, entry, args, {});
   }
 
@@ -251,15 +254,17 @@ export class CallService {
         handleIds: [input.sourceHandleId],
       });
     }
-    // The resource must be canonicalised before the decision, and the payload may not be read
-    // before the decision, so the payload can never be the target's resource argument.
-    if (entry?.capability.resourceArgument?.name === name) {
-      return this.refuseLocally(
-        input,
-        family,
-        target,
-        `argumentName: ${name} is the resource argument of ${target}; a handle cannot name the resource`,
-      );
+    const resourceArg = entry?.capability.resourceArguments.find((a) => a.name === name);
+    if (entry !== undefined && resourceArg !== undefined) {
+      if (resourceArg.many === true) {
+        return this.refuseLocally(
+          input,
+          family,
+          target,
+          `argumentName: ${name} is an array of resources of ${target}; a handle can fill only a single resource argument`,
+        );
+      }
+      return this.pipeResource(input, entry, resourceArg, args);
     }
     // The decision binds to the handle reference, not to the (still unread) payload.
     const decided = { ...args, [name]: { hcpHandle: input.sourceHandleId } };
@@ -276,6 +281,181 @@ export class CallService {
     );
     if (isFailure(source)) return this.refuseFailure(input, source, 'vault.describe', subject);
 
+    const decision = await this.decidePipe(input, entry, source, facts, subject);
+    if (decision.kind === 'refused') return decision;
+    const allowed: AllowedCall = {
+      input,
+      facts,
+      decision: decision.decision,
+      sourceHandleIds: [input.sourceHandleId],
+    };
+
+    const resolved = await this.resolve(input, decision.decision.id);
+    if (isFailure(resolved)) return this.endRefused(allowed, resolved);
+
+    const payload = Buffer.from(resolved.payload).toString('utf8');
+    return this.invokePiped(allowed, entry, { ...args, [name]: payload }, resolved);
+  }
+
+  /**
+   * A pipe into a resource argument of the target (I3 + I6): the handle's content becomes the
+   * target's resource, so it is read, canonicalised and decided like any resource before the
+   * provider sees it. In order:
+   *  1. the source is described for its owner (before any read); unknown or foreign, the decision
+   *     point answers HANDLE_NOT_OWNED on a pipe without source metadata;
+   *  2. a source larger than the argument's bound is refused (INPUT_INVALID) unread;
+   *  3. the content is read under an edge allow of its own (check `pipe.resource_read`, recorded
+   *     first, so the vault's read entry links to it), and must be UTF-8 text without control
+   *     characters (one trailing newline is dropped);
+   *  4. the call is canonicalised and decided with the content in that argument: the arguments
+   *     digest, the argument constraints and the resource facts all see the content, and the
+   *     decision point checks the source's labels against the target's grants (secret data needs
+   *     flow:secret on every grant that matched);
+   *  5. after an allow the content is read again under the allow's decision id, and must be what
+   *     was decided (the vault's handles are immutable; anything else is refused INPUT_INVALID);
+   *     then the pinned schema is checked and the target invoked with the content.
+   * The agent sees none of the content: refusals name the handle and the bound, never the value.
+   */
+  private async pipeResource(
+    input: PipeInput,
+    entry: CallableCapability,
+    argument: ResourceArgument,
+    args: Record<string, unknown>,
+  ): Promise<CallOutcome> {
+    const family: EndpointFamily = 'handle/pipe';
+    const target = input.targetCapabilityId;
+    const name = argument.name;
+    const handleIds = [input.sourceHandleId];
+    const unread = { endpointFamily: family, capabilityId: target, handleIds };
+
+    const source = await this.attempt(
+      () =>
+        this.ports.vault.describe({
+          principalId: input.principal.id,
+          handleId: input.sourceHandleId,
+        }),
+      'VAULT_UNAVAILABLE',
+    );
+    if (isFailure(source)) return this.refuseFailure(input, source, 'vault.describe', unread);
+    if (source === undefined) {
+      // Unknown or foreign: nothing is read; the decision point refuses (HANDLE_NOT_OWNED) and audits.
+      const decided = { ...args, [name]: { hcpHandle: input.sourceHandleId } };
+      const facts = await this.callFacts(input, family, entry, args, decided);
+      const decision = await this.decidePipe(input, entry, undefined, facts, {
+        ...callSubject(facts),
+        handleIds,
+      });
+      if (decision.kind === 'refused') return decision;
+      // The decision point allowed a pipe from a handle the vault does not know for its owner
+      // (an ablated ownership check): there is no content to canonicalise, so fail closed.
+      return this.endRefused(
+        { input, facts, decision: decision.decision, sourceHandleIds: handleIds },
+        {
+          kind: 'failed',
+          reason: 'HANDLE_NOT_OWNED',
+          message: `handle ${input.sourceHandleId} is not owned by ${input.principal.id}`,
+        },
+      );
+    }
+
+    const maxBytes = this.ports.canonicalizer.maxRawLength(argument.canonicalizer);
+    if (source.sizeBytes > maxBytes + 1) {
+      return this.refuseLocally(
+        input,
+        family,
+        target,
+        `sourceHandleId: handle ${input.sourceHandleId} holds ${source.sizeBytes} bytes; a piped ${argument.canonicalizer} argument (${name}) holds at most ${maxBytes} bytes (and one trailing newline)`,
+      );
+    }
+
+    // The vault releases a payload only under a decision id: the edge allows this one read (to
+    // canonicalise the content) under an id of its own, on record before the read.
+    const read: Decision = {
+      id: newId('dec'),
+      outcome: 'allow',
+      reason: 'ALLOWED',
+      check: PIPE_RESOURCE_READ_CHECK,
+      explanation: `allow ${PIPE_RESOURCE_READ_CHECK}: handle ${input.sourceHandleId} is read to canonicalise it as ${name} of ${target}`,
+      decidedAt: this.now(),
+      ablations: [],
+    };
+    try {
+      recordDecision(this.ports.audit, read, this.subjectOf(input, unread));
+    } catch (err) {
+      return this.refuse(
+        input,
+        {
+          id: read.id,
+          reason: 'AUDIT_UNAVAILABLE',
+          check: PIPE_RESOURCE_READ_CHECK,
+          explanation: `the read of handle ${input.sourceHandleId} could not be recorded (${err instanceof Error ? err.message : 'unknown'}); nothing was read`,
+        },
+        unread,
+      );
+    }
+    // A failed read is refused under the read's id (the vault's own refusal keeps the vault's).
+    const refuseRead = (failure: PortFailure): CallRefusal =>
+      failure.decisionId !== undefined
+        ? recordedRefusal(failure, failure.decisionId)
+        : this.refuse(
+            input,
+            {
+              id: read.id,
+              reason: failure.reason,
+              check: PIPE_RESOURCE_READ_CHECK,
+              explanation: failure.message,
+            },
+            unread,
+          );
+    const first = await this.resolve(input, read.id);
+    if (isFailure(first)) return refuseRead(first);
+    const content = resourceText(first.payload, maxBytes);
+    if (content.kind === 'invalid') {
+      return refuseRead({
+        kind: 'failed',
+        reason: 'INPUT_INVALID',
+        message: `sourceHandleId: handle ${input.sourceHandleId} ${content.why}, so it cannot be the ${argument.canonicalizer} argument ${name}`,
+      });
+    }
+
+    // From here the content is a decided argument like any other.
+    const piped = { ...args, [name]: content.text };
+    const facts = await this.callFacts(input, family, entry, piped);
+    const decision = await this.decidePipe(input, entry, source, facts, {
+      ...callSubject(facts),
+      handleIds,
+    });
+    if (decision.kind === 'refused') return decision;
+    const allowed: AllowedCall = {
+      input,
+      facts,
+      decision: decision.decision,
+      sourceHandleIds: handleIds,
+    };
+
+    const resolved = await this.resolve(input, decision.decision.id);
+    if (isFailure(resolved)) return this.endRefused(allowed, resolved);
+    if (
+      resolved.handle.id !== first.handle.id ||
+      !Buffer.from(resolved.payload).equals(Buffer.from(first.payload))
+    ) {
+      return this.endRefused(allowed, {
+        kind: 'failed',
+        reason: 'INPUT_INVALID',
+        message: `sourceHandleId: handle ${input.sourceHandleId} changed after its content was decided as ${name}; nothing was invoked`,
+      });
+    }
+    return this.invokePiped(allowed, entry, piped, resolved);
+  }
+
+  /** DecidePipe, with a decision-point failure refused and recorded by the edge. */
+  private async decidePipe(
+    input: PipeInput,
+    entry: CallableCapability | undefined,
+    source: HandleRecord | undefined,
+    facts: DecideRequestFacts,
+    subject: EntrySubject,
+  ): Promise<{ readonly kind: 'decided'; readonly decision: Decision } | CallRefusal> {
     const decision = await this.attempt(
       () =>
         this.ports.decision.decidePipe({
@@ -287,27 +467,30 @@ export class CallService {
     );
     if (isFailure(decision))
       return this.refuseFailure(input, decision, 'edge.decide_transport', subject);
-    if (decision.outcome !== 'allow') return this.denied(input, facts, decision);
-    const allowed: AllowedCall = {
-      input,
-      facts,
-      decision,
-      sourceHandleIds: [input.sourceHandleId],
-    };
+    if (decision.outcome !== 'allow') return this.denied(input, facts, decision, entry);
+    return { kind: 'decided', decision };
+  }
 
-    const resolved = await this.attempt(
+  /** The source's payload, released by the vault (owner-checked and audited there) under `decisionId`. */
+  private resolve(input: PipeInput, decisionId: string): Promise<VaultResolved | PortFailure> {
+    return this.attempt(
       () =>
         this.ports.vault.resolveForPipe({
           principalId: input.principal.id,
           handleId: input.sourceHandleId,
-          decisionId: decision.id,
+          decisionId,
         }),
       'VAULT_UNAVAILABLE',
     );
-    if (isFailure(resolved)) return this.endRefused(allowed, resolved);
+  }
 
-    const payload = Buffer.from(resolved.payload).toString('utf8');
-    const piped = { ...args, [name]: payload };
+  /** An allowed pipe with its payload in place: the pinned schema, then the invocation. */
+  private invokePiped(
+    allowed: AllowedCall,
+    entry: CallableCapability | undefined,
+    piped: Record<string, unknown>,
+    resolved: VaultResolved,
+  ): Promise<CallOutcome> | CallRefusal {
     // The payload exists only now, so the pinned schema is checked against the real value here,
     // after the allow but before anything is consumed or invoked.
     const invalid = entry === undefined ? undefined : this.validate(entry, piped);
@@ -318,7 +501,7 @@ export class CallService {
         message: invalid,
       });
     // The output is derived from the source data: it keeps the source's labels (a secret stays a
-    // secret after a pipe) and the source's sensitivity wins over the target's.
+    // secret after a pipe) and the source's sensitivity wins unless the target's is higher.
     const inherited: Record<string, string> = {
       ...resolved.handle.labels,
       [PIPED_FROM_LABEL]: resolved.handle.id,
@@ -341,8 +524,7 @@ export class CallService {
   ): Promise<DecideRequestFacts> {
     const capabilityId = 'capabilityId' in input ? input.capabilityId : input.targetCapabilityId;
     // Unknown capability: no resource facts; the decision point answers CAPABILITY_UNKNOWN and audits it.
-    const resource =
-      entry === undefined ? undefined : await this.canonicalize(entry.capability, args);
+    const resources = entry === undefined ? [] : await this.canonicalize(entry.capability, args);
     return {
       principal: input.principal,
       session: input.session,
@@ -350,12 +532,13 @@ export class CallService {
         capabilityId,
         argumentsDigest: argumentsDigest(digestOf),
         // The (already bounded) arguments, so grants can constrain them; for a pipe, the handle
-        // reference the digest covers, never the payload.
+        // reference the digest covers, never the payload (unless the payload is the resource,
+        // which is then decided as an argument like any other).
         arguments: digestOf,
         ...(input.observedDigest === undefined
           ? {}
           : { observedDefinitionDigest: input.observedDigest }),
-        ...(resource === undefined ? {} : { resource }),
+        ...(resources.length === 0 ? {} : { resources }),
         ...(input.approvalId === undefined ? {} : { approvalId: input.approvalId }),
       },
       endpointFamily: family,
@@ -365,23 +548,33 @@ export class CallService {
     };
   }
 
-  /** A canonicaliser that throws is carried to the decision as an unresolvable resource (fail closed). */
+  /**
+   * Every resource the call names, canonicalised. A canonicaliser port that throws is carried to
+   * the decision as an unresolvable resource for each argument present (fail closed).
+   */
   private async canonicalize(
     capability: Capability,
     args: Readonly<Record<string, unknown>>,
-  ): Promise<ResourceFacts | undefined> {
+  ): Promise<readonly ArgumentResource[]> {
     try {
       return await this.ports.canonicalizer.canonicalize(capability, args);
     } catch (err) {
-      const arg = capability.resourceArgument;
-      const raw = arg === undefined ? undefined : args[arg.name];
-      return {
-        status: 'unresolvable',
-        kind: arg?.canonicalizer ?? 'id',
-        raw: typeof raw === 'string' ? raw.slice(0, 256) : '',
-        rule: 'canonicalizer.error',
-        detail: err instanceof Error ? err.message : 'the canonicaliser failed',
-      };
+      return capability.resourceArguments
+        .filter((arg) => Object.prototype.hasOwnProperty.call(args, arg.name))
+        .map((arg) => {
+          const raw = args[arg.name];
+          return {
+            argument: arg.name,
+            index: 0,
+            facts: {
+              status: 'unresolvable',
+              kind: arg.canonicalizer,
+              raw: typeof raw === 'string' ? raw.slice(0, 256) : '',
+              rule: 'canonicalizer.error',
+              detail: err instanceof Error ? err.message : 'the canonicaliser failed',
+            },
+          };
+        });
     }
   }
 
@@ -457,7 +650,7 @@ export class CallService {
         this.ports.vault.put({
           ownerPrincipalId: input.principal.id,
           producingCapability: capabilityId,
-          labels: labelsOf(entry, encoded.encoding, inheritedLabels, facts.call.resource),
+          labels: labelsOf(entry, encoded.encoding, inheritedLabels, facts.call.resources),
           payload: encoded.payload,
         }),
       'VAULT_UNAVAILABLE',
@@ -732,16 +925,17 @@ export class CallService {
     input: CallToolInput | PipeInput,
     facts: DecideRequestFacts,
     decision: Decision,
+    entry: CallableCapability | undefined,
   ): Promise<CallRefusal> {
     const refusal = refusalOf(decision);
     const needsApproval =
       decision.reason === 'APPROVAL_REQUIRED' || decision.targetReason === 'APPROVAL_REQUIRED';
     if (!needsApproval || input.approvalId !== undefined) return refusal;
     const call = facts.call;
-    const resource = canonicalResourceOf(facts);
+    const resources = resourcesSummary(entry?.capability, call.resources);
     const summary =
       `${input.principal.id} asks to call ${call.capabilityId}` +
-      (resource === null ? '' : ` on ${resource.slice(0, SUMMARY_RESOURCE_CHARS)}`) +
+      (resources === '' ? '' : ` on ${resources}`) +
       (facts.endpointFamily === 'handle/pipe' ? ` with data piped from a handle` : '') +
       ` (arguments ${call.argumentsDigest})`;
     const approval = await this.attempt(
@@ -848,21 +1042,67 @@ function refusalOf(decision: Decision): CallRefusal {
   };
 }
 
-/** The canonical resource an approval binds to; null when the call names none (as the engine computes it). */
-function canonicalResourceOf(facts: DecideRequestFacts): string | null {
-  const resource = facts.call.resource;
-  return resource?.status === 'resolved' ? resource.resource.canonical : null;
-}
-
 /** The approval binding of a call, computed exactly as the decision point checks it (I2). */
 function bindingDigestOf(facts: DecideRequestFacts): string {
   return approvalBindingDigest({
     principalId: facts.principal?.id ?? '',
     capabilityId: facts.call.capabilityId,
-    canonicalResource: canonicalResourceOf(facts),
+    canonicalResources: boundResourcesOf(facts.call.resources),
     argumentsDigest: facts.call.argumentsDigest,
   });
 }
+
+/**
+ * Every resource of a call for an approver, in declaration order: `argument (role): canonical`
+ * (`paths[1]` for an array element), each bounded (the digest binds the full values); a resource
+ * that did not resolve shows its raw value. Empty when the call names none.
+ */
+function resourcesSummary(
+  capability: Capability | undefined,
+  resources: readonly ArgumentResource[] | undefined,
+): string {
+  return (resources ?? [])
+    .map((r) => {
+      const role = capability?.resourceArguments.find((a) => a.name === r.argument)?.role;
+      const value = r.facts.status === 'resolved' ? r.facts.resource.canonical : r.facts.raw;
+      const label = r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
+      return `${label}${role === undefined ? '' : ` (${role})`}: ${value.slice(0, SUMMARY_RESOURCE_CHARS)}`;
+    })
+    .join('; ');
+}
+
+/** What a pipe into a resource argument reads before deciding: its own allow, under this check. */
+export const PIPE_RESOURCE_READ_CHECK = 'pipe.resource_read';
+
+/**
+ * A handle's content as a resource argument: UTF-8 text, one trailing newline dropped, no control
+ * characters, at most `maxBytes` bytes (plus that newline). The reason never quotes the content.
+ */
+function resourceText(
+  payload: Uint8Array,
+  maxBytes: number,
+):
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'invalid'; readonly why: string } {
+  if (payload.length > maxBytes + 1)
+    return { kind: 'invalid', why: `holds ${payload.length} bytes, more than ${maxBytes}` };
+  let text: string;
+  try {
+    text = UTF8.decode(payload);
+  } catch {
+    return { kind: 'invalid', why: 'is not valid UTF-8' };
+  }
+  if (text.endsWith('\r\n')) text = text.slice(0, -2);
+  else if (text.endsWith('\n')) text = text.slice(0, -1);
+  if (CONTROL_CHAR.test(text)) return { kind: 'invalid', why: 'holds a control character' };
+  return { kind: 'text', text };
+}
+
+/** Strict UTF-8: invalid bytes throw rather than becoming U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** C0 controls, DEL and the C1 controls: no resource name carries them. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * The arguments as a plain object within CALL_LIMITS, or a message naming what is wrong. Depth is
@@ -921,18 +1161,24 @@ function labelsOf(
   entry: CallableCapability,
   encoding: 'text' | 'json',
   inherited: Readonly<Record<string, string>>,
-  resource?: ResourceFacts,
+  resources: readonly ArgumentResource[] | undefined,
 ): Record<string, string> {
-  const canonical = resource?.status === 'resolved' ? resource.resource.canonical : undefined;
-  const byPath =
-    canonical === undefined
-      ? undefined
-      : entry.sensitivePaths?.find(
-          (p) =>
-            canonical === p.prefix ||
-            canonical.startsWith(p.prefix.endsWith('/') ? p.prefix : `${p.prefix}/`),
-        )?.sensitivity;
-  const sensitivity = inherited['sensitivity'] ?? byPath ?? entry.sensitivity;
+  // The target's own classification: the most sensitive of the paths it read, else its default.
+  let byPath: string | undefined;
+  for (const r of resources ?? []) {
+    if (r.facts.status !== 'resolved') continue;
+    const role = entry.capability.resourceArguments.find((a) => a.name === r.argument)?.role;
+    if (role !== 'read') continue;
+    const canonical = r.facts.resource.canonical;
+    const found = entry.sensitivePaths?.find(
+      (p) =>
+        canonical === p.prefix ||
+        canonical.startsWith(p.prefix.endsWith('/') ? p.prefix : `${p.prefix}/`),
+    )?.sensitivity;
+    byPath = moreSensitive(byPath, found);
+  }
+  // Piped data keeps its source's sensitivity, unless what the target read is more sensitive.
+  const sensitivity = moreSensitive(inherited['sensitivity'], byPath ?? entry.sensitivity);
   return {
     ...inherited,
     provider: entry.capability.provider,
@@ -940,4 +1186,23 @@ function labelsOf(
     encoding,
     ...(sensitivity === undefined ? {} : { sensitivity }),
   };
+}
+
+/**
+ * The known sensitivity labels, least sensitive first. A label outside this list ranks just below
+ * `secret` (an operator's own class is treated as sensitive, never as more than secret).
+ */
+const SENSITIVITY_ORDER = ['public', 'internal', 'confidential'];
+
+function sensitivityRank(label: string): number {
+  if (label === 'secret') return SENSITIVITY_ORDER.length + 1;
+  const known = SENSITIVITY_ORDER.indexOf(label);
+  return known === -1 ? SENSITIVITY_ORDER.length : known;
+}
+
+/** The more sensitive of two labels; the first on a tie. */
+function moreSensitive(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return sensitivityRank(b) > sensitivityRank(a) ? b : a;
 }

@@ -1,4 +1,11 @@
-import type { Approval, Capability, Decision, HandleRecord, ResourceFacts } from '@hcp/core';
+import type {
+  Approval,
+  ArgumentResource,
+  Capability,
+  Decision,
+  HandleRecord,
+  ResourceKind,
+} from '@hcp/core';
 import type { AuditPublisher } from '@hcp/platform';
 import type { DecideRequestFacts } from '@hcp/proto';
 import type { UpstreamCallResult } from '../providers/upstream-client';
@@ -76,19 +83,24 @@ export interface UpstreamPort {
 /** Resource canonicalisation (I3), configured per provider (filesystem roots, URL rules). */
 export interface CanonicalizerPort {
   /**
-   * The canonicaliser's verdict on the capability's resource argument, or undefined when the
-   * capability declares none. A refusal is returned as facts (never thrown) so the decision and its
-   * audit entry record it.
+   * The canonicaliser's verdict on every resource the call names: one per declared resource
+   * argument present in `args`, one per element of an array argument (`many`), in declaration
+   * order; empty when the capability declares none. An absent argument has no fact (the decision
+   * point answers INPUT_INVALID); a malformed array is one `invalid` fact; a canonicaliser that
+   * throws is an `unresolvable` fact for that value. Refusals are returned as facts (never thrown)
+   * so the decision and its audit entry record them.
    */
   canonicalize(
     capability: Capability,
     args: Readonly<Record<string, unknown>>,
-  ): Promise<ResourceFacts | undefined>;
+  ): Promise<ArgumentResource[]>;
+  /** Longest raw value (characters) the canonicaliser of this kind accepts. */
+  maxRawLength(kind: ResourceKind): number;
 }
 
 /** A manifest entry plus the edge-side settings the call path needs for it. */
 export interface CallableCapability {
-  /** The manifest entry: pinned definition digest, resource argument, approval flag. */
+  /** The manifest entry: pinned definition digest, resource arguments, approval flag. */
   readonly capability: Capability;
   /** True when the operator allows an inline (redacted, bounded) preview of this tool's output. */
   readonly inlinePreview: boolean;
@@ -109,7 +121,7 @@ export interface ManifestPort {
 export interface ApprovalRequestInput {
   readonly principalId: string;
   readonly capabilityId: string;
-  /** `approvalBindingDigest` of (principal, capability, canonical resource, arguments digest). */
+  /** `approvalBindingDigest` of (principal, capability, every canonical resource, arguments digest). */
   readonly bindingDigest: string;
   /** The call in human terms for the approver; never argument values (they may hold secrets). */
   readonly summary: string;
