@@ -148,14 +148,27 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     ? options.verifier
     : createTokenVerifier(options.verifier);
   const listings = new ListingCache();
-  // The registry's connections report signs of changed definitions to the refresher, which
-  // needs the registry to re-list: the listener looks it up when called, never before startup.
-  let refresher: ListingRefresher | undefined;
-  const registry = new ProviderRegistry(options.upstream ?? {}, {
-    onToolsChanged: (providerId, sign) => {
-      if (refresher !== undefined) refresher.toolsChanged(providerId, sign);
-      else listings.markStale(providerId);
+  // One mechanism keeps listings in step with the upstreams: signs of change reported by the
+  // registry's connections, and each provider's periodic re-list (I1).
+  const refresher: ListingRefresher = new ListingRefresher({
+    registry: {
+      list: (id) => registry.list(id),
+      providerIds: () => registry.providerIds(),
+      config: (id) => registry.config(id),
     },
+    listings,
+    pins: async () =>
+      new Map(
+        (await manifest.all()).flatMap((c) =>
+          c.capability.definitionDigest === undefined
+            ? []
+            : [[c.capability.id, c.capability.definitionDigest] as const],
+        ),
+      ),
+    ...(options.relistIntervalMs === undefined ? {} : { intervalMs: options.relistIntervalMs }),
+  });
+  const registry: ProviderRegistry = new ProviderRegistry(options.upstream ?? {}, {
+    onToolsChanged: refresher.toolsChanged,
   });
   const ownsAudit = options.audit === undefined;
   const audit = options.audit ?? (await createAuditPublisher(options.bus, { source: 'edge' }));
@@ -168,26 +181,11 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   });
   const grantsOf = new GrantStoreGrants(grantClient, { bus: options.bus });
   let app: NestExpressApplication | undefined;
-  const pins = async (): Promise<ReadonlyMap<string, string>> =>
-    new Map(
-      (await manifest.all()).flatMap((c) =>
-        c.capability.definitionDigest === undefined
-          ? []
-          : [[c.capability.id, c.capability.definitionDigest] as const],
-      ),
-    );
-  refresher = new ListingRefresher({
-    registry,
-    listings,
-    pins,
-    ...(options.relistIntervalMs === undefined ? {} : { intervalMs: options.relistIntervalMs }),
-  });
-  const relisting = refresher;
   let endpoint: McpEndpoint | undefined;
   const proxies: RunningEgressProxy[] = [];
   const egress = new Map<string, EgressWindows>();
   const cleanup = async () => {
-    relisting.close();
+    refresher.close();
     await endpoint?.shutdown();
     await app?.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
     await registry.closeAll();
@@ -216,6 +214,9 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
           canonicalizer: createUrlCanonicalizer({
             resolver: options.resolver ?? systemResolver,
             allowCidrs: config.resources?.allowCidrs ?? [],
+            ...(config.resources?.maxUrlLength === undefined
+              ? {}
+              : { maxUrlLength: config.resources.maxUrlLength }),
           }),
           onRefusal: (event) => windows.refused(event),
           ...(spec.egress.dial === undefined ? {} : { dial: spec.egress.dial }),
@@ -236,7 +237,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       if (listing.rejected.length > 0)
         log.warn({ provider: spec.config.id, rejected: listing.rejected }, 'tools not exposed');
       await pinCapabilities(manifest, spec, listing.capabilities);
-      relisting.registered(config.id);
+      refresher.registered(config.id);
     }
 
     const protocol = new ProtocolState({
@@ -302,8 +303,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       registry,
       listings,
       audit,
-      relist: () => relisting.relistAll(),
-      refresher: relisting,
+      relist: () => refresher.relistAll(),
+      refresher,
       close: cleanup,
     };
   } catch (err) {

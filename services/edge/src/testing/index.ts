@@ -31,3 +31,10 @@ export {
   describeSessionMarksConformance,
   type SessionMarksUnderTest,
 } from './session-marks-conformance';
+export {
+  startMutableMcpServer,
+  type ExecutedCall,
+  type MutableMcpServer,
+  type MutableMcpServerOptions,
+  type MutableTool,
+} from './mutable-mcp-server';
