@@ -31,13 +31,13 @@ async function expectUnusable(p: Promise<unknown>, reason: string | undefined): 
 const digest = approvalBindingDigest({
   principalId: 'agent-1',
   capabilityId: 'shell/exec',
-  canonicalResource: null,
+  canonicalResources: [],
   argumentsDigest: argumentsDigest({ cmd: 'rm -rf /tmp/x' }),
 });
 const otherDigest = approvalBindingDigest({
   principalId: 'agent-1',
   capabilityId: 'shell/exec',
-  canonicalResource: null,
+  canonicalResources: [],
   argumentsDigest: argumentsDigest({ cmd: 'rm -rf /' }),
 });
 const request: RequestApprovalInput = {
@@ -115,7 +115,7 @@ describe('ApprovalService', () => {
         bindingDigest: approvalBindingDigest({
           principalId: 'agent-1',
           capabilityId: 'shell/exec',
-          canonicalResource: null,
+          canonicalResources: [],
           argumentsDigest: argumentsDigest({ i }),
         }),
       });

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Kysely } from 'kysely';
 import { newId, type Approval } from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
@@ -6,7 +6,13 @@ import { ApprovalRepository, type ApprovalRecord } from './approval.repository';
 import { CapabilityRepository } from './capability.repository';
 import type { GrantStoreDb } from './database';
 import { FailedPreconditionError, NotFoundError } from './errors';
-import { GRANT_STORE_CLOCK, GRANT_STORE_DB, type Clock } from './grant-store.tokens';
+import {
+  GRANT_STORE_APPROVAL_LIFETIMES,
+  GRANT_STORE_CLOCK,
+  GRANT_STORE_DB,
+  type ApprovalLifetimes,
+  type Clock,
+} from './grant-store.tokens';
 import {
   LIMITS,
   optionalFreeText,
@@ -18,10 +24,15 @@ import { GrantsChangedPublisher } from './grants-changed.publisher';
 import { decodeApprovalPageToken, encodeApprovalPageToken } from './page-token';
 import { RevisionRepository } from './revision.repository';
 
-/** How long an approval stays usable when the request names no TTL. */
+/** How long an approval stays usable when the request names no TTL (HCP_APPROVAL_DEFAULT_TTL_MS). */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
-/** The longest an approval may stay usable; longer requests are capped (the proto's contract). */
+/** The longest an approval may stay usable; longer requests are capped (HCP_APPROVAL_MAX_TTL_MS). */
 export const MAX_APPROVAL_TTL_MS = 24 * 3_600_000;
+/** The approval lifetimes when none are configured. */
+export const DEFAULT_APPROVAL_LIFETIMES: ApprovalLifetimes = {
+  defaultTtlMs: DEFAULT_APPROVAL_TTL_MS,
+  maxTtlMs: MAX_APPROVAL_TTL_MS,
+};
 
 /** Pending approvals one principal may have waiting at once; beyond it requests are refused. */
 export const MAX_PENDING_APPROVALS_PER_PRINCIPAL = 256;
@@ -32,7 +43,7 @@ export interface RequestApprovalInput {
   readonly capabilityId: string;
   /** `approvalBindingDigest(...)` of the exact call, computed by the caller. */
   readonly bindingDigest: string;
-  /** Undefined: DEFAULT_APPROVAL_TTL_MS. */
+  /** Undefined: the configured default (DEFAULT_APPROVAL_TTL_MS unless set). */
   readonly ttlMs?: number;
   readonly summary: string;
 }
@@ -75,6 +86,9 @@ export class ApprovalService {
     @Inject(RevisionRepository) private readonly revisions: RevisionRepository,
     @Inject(GrantsChangedPublisher) private readonly publisher: GrantsChangedPublisher,
     @Inject(GRANT_STORE_CLOCK) private readonly clock: Clock,
+    @Optional()
+    @Inject(GRANT_STORE_APPROVAL_LIFETIMES)
+    private readonly lifetimes: ApprovalLifetimes = DEFAULT_APPROVAL_LIFETIMES,
   ) {}
 
   async request(input: RequestApprovalInput): Promise<Approval> {
@@ -87,7 +101,7 @@ export class ApprovalService {
     if (input.ttlMs !== undefined && (!Number.isFinite(input.ttlMs) || input.ttlMs <= 0))
       throw invalidArgument('ttl', 'must be positive');
     optionalFreeText('summary', input.summary, LIMITS.summaryLength);
-    const ttlMs = Math.min(input.ttlMs ?? DEFAULT_APPROVAL_TTL_MS, MAX_APPROVAL_TTL_MS);
+    const ttlMs = Math.min(input.ttlMs ?? this.lifetimes.defaultTtlMs, this.lifetimes.maxTtlMs);
     const now = this.clock();
     const { approval, revision } = await this.db.transaction().execute(async (tx) => {
       if ((await this.capabilities.findById(input.capabilityId, tx)) === undefined)

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Capability } from '@hcp/core';
+import type { Capability, ResourceArgument } from '@hcp/core';
 import { toNumber, type CapabilityRow, type GrantStoreDb } from './database';
 import { GRANT_STORE_DB } from './grant-store.tokens';
 
@@ -30,13 +30,9 @@ export class CapabilityRepository {
       risk: capability.risk,
       approval_required: capability.approvalRequired,
       required_scopes: JSON.stringify(capability.requiredScopes),
-      resource_argument:
-        capability.resourceArgument === undefined
-          ? null
-          : JSON.stringify({
-              name: capability.resourceArgument.name,
-              canonicalizer: capability.resourceArgument.canonicalizer,
-            }),
+      resource_arguments: JSON.stringify(
+        capability.resourceArguments.map(resourceArgumentFromJson),
+      ),
       definition_digest: capability.definitionDigest ?? null,
       revision,
       updated_at: new Date(at),
@@ -123,12 +119,18 @@ export function capabilityFromRow(row: CapabilityRow): Capability {
     risk: row.risk,
     approvalRequired: row.approval_required,
     requiredScopes: row.required_scopes,
-    ...(row.resource_argument !== null && {
-      resourceArgument: {
-        name: row.resource_argument.name,
-        canonicalizer: row.resource_argument.canonicalizer,
-      },
-    }),
+    resourceArguments: row.resource_arguments.map(resourceArgumentFromJson),
     ...(row.definition_digest !== null && { definitionDigest: row.definition_digest }),
+  };
+}
+
+// Rebuilt field by field (on write and on read) so no extra key is stored or smuggled back.
+function resourceArgumentFromJson(a: ResourceArgument): ResourceArgument {
+  return {
+    name: a.name,
+    canonicalizer: a.canonicalizer,
+    role: a.role,
+    ...(a.scopes !== undefined && a.scopes.length > 0 && { scopes: [...a.scopes] }),
+    ...(a.many === true && { many: true }),
   };
 }

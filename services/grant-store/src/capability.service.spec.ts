@@ -30,13 +30,18 @@ describe('CapabilityService', () => {
     expect(all.revision).toBe(MANIFEST.length);
     expect(all.capabilities).toEqual([...MANIFEST].sort((a, b) => a.id.localeCompare(b.id)));
     const fs = await h.capabilities.list('fs');
-    expect(fs.capabilities.map((c) => c.id)).toEqual(['fs/read_file', 'fs/write_file']);
+    expect(fs.capabilities.map((c) => c.id)).toEqual([
+      'fs/move_file',
+      'fs/read_file',
+      'fs/write_file',
+    ]);
     expect(fs.revision).toBe(MANIFEST.length);
     await expect(h.capabilities.list('nobody')).resolves.toEqual({
       capabilities: [],
       revision: MANIFEST.length,
     });
     await expect(h.capabilities.get('shell/exec')).resolves.toEqual(MANIFEST[3]);
+    await expect(h.capabilities.get('fs/move_file')).resolves.toEqual(MANIFEST[4]);
   });
 
   it('replaces a capability by id, bumps the manifest revision and publishes CAPABILITY_PUT', async () => {
@@ -118,9 +123,71 @@ describe('CapabilityService', () => {
       },
       {
         rule: 'empty resource argument name',
-        bad: { resourceArgument: { name: '', canonicalizer: 'path' } },
-        field: 'capability.resourceArgument.name',
-        good: { resourceArgument: { name: 'file', canonicalizer: 'path' } },
+        bad: { resourceArguments: [{ name: '', canonicalizer: 'path', role: 'read' }] },
+        field: 'capability.resourceArguments[0].name',
+        good: { resourceArguments: [{ name: 'file', canonicalizer: 'path', role: 'read' }] },
+      },
+      {
+        rule: 'duplicate resource argument name',
+        bad: {
+          resourceArguments: [
+            { name: 'file', canonicalizer: 'path', role: 'read' },
+            { name: 'file', canonicalizer: 'path', role: 'write' },
+          ],
+        },
+        field: 'capability.resourceArguments[1]',
+        good: {
+          resourceArguments: [
+            { name: 'file', canonicalizer: 'path', role: 'read' },
+            { name: 'copy', canonicalizer: 'path', role: 'write' },
+          ],
+        },
+      },
+      {
+        rule: 'more than 16 resource arguments',
+        bad: {
+          resourceArguments: Array.from({ length: 17 }, (_, i) => ({
+            name: `p${i}`,
+            canonicalizer: 'path' as const,
+            role: 'read' as const,
+          })),
+        },
+        field: 'capability.resourceArguments',
+        good: {
+          resourceArguments: Array.from({ length: 16 }, (_, i) => ({
+            name: `p${i}`,
+            canonicalizer: 'path' as const,
+            role: 'read' as const,
+          })),
+        },
+      },
+      {
+        rule: 'unknown resource role',
+        bad: {
+          resourceArguments: [{ name: 'file', canonicalizer: 'path', role: 'copy' as 'read' }],
+        },
+        field: 'capability.resourceArguments[0].role',
+        good: { resourceArguments: [{ name: 'file', canonicalizer: 'path', role: 'delete' }] },
+      },
+      {
+        rule: 'unknown canonicaliser',
+        bad: {
+          resourceArguments: [{ name: 'file', canonicalizer: 'glob' as 'path', role: 'read' }],
+        },
+        field: 'capability.resourceArguments[0].canonicalizer',
+        good: { resourceArguments: [{ name: 'file', canonicalizer: 'id', role: 'read' }] },
+      },
+      {
+        rule: 'resource argument scope with whitespace',
+        bad: {
+          resourceArguments: [{ name: 'to', canonicalizer: 'url', role: 'send', scopes: ['a b'] }],
+        },
+        field: 'capability.resourceArguments[0].scopes[0]',
+        good: {
+          resourceArguments: [
+            { name: 'to', canonicalizer: 'url', role: 'send', scopes: ['mail'], many: true },
+          ],
+        },
       },
       {
         rule: 'definition digest not hex',

@@ -1,5 +1,10 @@
 import { ConfigError } from '@hcp/platform';
-import { databaseConfigOf, loadGrantStoreConfig, verifierOptionsOf } from './config';
+import {
+  approvalLifetimesOf,
+  databaseConfigOf,
+  loadGrantStoreConfig,
+  verifierOptionsOf,
+} from './config';
 
 describe('grant-store configuration', () => {
   it('defaults the port and host and selects PostgreSQL from HCP_DATABASE_URL', () => {
@@ -41,6 +46,32 @@ describe('grant-store configuration', () => {
     expect(() => loadGrantStoreConfig({ HCP_DATABASE_URL: 'mysql://x' })).toThrow(
       /HCP_DATABASE_URL: must be a postgres/,
     );
+  });
+
+  it('takes approval lifetimes as bounded settings (default 15 min, at most 24 h)', () => {
+    const db = { HCP_DATABASE: 'pglite' };
+    expect(approvalLifetimesOf(loadGrantStoreConfig(db))).toEqual({
+      defaultTtlMs: 15 * 60_000,
+      maxTtlMs: 24 * 3_600_000,
+    });
+    const set = { ...db, HCP_APPROVAL_DEFAULT_TTL_MS: '60000', HCP_APPROVAL_MAX_TTL_MS: '3600000' };
+    expect(approvalLifetimesOf(loadGrantStoreConfig(set))).toEqual({
+      defaultTtlMs: 60_000,
+      maxTtlMs: 3_600_000,
+    });
+    expect(() => loadGrantStoreConfig({ ...db, HCP_APPROVAL_DEFAULT_TTL_MS: '999' })).toThrow(
+      /HCP_APPROVAL_DEFAULT_TTL_MS/,
+    );
+    expect(() =>
+      loadGrantStoreConfig({ ...db, HCP_APPROVAL_MAX_TTL_MS: String(8 * 24 * 3_600_000) }),
+    ).toThrow(/HCP_APPROVAL_MAX_TTL_MS/);
+    expect(() =>
+      loadGrantStoreConfig({
+        ...db,
+        HCP_APPROVAL_DEFAULT_TTL_MS: '7200000',
+        HCP_APPROVAL_MAX_TTL_MS: '3600000',
+      }),
+    ).toThrow(/HCP_APPROVAL_MAX_TTL_MS: must be at least HCP_APPROVAL_DEFAULT_TTL_MS/);
   });
 
   describe('operator token verification', () => {

@@ -54,7 +54,8 @@ export interface CapabilitiesTable {
   risk: RiskClass;
   approval_required: boolean;
   required_scopes: Jsonb<string[]>;
-  resource_argument: ColumnType<ResourceArgument | null, string | null, string | null>;
+  /** Every resource argument in declaration order; `[]` (the column default) for none. */
+  resource_arguments: Jsonb<ResourceArgument[]>;
   definition_digest: string | null;
   /** The manifest revision at this capability's last write. */
   revision: Int8;

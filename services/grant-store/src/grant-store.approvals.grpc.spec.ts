@@ -31,7 +31,7 @@ const digestOf = (principalId: string, cmd: string) =>
   approvalBindingDigest({
     principalId,
     capabilityId: 'shell/exec',
-    canonicalResource: null,
+    canonicalResources: [],
     argumentsDigest: argumentsDigest({ cmd }),
   });
 

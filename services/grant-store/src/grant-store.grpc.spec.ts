@@ -27,7 +27,7 @@ type Call = UnaryMethod<unknown, unknown>;
 const digest = approvalBindingDigest({
   principalId: 'agent-1',
   capabilityId: 'shell/exec',
-  canonicalResource: null,
+  canonicalResources: [],
   argumentsDigest: argumentsDigest({ cmd: 'ls' }),
 });
 
@@ -39,7 +39,15 @@ const readFile: core.Capability = {
   risk: core.RiskClass.RISK_CLASS_LOW,
   approvalRequired: false,
   requiredScopes: [],
-  resourceArgument: { name: 'path', canonicalizer: core.ResourceKind.RESOURCE_KIND_PATH },
+  resourceArguments: [
+    {
+      name: 'path',
+      canonicalizer: core.ResourceKind.RESOURCE_KIND_PATH,
+      role: core.ResourceRole.RESOURCE_ROLE_READ,
+      scopes: [],
+      many: false,
+    },
+  ],
   definitionDigest: '',
 };
 const exec: core.Capability = {
@@ -50,7 +58,7 @@ const exec: core.Capability = {
   risk: core.RiskClass.RISK_CLASS_HIGH,
   approvalRequired: true,
   requiredScopes: [],
-  resourceArgument: undefined,
+  resourceArguments: [],
   definitionDigest: 'sha256:' + 'b'.repeat(64),
 };
 
@@ -153,13 +161,22 @@ describe('grant-store over gRPC', () => {
       'INPUT_INVALID',
       /capability\.effects\[0\]/,
     );
+    const pathArg = readFile.resourceArguments[0]!;
     await fails(
       call('putCapability', {
-        capability: { ...readFile, resourceArgument: { name: 'path', canonicalizer: 0 } },
+        capability: { ...readFile, resourceArguments: [{ ...pathArg, canonicalizer: 0 }] },
       }),
       status.INVALID_ARGUMENT,
       'INPUT_INVALID',
-      /resourceArgument\.canonicalizer/,
+      /resourceArguments\[0\]\.canonicalizer/,
+    );
+    await fails(
+      call('putCapability', {
+        capability: { ...readFile, resourceArguments: [{ ...pathArg, role: 0 }] },
+      }),
+      status.INVALID_ARGUMENT,
+      'INPUT_INVALID',
+      /resourceArguments\[0\]\.role: RESOURCE_ROLE_UNSPECIFIED/,
     );
     await fails(
       call('putCapability', {
@@ -195,7 +212,12 @@ describe('grant-store over gRPC', () => {
         {
           pattern: {
             $case: 'hostSet',
-            value: { hosts: ['api.example.com'], cidrs: ['10.0.0.0/8'] },
+            value: {
+              hosts: ['api.example.com'],
+              cidrs: ['10.0.0.0/8'],
+              schemes: ['https'],
+              ports: [443, 8443],
+            },
           },
         },
         { pattern: { $case: 'exactId', value: 'doc-1' } },
@@ -308,16 +330,61 @@ describe('grant-store over gRPC', () => {
         /^resourcePatterns\[0\]\.pathPrefix/,
       ],
       [
-        { resourcePatterns: [{ pattern: { $case: 'hostSet', value: { hosts: [], cidrs: [] } } }] },
+        {
+          resourcePatterns: [
+            {
+              pattern: {
+                $case: 'hostSet',
+                value: { hosts: [], cidrs: [], schemes: [], ports: [] },
+              },
+            },
+          ],
+        },
         /^resourcePatterns\[0\]\.hostSet: needs at least one/,
       ],
       [
         {
           resourcePatterns: [
-            { pattern: { $case: 'hostSet', value: { hosts: [], cidrs: ['300.0.0.0/8'] } } },
+            {
+              pattern: {
+                $case: 'hostSet',
+                value: { hosts: [], cidrs: ['300.0.0.0/8'], schemes: [], ports: [] },
+              },
+            },
           ],
         },
         /cidrs\[0\]/,
+      ],
+      [
+        {
+          resourcePatterns: [
+            {
+              pattern: {
+                $case: 'hostSet',
+                value: {
+                  hosts: ['a.example.com'],
+                  cidrs: [],
+                  schemes: ['http', 'http'],
+                  ports: [],
+                },
+              },
+            },
+          ],
+        },
+        /^resourcePatterns\[0\]\.hostSet\.schemes\[1\]: duplicates http/,
+      ],
+      [
+        {
+          resourcePatterns: [
+            {
+              pattern: {
+                $case: 'hostSet',
+                value: { hosts: ['a.example.com'], cidrs: [], schemes: [], ports: [0] },
+              },
+            },
+          ],
+        },
+        /^resourcePatterns\[0\]\.hostSet\.ports\[0\]: must be a port 1\.\.65535/,
       ],
       [
         {

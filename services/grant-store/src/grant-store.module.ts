@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { Kysely } from 'kysely';
 import type { AuditPublisher, EventBus, TokenVerifier } from '@hcp/platform';
 import { ApprovalRepository } from './approval.repository';
-import { ApprovalService } from './approval.service';
+import { ApprovalService, DEFAULT_APPROVAL_LIFETIMES } from './approval.service';
 import type { ApproverAuthentication } from './approver';
 import { CapabilityRepository } from './capability.repository';
 import { CapabilityService } from './capability.service';
@@ -11,11 +11,13 @@ import { GrantRepository } from './grant.repository';
 import { GrantService } from './grant.service';
 import { GrantStoreController } from './grant-store.controller';
 import {
+  GRANT_STORE_APPROVAL_LIFETIMES,
   GRANT_STORE_APPROVER_AUTH,
   GRANT_STORE_AUDIT,
   GRANT_STORE_BUS,
   GRANT_STORE_CLOCK,
   GRANT_STORE_DB,
+  type ApprovalLifetimes,
   type Clock,
 } from './grant-store.tokens';
 import { GrantsChangedPublisher } from './grants-changed.publisher';
@@ -35,6 +37,8 @@ export interface GrantStoreModuleOptions {
    * id is read from metadata `hcp-principal-id`, which any caller can set (development only).
    */
   readonly verifier?: TokenVerifier;
+  /** How long approvals stay usable; default DEFAULT_APPROVAL_LIFETIMES (15 min, at most 24 h). */
+  readonly approvalLifetimes?: ApprovalLifetimes;
 }
 
 /**
@@ -53,6 +57,10 @@ export class GrantStoreModule {
         { provide: GRANT_STORE_BUS, useValue: options.bus },
         { provide: GRANT_STORE_CLOCK, useValue: options.clock ?? Date.now },
         { provide: GRANT_STORE_AUDIT, useValue: options.audit ?? null },
+        {
+          provide: GRANT_STORE_APPROVAL_LIFETIMES,
+          useValue: options.approvalLifetimes ?? DEFAULT_APPROVAL_LIFETIMES,
+        },
         {
           provide: GRANT_STORE_APPROVER_AUTH,
           useValue: (options.verifier !== undefined

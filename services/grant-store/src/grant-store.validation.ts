@@ -1,8 +1,14 @@
 import { isIP } from 'node:net';
-import type { ArgumentConstraint, Capability, ResourcePattern } from '@hcp/core';
+import {
+  RESOURCE_ROLES,
+  type ArgumentConstraint,
+  type Capability,
+  type ResourceArgument,
+  type ResourcePattern,
+} from '@hcp/core';
 import { invalidArgument } from '@hcp/platform';
 import { ARGUMENT_CONSTRAINT_LIMITS, argumentConstraintProblem } from '@hcp/policy';
-import { GRANT_LIST_LIMITS } from '@hcp/proto';
+import { GRANT_LIST_LIMITS, URL_SCHEME } from '@hcp/proto';
 
 /**
  * Size bounds on everything grant-store stores. They keep one grant, one
@@ -174,6 +180,20 @@ export function requireCidr(field: string, value: string): string {
   return value;
 }
 
+/** A URL scheme a host set allows: lower case, without its colon (`https`). */
+export function requireScheme(field: string, value: string): string {
+  if (!URL_SCHEME.test(value))
+    throw invalidArgument(field, 'must be a lower-case URL scheme without its colon (e.g. https)');
+  return value;
+}
+
+/** A port a host set allows: an integer 1..65535. */
+export function requirePort(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 65_535)
+    throw invalidArgument(field, 'must be a port 1..65535');
+  return value;
+}
+
 /** One resource pattern, checked for the rules of its kind. */
 export function requireResourcePattern(field: string, pattern: ResourcePattern): void {
   switch (pattern.kind) {
@@ -191,6 +211,14 @@ export function requireResourcePattern(field: string, pattern: ResourcePattern):
       requireBoundedList(`${f}.cidrs`, pattern.cidrs, LIMITS.cidrsPerSet);
       pattern.hosts.forEach((h, i) => requireHost(`${f}.hosts[${i}]`, h));
       pattern.cidrs.forEach((c, i) => requireCidr(`${f}.cidrs[${i}]`, c));
+      const schemes = pattern.schemes ?? [];
+      requireBoundedList(`${f}.schemes`, schemes, LIMITS.schemesPerSet);
+      schemes.forEach((v, i) => requireScheme(`${f}.schemes[${i}]`, v));
+      requireUnique(`${f}.schemes`, schemes);
+      const ports = pattern.ports ?? [];
+      requireBoundedList(`${f}.ports`, ports, LIMITS.portsPerSet);
+      ports.forEach((v, i) => requirePort(`${f}.ports[${i}]`, v));
+      requireUnique(`${f}.ports`, ports.map(String));
       return;
     }
   }
@@ -235,6 +263,26 @@ export function requireDefinitionDigest(field: string, value: string): string {
   return value;
 }
 
+const CANONICALIZERS: readonly string[] = ['path', 'url', 'id'];
+
+/** A capability's resource arguments: bounded, names unique, each with a known kind and role. */
+export function requireResourceArguments(field: string, args: readonly ResourceArgument[]): void {
+  requireBoundedList(field, args, LIMITS.resourceArgumentsPerCapability);
+  args.forEach((a, i) => {
+    const f = `${field}[${i}]`;
+    requireText(`${f}.name`, a.name, LIMITS.argumentNameLength);
+    if (!CANONICALIZERS.includes(a.canonicalizer))
+      throw invalidArgument(`${f}.canonicalizer`, `must be one of ${CANONICALIZERS.join(', ')}`);
+    if (!RESOURCE_ROLES.includes(a.role))
+      throw invalidArgument(`${f}.role`, `must be one of ${RESOURCE_ROLES.join(', ')}`);
+    requireScopes(`${f}.scopes`, a.scopes ?? []);
+  });
+  requireUnique(
+    field,
+    args.map((a) => a.name),
+  );
+}
+
 /** The whole capability as the manifest stores it; `provider`/`tool` must spell out the id. */
 export function requireCapability(field: string, c: Capability): void {
   requireText(`${field}.id`, c.id, LIMITS.capabilityIdLength);
@@ -245,12 +293,7 @@ export function requireCapability(field: string, c: Capability): void {
   requireBoundedList(`${field}.effects`, c.effects, LIMITS.effectsPerCapability);
   requireUnique(`${field}.effects`, c.effects);
   requireScopes(`${field}.requiredScopes`, c.requiredScopes);
-  if (c.resourceArgument !== undefined)
-    requireText(
-      `${field}.resourceArgument.name`,
-      c.resourceArgument.name,
-      LIMITS.argumentNameLength,
-    );
+  requireResourceArguments(`${field}.resourceArguments`, c.resourceArguments);
   if (c.definitionDigest !== undefined)
     requireDefinitionDigest(`${field}.definitionDigest`, c.definitionDigest);
 }

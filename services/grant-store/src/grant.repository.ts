@@ -152,7 +152,14 @@ function patternFromJson(p: ResourcePattern): ResourcePattern {
     case 'path_prefix':
       return { kind: 'path_prefix', prefix: p.prefix };
     case 'host_set':
-      return { kind: 'host_set', hosts: [...p.hosts], cidrs: [...p.cidrs] };
+      // Rows written before schemes and ports existed have neither: the defaults apply.
+      return {
+        kind: 'host_set',
+        hosts: [...p.hosts],
+        cidrs: [...p.cidrs],
+        ...(p.schemes !== undefined && p.schemes.length > 0 && { schemes: [...p.schemes] }),
+        ...(p.ports !== undefined && p.ports.length > 0 && { ports: [...p.ports] }),
+      };
     case 'exact_id':
       return { kind: 'exact_id', id: p.id };
   }

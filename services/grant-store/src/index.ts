@@ -15,7 +15,7 @@ import {
 import { grants } from '@hcp/proto';
 import type { GrantStoreDb } from './database';
 import { GrantStoreModule } from './grant-store.module';
-import type { Clock } from './grant-store.tokens';
+import type { ApprovalLifetimes, Clock } from './grant-store.tokens';
 import { GRANT_STORE_MIGRATION_TABLE, grantStoreMigrations } from './migrations';
 
 export type { GrantStoreDb } from './database';
@@ -31,6 +31,7 @@ export {
 } from './approver';
 export { NotFoundError, FailedPreconditionError, ApproverRequiredError } from './errors';
 export {
+  DEFAULT_APPROVAL_LIFETIMES,
   DEFAULT_APPROVAL_TTL_MS,
   MAX_APPROVAL_TTL_MS,
   DEFAULT_APPROVAL_PAGE_SIZE,
@@ -38,6 +39,7 @@ export {
 } from './approval.service';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './grant.service';
 export { LIMITS as GRANT_STORE_LIMITS } from './grant-store.validation';
+export type { ApprovalLifetimes } from './grant-store.tokens';
 
 /** The generated gRPC services grant-store serves, by full proto name. */
 export const GRANT_STORE_SERVICES = {
@@ -65,6 +67,8 @@ export interface StartGrantStoreOptions {
    * is trusted from metadata `hcp-principal-id`; logged as a warning at start.
    */
   readonly verifier?: TokenVerifier | TokenVerifierOptions;
+  /** How long approvals stay usable; default DEFAULT_APPROVAL_LIFETIMES. */
+  readonly approvalLifetimes?: ApprovalLifetimes;
 }
 
 /** A running grant-store. */
@@ -108,6 +112,9 @@ export async function startGrantStore(options: StartGrantStoreOptions): Promise<
         ...(options.clock !== undefined && { clock: options.clock }),
         ...(options.audit !== undefined && { audit: options.audit }),
         ...(verifier !== undefined && { verifier }),
+        ...(options.approvalLifetimes !== undefined && {
+          approvalLifetimes: options.approvalLifetimes,
+        }),
       }),
       services: GRANT_STORE_SERVICES,
       ...(options.host !== undefined && { host: options.host }),

@@ -7,7 +7,12 @@ import {
   runService,
   type EventBus,
 } from '@hcp/platform';
-import { databaseConfigOf, loadGrantStoreConfig, verifierOptionsOf } from './config';
+import {
+  approvalLifetimesOf,
+  databaseConfigOf,
+  loadGrantStoreConfig,
+  verifierOptionsOf,
+} from './config';
 import { startGrantStore } from './index';
 
 // Distributed entry point: one process, configured from the environment, stopped by SIGTERM/SIGINT.
@@ -37,6 +42,7 @@ runService('grant-store', async () => {
     host: config.HCP_GRANT_STORE_HOST,
     port: config.HCP_GRANT_STORE_PORT,
     drainTimeoutMs: config.HCP_GRANT_STORE_DRAIN_MS,
+    approvalLifetimes: approvalLifetimesOf(config),
   });
   log.info(
     {

@@ -3,6 +3,9 @@ import { openDatabase, type Database } from '@hcp/platform';
 import type { GrantStoreDb } from '../database';
 import { migrateGrantStore } from '../index';
 import * as initial from './20261121120000-InitialSchema';
+import * as pendingIndex from './20261205120000-PendingApprovalsIndex';
+import * as constraints from './20261212120000-GrantArgumentConstraints';
+import * as resourceArguments from './20261219120000-CapabilityResourceArguments';
 
 describe('grant-store migrations (PGlite)', () => {
   let database: Database<GrantStoreDb>;
@@ -16,6 +19,7 @@ describe('grant-store migrations (PGlite)', () => {
       '20261121120000-InitialSchema',
       '20261205120000-PendingApprovalsIndex',
       '20261212120000-GrantArgumentConstraints',
+      '20261219120000-CapabilityResourceArguments',
     ]);
     await expect(migrateGrantStore(database.db)).resolves.toEqual([]);
     const { rows } = await sql<{ table_name: string }>`
@@ -74,6 +78,55 @@ describe('grant-store migrations (PGlite)', () => {
       .where('id', '=', 'grt_old')
       .executeTakeFirstOrThrow();
     expect(row.argument_constraints).toEqual([]);
+  });
+
+  it('turns a stored single resource argument into a one-element list, its role from the effects', async () => {
+    const old = await openDatabase<GrantStoreDb>({ kind: 'pglite' });
+    try {
+      const db = old.db as unknown as Kysely<unknown>;
+      for (const m of [initial, pendingIndex, constraints]) await m.up(db);
+      const capability = (id: string, effects: string, argument: string | null) =>
+        sql`insert into capabilities (id, provider, tool, effects, risk, approval_required,
+          required_scopes, resource_argument, definition_digest, revision, updated_at)
+          values (${id}, ${id.split('/')[0]}, ${id.split('/')[1]}, ${effects}::jsonb, 'low', false,
+          '[]', ${argument}::jsonb, null, 1, now())`.execute(db);
+      await capability('fs/read_file', '["read"]', '{"name":"path","canonicalizer":"path"}');
+      await capability(
+        'fs/write_file',
+        '["read","write"]',
+        '{"name":"path","canonicalizer":"path"}',
+      );
+      await capability('http/fetch', '["network","read"]', '{"name":"url","canonicalizer":"url"}');
+      await capability('shell/exec', '["execute"]', null);
+      await resourceArguments.up(db);
+      const { rows } = await sql<{ id: string; resource_arguments: unknown }>`
+        select id, resource_arguments from capabilities order by id`.execute(db);
+      expect(rows).toEqual([
+        {
+          id: 'fs/read_file',
+          resource_arguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
+        },
+        {
+          id: 'fs/write_file',
+          resource_arguments: [{ name: 'path', canonicalizer: 'path', role: 'write' }],
+        },
+        {
+          id: 'http/fetch',
+          resource_arguments: [{ name: 'url', canonicalizer: 'url', role: 'fetch' }],
+        },
+        { id: 'shell/exec', resource_arguments: [] },
+      ]);
+      await resourceArguments.down(db);
+      const back = await sql<{ id: string; resource_argument: unknown }>`
+        select id, resource_argument from capabilities where id in ('fs/read_file', 'shell/exec')
+        order by id`.execute(db);
+      expect(back.rows).toEqual([
+        { id: 'fs/read_file', resource_argument: { name: 'path', canonicalizer: 'path' } },
+        { id: 'shell/exec', resource_argument: null },
+      ]);
+    } finally {
+      await old.close();
+    }
   });
 
   it('down drops every table', async () => {

@@ -28,7 +28,10 @@ export type { TestClock };
 /** A clock starting at T0. */
 export const testClock = (start = T0): TestClock => kitClock(start);
 
-/** A small manifest covering each resource kind, a provider wildcard target and an approval-gated tool. */
+/**
+ * A small manifest covering each resource kind, a provider wildcard target, an approval-gated tool
+ * and a tool with two resource arguments (a source it removes, a destination it writes).
+ */
 export const MANIFEST: readonly Capability[] = [
   {
     id: 'fs/read_file',
@@ -38,7 +41,7 @@ export const MANIFEST: readonly Capability[] = [
     risk: 'low',
     approvalRequired: false,
     requiredScopes: [],
-    resourceArgument: { name: 'path', canonicalizer: 'path' },
+    resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
   },
   {
     id: 'fs/write_file',
@@ -48,7 +51,7 @@ export const MANIFEST: readonly Capability[] = [
     risk: 'medium',
     approvalRequired: false,
     requiredScopes: ['write'],
-    resourceArgument: { name: 'path', canonicalizer: 'path' },
+    resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'write' }],
   },
   {
     id: 'http/fetch',
@@ -58,7 +61,7 @@ export const MANIFEST: readonly Capability[] = [
     risk: 'medium',
     approvalRequired: false,
     requiredScopes: [],
-    resourceArgument: { name: 'url', canonicalizer: 'url' },
+    resourceArguments: [{ name: 'url', canonicalizer: 'url', role: 'fetch' }],
   },
   {
     id: 'shell/exec',
@@ -68,7 +71,21 @@ export const MANIFEST: readonly Capability[] = [
     risk: 'high',
     approvalRequired: true,
     requiredScopes: [],
+    resourceArguments: [],
     definitionDigest: 'sha256:' + 'b'.repeat(64),
+  },
+  {
+    id: 'fs/move_file',
+    provider: 'fs',
+    tool: 'move_file',
+    effects: ['write', 'delete'],
+    risk: 'medium',
+    approvalRequired: false,
+    requiredScopes: [],
+    resourceArguments: [
+      { name: 'source', canonicalizer: 'path', role: 'delete' },
+      { name: 'destination', canonicalizer: 'path', role: 'write', scopes: ['write'] },
+    ],
   },
 ];
 
