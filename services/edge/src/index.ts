@@ -1,5 +1,6 @@
 // Upstream side: provider configuration, MCP clients to providers, definition pinning (I1).
 export {
+  DEFAULT_RELIST_INTERVAL_MS,
   PROVIDER_CONFIG_LIMITS,
   parseProviderConfig,
   providerConfigSchema,
@@ -13,7 +14,9 @@ export {
   type CallOptions,
   type UpstreamCallResult,
   type UpstreamClientOptions,
+  type ToolsChangedSign,
   type UpstreamErrorKind,
+  type UpstreamEvents,
   type UpstreamOperation,
 } from './providers/upstream-client';
 export {
@@ -32,6 +35,17 @@ export {
   type ProviderListing,
   type RejectedTool,
 } from './providers/provider-registry';
+export {
+  ListingRefresher,
+  type ListingRefresherDeps,
+  type ListingSink,
+} from './providers/listing-refresh';
+export {
+  assertResourceArgumentsDeclared,
+  pathOrUrlArguments,
+  type DeclaredArguments,
+} from './providers/resource-arguments';
+export { FETCH_CAPABILITIES, FILESYSTEM_CAPABILITIES } from './providers/shipped-manifests';
 
 // Agent side: authentication of each request, and explicit protocol state (I8) per MCP revision.
 export {
