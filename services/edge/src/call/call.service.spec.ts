@@ -13,9 +13,25 @@ import {
   type ResourceFacts,
   type SessionFacts,
 } from '@hcp/core';
+import { PolicyEngine, recordDecision } from '@hcp/policy';
+import {
+  CAPABILITIES,
+  FIXTURE_VERSIONS,
+  GRANTS,
+  NOW,
+  activeSession,
+  handle as fixtureHandle,
+} from '@hcp/policy/testing';
 import type { DecideRequestFacts } from '@hcp/proto';
 import type { UpstreamCallResult } from '../providers/upstream-client';
-import { CALL_LIMITS, CallService, boundedArguments, type CallRefusal } from './call.service';
+import {
+  CALL_LIMITS,
+  CallService,
+  PIPE_RESOURCE_READ_CHECK,
+  boundedArguments,
+  type CallRefusal,
+  type PipeInput,
+} from './call.service';
 import type {
   ApprovalRequestInput,
   ArgumentValidatorPort,
@@ -1200,3 +1216,505 @@ function nest(depth: number): Record<string, unknown> {
   for (let i = 0; i < depth; i++) value = { v: value };
   return value;
 }
+
+/**
+ * The call path over the real policy engine and the fixture world of libs/policy (grants under
+ * /data/app, fetch of api.example.com), with in-memory ports around it: the decisions are the
+ * engine's, so these tests show what a multi-resource call or a pipe into a resource decides.
+ */
+function engineWorld(
+  options: {
+    /** Handles in the vault: record and payload. */
+    handles?: Record<string, { record: HandleRecord; payload: string | Uint8Array }>;
+    /** Capability overrides by id (e.g. approvalRequired). */
+    overrides?: Record<string, Partial<Capability>>;
+    /** Payloads the vault answers on the second and later reads of a handle (a changed handle). */
+    reread?: Record<string, string>;
+  } = {},
+) {
+  const engine = new PolicyEngine({ supportedProtocolVersions: FIXTURE_VERSIONS });
+  const capabilities = new Map(
+    CAPABILITIES.map((c) => [c.id, { ...c, ...options.overrides?.[c.id] }]),
+  );
+  const approvals = new Map<string, Approval>();
+  const audit: AuditEntry[] = [];
+  const sink = { record: (e: AuditEntry) => void audit.push(e), available: () => true };
+  const calls = {
+    decide: [] as DecideRequestFacts[],
+    decidePipe: [] as DecidePipeFacts[],
+    upstream: [] as { capabilityId: string; args: Record<string, unknown> }[],
+    resolve: [] as { handleId: string; decisionId: string }[],
+    describe: [] as string[],
+    request: [] as ApprovalRequestInput[],
+  };
+  const handles = new Map(Object.entries(options.handles ?? {}));
+  const reads = new Map<string, number>();
+  /** The engine's request: the approval the PDP would fetch by id, the PDP's clock. */
+  const engineCall = (f: DecideRequestFacts) => {
+    const { approvalId, ...call } = f.call;
+    const approval = approvalId === undefined ? undefined : approvals.get(approvalId);
+    return { ...f, call: approval === undefined ? call : { ...call, approval }, now: NOW };
+  };
+  const contextOf = (f: DecideRequestFacts) => ({
+    grants: GRANTS.filter((g) => g.principalId === f.principal?.id),
+    capabilities,
+  });
+  /** The PDP records every decision it makes (I7); so does this stand-in. */
+  const recorded = (d: Decision, f: DecideRequestFacts, handleIds: string[] = []) => {
+    recordDecision(sink, d, {
+      endpointFamily: f.endpointFamily ?? 'tools/call',
+      call: engineCall(f).call,
+      handleIds,
+      ...(f.principal === undefined ? {} : { principal: f.principal }),
+      session: f.session,
+    });
+    return d;
+  };
+  const ports: CallPorts = {
+    now: () => NOW,
+    decision: {
+      decide: (f) => {
+        calls.decide.push(f);
+        return Promise.resolve(recorded(engine.decide(engineCall(f), contextOf(f)), f));
+      },
+      decidePipe: (f) => {
+        calls.decidePipe.push(f);
+        const { call, ...envelope } = engineCall(f.target);
+        const d = engine.decidePipe(
+          {
+            ...envelope,
+            target: call,
+            sourceHandleId: f.sourceHandleId,
+            ...(f.source === undefined ? {} : { source: f.source }),
+          },
+          contextOf(f.target),
+        );
+        return Promise.resolve(recorded(d, f.target, [f.sourceHandleId]));
+      },
+    },
+    vault: {
+      put: (input) => {
+        const record = fixtureHandle(`hdl_out${handles.size}`, input.ownerPrincipalId, {
+          labels: { ...input.labels },
+          sizeBytes: input.payload.length,
+        });
+        handles.set(record.id, { record, payload: input.payload });
+        return Promise.resolve(record);
+      },
+      peek: () => Promise.reject(new Error('not used')),
+      describe: (input) => {
+        calls.describe.push(input.handleId);
+        const h = handles.get(input.handleId);
+        return Promise.resolve(
+          h !== undefined && h.record.ownerPrincipalId === input.principalId ? h.record : undefined,
+        );
+      },
+      resolveForPipe: (input) => {
+        calls.resolve.push({ handleId: input.handleId, decisionId: input.decisionId });
+        const h = handles.get(input.handleId);
+        if (h === undefined || h.record.ownerPrincipalId !== input.principalId)
+          return Promise.reject(new HcpError('HANDLE_NOT_OWNED', `${input.handleId} not owned`));
+        const n = (reads.get(input.handleId) ?? 0) + 1;
+        reads.set(input.handleId, n);
+        const payload = (n > 1 ? options.reread?.[input.handleId] : undefined) ?? h.payload;
+        return Promise.resolve({
+          handle: h.record,
+          payload: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
+        });
+      },
+    },
+    upstream: {
+      callTool: (capabilityId, args) => {
+        calls.upstream.push({ capabilityId, args });
+        return Promise.resolve({
+          content: [{ type: 'text', text: 'done' }],
+          isError: false,
+          sizeBytes: 4,
+        });
+      },
+    },
+    // As libs/canonical would answer for a tree where every absolute path exists and every host
+    // resolves publicly; a relative path or a `..` is refused.
+    canonicalizer: {
+      canonicalize: (capability, args) => {
+        const out: ArgumentResource[] = [];
+        for (const arg of capability.resourceArguments) {
+          if (!(arg.name in args)) continue;
+          const values = arg.many === true ? (args[arg.name] as unknown[]) : [args[arg.name]];
+          values.forEach((raw, index) => {
+            const text = String(raw);
+            const facts: ResourceFacts =
+              arg.canonicalizer === 'path' && (!text.startsWith('/') || text.includes('..'))
+                ? {
+                    status: 'denied',
+                    kind: 'path',
+                    raw: text,
+                    rule: 'path.outside_roots',
+                    detail: 'outside every root',
+                  }
+                : arg.canonicalizer === 'url'
+                  ? {
+                      status: 'resolved',
+                      resource: {
+                        kind: 'url',
+                        raw: text,
+                        canonical: text,
+                        host: new URL(text).hostname,
+                        addresses: ['93.184.216.34'],
+                      },
+                    }
+                  : {
+                      status: 'resolved',
+                      resource: { kind: arg.canonicalizer, raw: text, canonical: text },
+                    };
+            out.push({ argument: arg.name, index, facts });
+          });
+        }
+        return Promise.resolve(out);
+      },
+      maxRawLength: (kind) => (kind === 'path' ? 4096 : 8192),
+    },
+    manifest: {
+      capability: (id) => {
+        const capability = capabilities.get(id);
+        return Promise.resolve(
+          capability === undefined ? undefined : { capability, inlinePreview: false },
+        );
+      },
+    },
+    approvals: {
+      request: (input) => {
+        calls.request.push(input);
+        const approval: Approval = {
+          id: `apr_${calls.request.length}`,
+          principalId: input.principalId,
+          capabilityId: input.capabilityId,
+          bindingDigest: input.bindingDigest,
+          state: 'pending',
+          expiresAt: NOW + 60_000,
+        };
+        approvals.set(approval.id, approval);
+        return Promise.resolve(approval);
+      },
+      consume: () => Promise.resolve(),
+    },
+    audit: sink,
+  };
+  /** An approver approves a pending request (in grant-store, never through the agent). */
+  const approve = (id: string) => {
+    const a = approvals.get(id);
+    if (a !== undefined) approvals.set(id, { ...a, state: 'approved' });
+  };
+  return { service: new CallService(ports), calls, audit, approve };
+}
+
+const aliceSession = activeSession('alice');
+const callAs = (capabilityId: string, args: Record<string, unknown>, approvalId?: string) => ({
+  principal: alice,
+  session: aliceSession,
+  capabilityId,
+  args,
+  ...(approvalId === undefined ? {} : { approvalId }),
+});
+
+describe('CallService over the policy engine: every resource argument is decided', () => {
+  it('denies move_file whose source is outside the grant though its destination is inside (audited)', async () => {
+    const { service, calls, audit } = engineWorld();
+    const out = refused(
+      await service.callTool(
+        callAs('fs/move_file', { source: '/etc/passwd', destination: '/data/app/out/p' }),
+      ),
+    );
+    expect(out.reason).toBe('NO_MATCHING_GRANT');
+    expect(out.message).toContain('source (delete)');
+    expect(calls.decide[0]?.call.resources?.map((r) => r.argument)).toEqual([
+      'source',
+      'destination',
+    ]);
+    expect(calls.upstream).toHaveLength(0);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        decisionId: out.decisionId,
+        outcome: 'deny',
+        reason: 'NO_MATCHING_GRANT',
+        resourceCanonical: 'source: /etc/passwd\ndestination: /data/app/out/p',
+      }),
+    ]);
+  });
+
+  it('allows move_file with both paths inside the grant, and invokes it once', async () => {
+    const { service, calls } = engineWorld();
+    const args = { source: '/data/app/out/a', destination: '/data/app/out/b' };
+    expect(await service.callTool(callAs('fs/move_file', args))).toMatchObject({
+      kind: 'handle',
+    });
+    expect(calls.upstream).toEqual([{ capabilityId: 'fs/move_file', args }]);
+  });
+
+  it('denies read_multiple_files when one of its paths is outside the grant; allows all inside', async () => {
+    const { service, calls } = engineWorld();
+    const out = refused(
+      await service.callTool(
+        callAs('fs/read_multiple_files', { paths: ['/data/app/a', '/data/bob/b', '/data/app/c'] }),
+      ),
+    );
+    expect(out.reason).toBe('NO_MATCHING_GRANT');
+    expect(out.message).toContain('paths[1]');
+    expect(calls.upstream).toHaveLength(0);
+    expect(
+      await service.callTool(
+        callAs('fs/read_multiple_files', { paths: ['/data/app/a', '/data/app/c'] }),
+      ),
+    ).toMatchObject({ kind: 'handle' });
+    expect(calls.upstream).toHaveLength(1);
+  });
+
+  describe('approvals of a call with several resources (I2)', () => {
+    const overrides = { 'fs/move_file': { approvalRequired: true } };
+    const move = (source: string, approvalId?: string) =>
+      callAs('fs/move_file', { source, destination: '/data/app/out/b' }, approvalId);
+
+    it('files a request naming every resource with its role, bound to all of them', async () => {
+      const { service, calls, approve } = engineWorld({ overrides });
+      const out = refused(await service.callTool(move('/data/app/out/a')));
+      expect(out).toMatchObject({ reason: 'APPROVAL_REQUIRED', approvalRequestId: 'apr_1' });
+      expect(calls.request[0]?.summary).toContain(
+        'on source (delete): /data/app/out/a; destination (write): /data/app/out/b',
+      );
+      expect(calls.request[0]?.bindingDigest).toBe(
+        approvalBindingDigest({
+          principalId: 'alice',
+          capabilityId: 'fs/move_file',
+          canonicalResources: [
+            { argument: 'source', index: 0, canonical: '/data/app/out/a' },
+            { argument: 'destination', index: 0, canonical: '/data/app/out/b' },
+          ],
+          argumentsDigest: argumentsDigest({
+            source: '/data/app/out/a',
+            destination: '/data/app/out/b',
+          }),
+        }),
+      );
+      // Approved, the identical call runs.
+      approve('apr_1');
+      expect(await service.callTool(move('/data/app/out/a', 'apr_1'))).toMatchObject({
+        kind: 'handle',
+      });
+      expect(calls.upstream).toHaveLength(1);
+    });
+
+    it('refuses an approval given for another source as APPROVAL_MISMATCH', async () => {
+      const { service, calls, approve } = engineWorld({ overrides });
+      refused(await service.callTool(move('/data/app/out/c')));
+      approve('apr_1');
+      const out = refused(await service.callTool(move('/data/app/out/a', 'apr_1')));
+      expect(out.reason).toBe('APPROVAL_MISMATCH');
+      expect(calls.upstream).toHaveLength(0);
+    });
+
+    it('bounds each resource in the summary', async () => {
+      const { service, calls } = engineWorld({ overrides });
+      const long = `/data/app/out/${'x'.repeat(400)}`;
+      refused(await service.callTool(move(long)));
+      const summary = calls.request[0]?.summary ?? '';
+      expect(summary).toContain(`source (delete): ${long.slice(0, 256)};`);
+      expect(summary).not.toContain(long);
+    });
+  });
+});
+
+describe('CallService.pipe into a resource argument (the handle names the resource)', () => {
+  const owned = (id: string, payload: string | Uint8Array, over: Partial<HandleRecord> = {}) => ({
+    record: fixtureHandle(id, 'alice', {
+      sizeBytes: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length,
+      ...over,
+    }),
+    payload,
+  });
+  const pipeAs = (
+    sourceHandleId: string,
+    targetCapabilityId: string,
+    argumentName: string,
+    args: Record<string, unknown> = {},
+  ): PipeInput => ({
+    principal: alice,
+    session: aliceSession,
+    sourceHandleId,
+    targetCapabilityId,
+    argumentName,
+    args,
+    ...(targetCapabilityId === 'fs/read_file'
+      ? { observedDigest: CAPABILITIES.find((c) => c.id === 'fs/read_file')?.definitionDigest }
+      : {}),
+  });
+
+  it('allows a URL handle into fetch `url`: read under its own allow, decided on the URL, re-read, invoked', async () => {
+    const { service, calls, audit } = engineWorld({
+      handles: { hdl_url: owned('hdl_url', 'https://api.example.com/v1/items\n') },
+    });
+    const out = await service.pipe(pipeAs('hdl_url', 'fetch/fetch', 'url'));
+    expect(out).toMatchObject({ kind: 'handle' });
+    const allowId = (out as { decisionId: string }).decisionId;
+    // The decision saw the content as the canonical resource and in the digested arguments.
+    const target = calls.decidePipe[0]?.target;
+    expect(target?.call.arguments).toEqual({ url: 'https://api.example.com/v1/items' });
+    expect(target?.call.argumentsDigest).toBe(
+      argumentsDigest({ url: 'https://api.example.com/v1/items' }),
+    );
+    expect(target?.call.resources).toEqual([
+      {
+        argument: 'url',
+        index: 0,
+        facts: expect.objectContaining({ status: 'resolved' }) as unknown,
+      },
+    ]);
+    expect(calls.decidePipe[0]?.source?.id).toBe('hdl_url');
+    // Two reads: one under the edge's own read allow (before deciding), one under the allow.
+    const readEntry = audit.find((e) => e.check === PIPE_RESOURCE_READ_CHECK);
+    expect(readEntry).toMatchObject({ outcome: 'allow', handleIds: ['hdl_url'] });
+    expect(calls.resolve).toEqual([
+      { handleId: 'hdl_url', decisionId: readEntry?.decisionId },
+      { handleId: 'hdl_url', decisionId: allowId },
+    ]);
+    expect(readEntry?.decisionId).not.toBe(allowId);
+    expect(calls.upstream).toEqual([
+      { capabilityId: 'fetch/fetch', args: { url: 'https://api.example.com/v1/items' } },
+    ]);
+  });
+
+  it('denies a secret-labelled URL handle into fetch `url` (PIPE_TARGET_DENIED, no flow:secret), invoking nothing', async () => {
+    const { service, calls, audit } = engineWorld({
+      handles: {
+        hdl_url: owned('hdl_url', 'https://api.example.com/v1/items', {
+          labels: { provider: 'fs', sensitivity: 'secret' },
+        }),
+      },
+    });
+    const out = refused(await service.pipe(pipeAs('hdl_url', 'fetch/fetch', 'url')));
+    expect(out).toMatchObject({ reason: 'PIPE_TARGET_DENIED', invariant: 'I6' });
+    expect(out.message).toContain('flow:secret');
+    expect(calls.resolve).toHaveLength(1);
+    expect(calls.upstream).toHaveLength(0);
+    expect(audit.at(-1)).toMatchObject({ decisionId: out.decisionId, outcome: 'deny' });
+  });
+
+  it('denies a path handle naming a file outside the grant with the target reason; allows one inside', async () => {
+    const { service, calls } = engineWorld({
+      handles: {
+        hdl_out: owned('hdl_out', '/data/bob/notes.txt'),
+        hdl_in: owned('hdl_in', '/data/app/notes.txt'),
+      },
+    });
+    const out = refused(await service.pipe(pipeAs('hdl_out', 'fs/read_file', 'path')));
+    expect(out).toMatchObject({
+      reason: 'PIPE_TARGET_DENIED',
+      targetReason: 'NO_MATCHING_GRANT',
+    });
+    expect(calls.upstream).toHaveLength(0);
+    expect(await service.pipe(pipeAs('hdl_in', 'fs/read_file', 'path'))).toMatchObject({
+      kind: 'handle',
+    });
+    expect(calls.upstream).toEqual([
+      { capabilityId: 'fs/read_file', args: { path: '/data/app/notes.txt' } },
+    ]);
+  });
+
+  it("refuses another principal's handle as HANDLE_NOT_OWNED, reading nothing", async () => {
+    const { service, calls, audit } = engineWorld({
+      handles: {
+        hdl_bob: {
+          record: fixtureHandle('hdl_bob', 'bob', { sizeBytes: 19 }),
+          payload: '/data/app/notes.txt',
+        },
+      },
+    });
+    const out = refused(await service.pipe(pipeAs('hdl_bob', 'fs/read_file', 'path')));
+    expect(out).toMatchObject({ reason: 'HANDLE_NOT_OWNED', invariant: 'I4' });
+    expect(calls.decidePipe[0]?.source).toBeUndefined();
+    expect(calls.resolve).toHaveLength(0);
+    expect(calls.upstream).toHaveLength(0);
+    expect(audit).toEqual([
+      expect.objectContaining({ decisionId: out.decisionId, reason: 'HANDLE_NOT_OWNED' }),
+    ]);
+  });
+
+  it('refuses a handle larger than the argument bound before reading it, naming the bound', async () => {
+    const big = `/data/app/${'x'.repeat(5000)}`;
+    const { service, calls, audit } = engineWorld({ handles: { hdl_big: owned('hdl_big', big) } });
+    const out = refused(await service.pipe(pipeAs('hdl_big', 'fs/read_file', 'path')));
+    expect(out.reason).toBe('INPUT_INVALID');
+    expect(out.message).toContain('at most 4096 bytes');
+    expect(calls.resolve).toHaveLength(0);
+    expect(calls.decidePipe).toHaveLength(0);
+    expect(audit).toEqual([
+      expect.objectContaining({ decisionId: out.decisionId, reason: 'INPUT_INVALID' }),
+    ]);
+  });
+
+  it.each<[string, string | Uint8Array]>([
+    ['a control character', '/data/app/a\u0000b'],
+    ['an inner newline', '/data/app/a\n/data/app/b'],
+    ['invalid UTF-8', Uint8Array.from([0x2f, 0xff, 0xfe])],
+  ])(
+    'refuses content with %s as INPUT_INVALID, never deciding nor quoting it',
+    async (_l, payload) => {
+      const { service, calls, audit } = engineWorld({
+        handles: { hdl_x: owned('hdl_x', payload) },
+      });
+      const out = refused(await service.pipe(pipeAs('hdl_x', 'fs/read_file', 'path')));
+      expect(out.reason).toBe('INPUT_INVALID');
+      expect(out.message).not.toContain('/data/app');
+      expect(calls.decidePipe).toHaveLength(0);
+      expect(calls.upstream).toHaveLength(0);
+      // The refusal is recorded under the read's decision id, after the read's allow.
+      const read = audit.find((e) => e.check === PIPE_RESOURCE_READ_CHECK && e.outcome === 'allow');
+      expect(out.decisionId).toBe(read?.decisionId);
+      expect(audit.at(-1)).toMatchObject({ outcome: 'deny', decisionId: read?.decisionId });
+    },
+  );
+
+  it('refuses a handle whose payload changed after it was decided, invoking nothing', async () => {
+    const { service, calls } = engineWorld({
+      handles: { hdl_in: owned('hdl_in', '/data/app/notes.txt') },
+      reread: { hdl_in: '/data/bob/notes.txt' },
+    });
+    const out = refused(await service.pipe(pipeAs('hdl_in', 'fs/read_file', 'path')));
+    expect(out.reason).toBe('INPUT_INVALID');
+    expect(out.message).toContain('changed');
+    expect(calls.resolve).toHaveLength(2);
+    expect(calls.upstream).toHaveLength(0);
+  });
+
+  it('refuses a pipe into an array resource argument (many) as INPUT_INVALID', async () => {
+    const { service, calls } = engineWorld({
+      handles: { hdl_in: owned('hdl_in', '/data/app/notes.txt') },
+    });
+    const out = refused(await service.pipe(pipeAs('hdl_in', 'fs/read_multiple_files', 'paths')));
+    expect(out.reason).toBe('INPUT_INVALID');
+    expect(out.message).toContain('paths');
+    expect(calls.describe).toHaveLength(0);
+    expect(calls.resolve).toHaveLength(0);
+  });
+
+  it('decides the other resource arguments too: a move whose destination comes from a handle', async () => {
+    const { service, calls } = engineWorld({
+      handles: {
+        hdl_in: owned('hdl_in', '/data/app/out/b'),
+        hdl_out: owned('hdl_out', '/etc/cron.d/x'),
+      },
+    });
+    const args = { source: '/data/app/out/a' };
+    expect(await service.pipe(pipeAs('hdl_in', 'fs/move_file', 'destination', args))).toMatchObject(
+      { kind: 'handle' },
+    );
+    expect(calls.upstream).toEqual([
+      {
+        capabilityId: 'fs/move_file',
+        args: { source: '/data/app/out/a', destination: '/data/app/out/b' },
+      },
+    ]);
+    const out = refused(await service.pipe(pipeAs('hdl_out', 'fs/move_file', 'destination', args)));
+    expect(out).toMatchObject({ reason: 'PIPE_TARGET_DENIED', targetReason: 'NO_MATCHING_GRANT' });
+    expect(calls.upstream).toHaveLength(1);
+  });
+});
