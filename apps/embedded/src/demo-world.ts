@@ -1,7 +1,7 @@
 import { mkdir, realpath, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Grant } from '@hcp/core';
-import type { EdgeProviderSpec } from '@hcp/edge';
+import { FILESYSTEM_CAPABILITIES, type EdgeProviderSpec } from '@hcp/edge';
 
 /** The demo principals `pnpm start` mints tokens for. */
 export const DEMO_PRINCIPALS = {
@@ -53,10 +53,11 @@ export async function createDemoSandbox(dir: string): Promise<DemoSandbox> {
   };
 }
 
-/** The filesystem provider over the sandbox, with the manifest entries of the tools it may run. */
+/**
+ * The filesystem provider over the sandbox, with the shipped manifest entries of every tool it
+ * lists (a grant still decides which of them a principal may run).
+ */
 export function filesystemProvider(sandbox: DemoSandbox): EdgeProviderSpec {
-  const path = (role: 'read' | 'write') => [{ name: 'path', canonicalizer: 'path' as const, role }];
-  const read = { effects: ['read' as const], risk: 'low' as const, approvalRequired: false };
   return {
     config: {
       id: 'fs',
@@ -67,34 +68,7 @@ export function filesystemProvider(sandbox: DemoSandbox): EdgeProviderSpec {
       },
       resources: { filesystemRoots: [sandbox.root] },
     },
-    capabilities: [
-      {
-        tool: 'read_text_file',
-        ...read,
-        requiredScopes: ['fs:read'],
-        resourceArguments: path('read'),
-      },
-      {
-        tool: 'list_directory',
-        ...read,
-        requiredScopes: ['fs:read'],
-        resourceArguments: path('read'),
-      },
-      {
-        tool: 'get_file_info',
-        ...read,
-        requiredScopes: ['fs:read'],
-        resourceArguments: path('read'),
-      },
-      {
-        tool: 'write_file',
-        effects: ['write'],
-        risk: 'high',
-        approvalRequired: true,
-        requiredScopes: ['fs:write'],
-        resourceArguments: path('write'),
-      },
-    ],
+    capabilities: FILESYSTEM_CAPABILITIES,
   };
 }
 

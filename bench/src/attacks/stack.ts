@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import { HcpError, type AuditEntry, type Grant } from '@hcp/core';
 import {
+  FETCH_CAPABILITIES,
   measurementEnforcement,
   startEdge,
   type EdgeMode,
@@ -191,6 +192,7 @@ function echoProvider(id: string, url: string): EdgeProviderSpec {
         risk: 'medium',
         approvalRequired: false,
         requiredScopes: ['net:send'],
+        resourceArguments: [],
       },
     ],
   };
@@ -208,16 +210,7 @@ function fetchProvider(origin: RecordingOrigin): EdgeProviderSpec {
         args: ['--ignore-robots-txt', '--allow-private-ips'],
       },
     },
-    capabilities: [
-      {
-        tool: 'fetch',
-        effects: ['network', 'read'],
-        risk: 'medium',
-        approvalRequired: false,
-        requiredScopes: ['net:fetch'],
-        resourceArgument: { name: 'url', canonicalizer: 'url' },
-      },
-    ],
+    capabilities: FETCH_CAPABILITIES,
     egress: { proxyUrlArg: '--proxy-url', dial: (ip, port) => origin.dial(ip, port) },
   };
 }
