@@ -15,7 +15,13 @@ import {
 import type { Decision } from '@hcp/core';
 import { DecisionService } from './decision.service';
 import { DECISION_SERVICE } from './policy-decision.controller';
-import { evaluationSchema, evaluationsSchema, evaluationToInput, type Evaluation } from './authzen';
+import {
+  evaluationSchema,
+  evaluationsSchema,
+  evaluationToInput,
+  resourceArgumentNamed,
+  type Evaluation,
+} from './authzen';
 
 /** Token under which the composition root provides the AuthZEN bearer token (or null: no auth). */
 export const AUTHZEN_TOKEN = Symbol('AuthzenToken');
@@ -71,7 +77,7 @@ export class AuthzenController {
     this.authenticate(auth);
     const parsed = evaluationSchema.safeParse(body);
     if (!parsed.success) throw bad(parsed.error.issues);
-    return result(await this.decisions.decide(evaluationToInput(parsed.data)));
+    return result(await this.decisions.decide(await this.inputOf(parsed.data)));
   }
 
   @Post('access/v1/evaluations')
@@ -92,19 +98,28 @@ export class AuthzenController {
       return check.data;
     };
     if (evaluations === undefined || evaluations.length === 0) {
-      return result(await this.decisions.decide(evaluationToInput(complete(0, {}))));
+      return result(await this.decisions.decide(await this.inputOf(complete(0, {}))));
     }
     // Validate every item before deciding any, so a bad item cannot leave a partial batch.
     const items = evaluations.map((e, i) => complete(i, e));
     const semantic = options?.evaluations_semantic ?? 'execute_all';
     const out: EvaluationResult[] = [];
     for (const e of items) {
-      const r = result(await this.decisions.decide(evaluationToInput(e)));
+      const r = result(await this.decisions.decide(await this.inputOf(e)));
       out.push(r);
       if (semantic === 'deny_on_first_deny' && !r.decision) break;
       if (semantic === 'permit_on_first_permit' && r.decision) break;
     }
     return { evaluations: out };
+  }
+
+  /** The engine's input for an evaluation; an unnamed resource goes to the first declared argument. */
+  private async inputOf(e: Evaluation) {
+    const first =
+      resourceArgumentNamed(e.resource) === undefined
+        ? await this.decisions.firstResourceArgument(e.subject.id, e.action.name)
+        : undefined;
+    return evaluationToInput(e, first);
   }
 
   @Get('.well-known/authzen-configuration')

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { argumentsDigest, type DecideRequestFacts, type ResourceFacts } from '@hcp/core';
+import {
+  argumentsDigest,
+  type ArgumentResource,
+  type DecideRequestFacts,
+  type ResourceFacts,
+} from '@hcp/core';
 
 /**
  * The OpenID AuthZEN 1.0 Access Evaluation API mapped onto HCP's engine.
@@ -11,6 +16,10 @@ import { argumentsDigest, type DecideRequestFacts, type ResourceFacts } from '@h
  * resource type means "no resource". action.properties may carry `arguments_digest`,
  * `approval_id` and `definition_digest` (the tool definition the PEP sees; a pinned
  * capability without it is TOOL_DEFINITION_CHANGED, as on every other path); resource.properties may carry `addresses` (resolved IPs of a URL).
+ * The one resource is the capability's resource argument named by resource.properties
+ * `argument`, else its first declared one (element 0 of an array argument). This API carries one
+ * resource per evaluation, so a capability that declares several resource arguments is refused
+ * INPUT_INVALID here (the engine wants every one, I3); use the gRPC Decide for it.
  * There is no MCP session on this path, so the protocol-state checks see an initialized
  * session: I8 is the calling enforcement point's job here.
  */
@@ -69,6 +78,29 @@ function optionalString(
   return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;
 }
 
+/** The port a URL uses when it names none (a scheme not listed has no default). */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
+
+/**
+ * The evaluation's resource as the one ArgumentResource of the call: the argument it names in
+ * properties.argument, else `firstArgument` (the capability's first declared resource argument,
+ * looked up by the caller), else `resource` (a capability without resource arguments then
+ * refuses it as undeclared). Undefined when the resource type means "no resource".
+ */
+function argumentResource(
+  r: Evaluation['resource'],
+  firstArgument: string | undefined,
+): ArgumentResource | undefined {
+  const facts = resourceFacts(r);
+  if (facts === undefined) return undefined;
+  return { argument: resourceArgumentNamed(r) ?? firstArgument ?? 'resource', index: 0, facts };
+}
+
+/** The resource argument an evaluation's resource names in properties.argument, if any. */
+export function resourceArgumentNamed(r: Evaluation['resource']): string | undefined {
+  return optionalString(r.properties, 'argument');
+}
+
 function resourceFacts(r: Evaluation['resource']): ResourceFacts | undefined {
   const invalid = (kind: 'path' | 'url' | 'id', rule: string, detail: string): ResourceFacts => ({
     status: 'invalid',
@@ -113,6 +145,8 @@ function resourceFacts(r: Evaluation['resource']): ResourceFacts | undefined {
         ? raw.filter((a): a is string => typeof a === 'string').slice(0, 64)
         : [];
       const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+      const scheme = url.protocol.slice(0, -1);
+      const port = url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port);
       return {
         status: 'resolved',
         resource: {
@@ -121,6 +155,8 @@ function resourceFacts(r: Evaluation['resource']): ResourceFacts | undefined {
           canonical: url.href,
           host,
           ...(addresses.length ? { addresses } : {}),
+          scheme,
+          ...(port !== undefined ? { port } : {}),
         },
       };
     }
@@ -132,12 +168,15 @@ function resourceFacts(r: Evaluation['resource']): ResourceFacts | undefined {
   }
 }
 
-/** An AuthZEN evaluation as the engine's input. */
-export function evaluationToInput(e: Evaluation): DecideRequestFacts {
+/**
+ * An AuthZEN evaluation as the engine's input. `firstArgument`: the name of the capability's
+ * first declared resource argument, for a resource that does not name its own.
+ */
+export function evaluationToInput(e: Evaluation, firstArgument?: string): DecideRequestFacts {
   const digest = optionalString(e.action.properties, 'arguments_digest');
   const approvalId = optionalString(e.action.properties, 'approval_id');
   const definition = optionalString(e.action.properties, 'definition_digest');
-  const resource = resourceFacts(e.resource);
+  const resource = argumentResource(e.resource, firstArgument);
   const kind = PRINCIPAL_KINDS.has(e.subject.type)
     ? (e.subject.type as 'agent' | 'operator' | 'service')
     : 'agent';
@@ -151,7 +190,7 @@ export function evaluationToInput(e: Evaluation): DecideRequestFacts {
         digest !== undefined && DIGEST.test(digest) ? digest : EMPTY_ARGUMENTS_DIGEST,
       ...(approvalId !== undefined ? { approvalId } : {}),
       ...(definition !== undefined ? { observedDefinitionDigest: definition } : {}),
-      ...(resource !== undefined ? { resource } : {}),
+      ...(resource !== undefined ? { resources: [resource] } : {}),
     },
     endpointFamily: 'tools/call',
   };

@@ -94,6 +94,26 @@ export class DecisionService {
     return this.observe('decide', this.record(input, now, decision, [], family), started);
   }
 
+  /**
+   * The name of a capability's first declared resource argument, from the principal's cached
+   * policy (the AuthZEN API names a resource without its argument). Undefined when there is no
+   * principal, the capability is unknown or takes no resource, or policy is unavailable: the
+   * decision that follows then says which.
+   */
+  async firstResourceArgument(
+    principalId: string | undefined,
+    capabilityId: string,
+  ): Promise<string | undefined> {
+    if (principalId === undefined || principalId === '') return undefined;
+    try {
+      const context = await this.cache.contextFor(principalId);
+      return context.capabilities.get(capabilityId)?.resourceArguments[0]?.name;
+    } catch (err: unknown) {
+      if (err instanceof PolicyUnavailableError) return undefined;
+      throw err;
+    }
+  }
+
   /** Decides a call and returns the trace; a dry run, so it is not recorded. */
   async explain(input: DecideRequestFacts): Promise<Explanation> {
     const now = this.clock();
@@ -328,7 +348,7 @@ function toRequest(input: DecideRequestFacts, now: number, approval: Approval | 
     ...(c.observedDefinitionDigest !== undefined
       ? { observedDefinitionDigest: c.observedDefinitionDigest }
       : {}),
-    ...(c.resource !== undefined ? { resource: c.resource } : {}),
+    ...(c.resources !== undefined ? { resources: c.resources } : {}),
     ...(c.arguments !== undefined ? { arguments: c.arguments } : {}),
     ...(approval !== undefined ? { approval } : {}),
   };

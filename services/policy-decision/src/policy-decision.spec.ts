@@ -122,7 +122,28 @@ describe('policy-decision over gRPC and AuthZEN HTTP', () => {
       ],
       [
         'resource with no case',
-        () => decide({ ...good, call: { ...good.call!, resource: { facts: undefined } } }),
+        () =>
+          decide({
+            ...good,
+            call: {
+              ...good.call!,
+              resources: [{ argument: 'path', index: 0, facts: { facts: undefined } }],
+            },
+          }),
+      ],
+      [
+        'more than 64 resources',
+        () =>
+          decide({
+            ...good,
+            call: {
+              ...good.call!,
+              resources: Array.from({ length: 65 }, (_, i) => ({
+                ...good.call!.resources[0]!,
+                index: i,
+              })),
+            },
+          }),
       ],
       [
         'oversized capability id',
@@ -136,18 +157,26 @@ describe('policy-decision over gRPC and AuthZEN HTTP', () => {
             ...good,
             call: {
               ...good.call!,
-              resource: {
-                facts: {
-                  $case: 'resolved',
-                  value: {
-                    kind: 2,
-                    raw: 'u',
-                    canonical: 'https://x/',
-                    host: 'x',
-                    addresses: Array(65).fill('1.1.1.1'),
+              resources: [
+                {
+                  argument: 'url',
+                  index: 0,
+                  facts: {
+                    facts: {
+                      $case: 'resolved',
+                      value: {
+                        kind: 2,
+                        raw: 'u',
+                        canonical: 'https://x/',
+                        host: 'x',
+                        addresses: Array(65).fill('1.1.1.1'),
+                        scheme: 'https',
+                        port: 443,
+                      },
+                    },
                   },
                 },
-              },
+              ],
             },
           }),
       ],
@@ -285,6 +314,53 @@ describe('policy-decision over gRPC and AuthZEN HTTP', () => {
       expect(await res.json()).toMatchObject({
         decision: false,
         context: { reason_code: 'INPUT_INVALID' },
+      });
+    });
+
+    it('sends the resource to the named argument, else the first declared one', async () => {
+      const named = (argument: string) => ({
+        ...evaluation('/data/app/a.txt'),
+        resource: { type: 'path', id: '/data/app/a.txt', properties: { argument } },
+      });
+      expect(await (await post('/access/v1/evaluation', named('path'))).json()).toMatchObject({
+        decision: true,
+      });
+      expect(await (await post('/access/v1/evaluation', named('file'))).json()).toMatchObject({
+        decision: false,
+        context: { reason_code: 'INPUT_INVALID' },
+      });
+      // One resource per evaluation: a capability that declares two cannot be decided here.
+      const move = {
+        subject: { type: 'agent', id: 'alice' },
+        action: { name: 'fs/move_file' },
+        resource: { type: 'path', id: '/data/app/out/a.txt' },
+      };
+      expect(await (await post('/access/v1/evaluation', move)).json()).toMatchObject({
+        decision: false,
+        context: { reason_code: 'INPUT_INVALID' },
+      });
+    });
+
+    it('decides a URL on its scheme and port: the default port, or one a grant lists', async () => {
+      const fetchOf = (url: string) => ({
+        subject: { type: 'agent', id: 'alice' },
+        action: { name: 'fetch/fetch' },
+        resource: { type: 'url', id: url },
+      });
+      const decide = async (url: string) =>
+        (await (await post('/access/v1/evaluation', fetchOf(url))).json()) as {
+          decision: boolean;
+          context: { reason_code: string };
+        };
+      await expect(decide('https://api.example.com/v1')).resolves.toMatchObject({
+        decision: true,
+      });
+      await expect(decide('https://api.example.com:8443/v1')).resolves.toMatchObject({
+        decision: true,
+      });
+      await expect(decide('https://api.example.com:9443/v1')).resolves.toMatchObject({
+        decision: false,
+        context: { reason_code: 'NO_MATCHING_GRANT' },
       });
     });
 

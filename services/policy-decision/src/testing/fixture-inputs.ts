@@ -11,7 +11,7 @@ export function callInputOf(call: CallFacts, source?: MemoryGrantSource): CallRe
     ...(call.observedDefinitionDigest !== undefined
       ? { observedDefinitionDigest: call.observedDefinitionDigest }
       : {}),
-    ...(call.resource !== undefined ? { resource: call.resource } : {}),
+    ...(call.resources !== undefined ? { resources: call.resources } : {}),
     ...(call.arguments !== undefined ? { arguments: call.arguments } : {}),
     ...(call.approval !== undefined ? { approvalId: call.approval.id } : {}),
   };
