@@ -57,8 +57,21 @@ describe('url canonicaliser: resolved resources', () => {
         canonical: 'http://public.example/b?q=1',
         host: 'public.example',
         addresses: ['93.184.216.34'],
+        scheme: 'http',
+        port: 80,
       },
     });
+  });
+
+  it('gives the port the request goes to: the one the URL names, else the scheme default', async () => {
+    const portOf = async (raw: string) => {
+      const facts = await canon.canonicalize(raw);
+      return facts.status === 'resolved' ? [facts.resource.scheme, facts.resource.port] : [];
+    };
+    await expect(portOf('https://public.example/x')).resolves.toEqual(['https', 443]);
+    await expect(portOf('https://public.example:443/x')).resolves.toEqual(['https', 443]);
+    await expect(portOf('https://public.example:8443/x')).resolves.toEqual(['https', 8443]);
+    await expect(portOf('http://public.example:18080/')).resolves.toEqual(['http', 18080]);
   });
 
   it('normalises and de-duplicates resolved addresses', async () => {
@@ -77,6 +90,8 @@ describe('url canonicaliser: resolved resources', () => {
       canonical: 'http://[2606:4700::1111]:8080/x',
       host: '2606:4700::1111',
       addresses: ['2606:4700::1111'],
+      scheme: 'http',
+      port: 8080,
     });
   });
 });
@@ -354,6 +369,8 @@ describe('url canonicaliser: redirects', () => {
       canonical: 'https://public6.example/next',
       host: 'public6.example',
       addresses: ['2606:4700::1111'],
+      scheme: 'https',
+      port: 443,
     });
   });
 

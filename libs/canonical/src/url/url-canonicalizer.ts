@@ -201,7 +201,17 @@ export function createUrlCanonicalizer(options: UrlCanonicalizerOptions): UrlCan
       }
       if (!addresses.includes(text)) addresses.push(text);
     }
-    return resolvedFacts({ kind: 'url', raw, canonical, host, addresses });
+    // WHATWG drops a special scheme's default port from the URL; policy sees the port used.
+    const port = url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port);
+    return resolvedFacts({
+      kind: 'url',
+      raw,
+      canonical,
+      host,
+      addresses,
+      scheme,
+      ...(port !== undefined && { port }),
+    });
   }
 
   async function canonicalize(raw: string): Promise<ResourceFacts> {
@@ -248,3 +258,12 @@ export function checkRedirect(
 ): Promise<ResourceFacts> {
   return canonicalizer.canonicalizeRedirect(location, baseUrl);
 }
+
+/** The port a URL of a WHATWG special scheme goes to when it names none. */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = {
+  http: 80,
+  https: 443,
+  ws: 80,
+  wss: 443,
+  ftp: 21,
+};
