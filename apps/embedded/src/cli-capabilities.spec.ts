@@ -17,7 +17,23 @@ const echo: core.Capability = {
   risk: core.RiskClass.RISK_CLASS_LOW,
   approvalRequired: false,
   requiredScopes: [],
-  resourceArgument: undefined,
+  // Two resource arguments, so a re-pin is seen to keep every one with its role and scopes.
+  resourceArguments: [
+    {
+      name: 'source',
+      canonicalizer: core.ResourceKind.RESOURCE_KIND_PATH,
+      role: core.ResourceRole.RESOURCE_ROLE_READ,
+      scopes: [],
+      many: true,
+    },
+    {
+      name: 'to',
+      canonicalizer: core.ResourceKind.RESOURCE_KIND_URL,
+      role: core.ResourceRole.RESOURCE_ROLE_SEND,
+      scopes: ['send'],
+      many: false,
+    },
+  ],
   definitionDigest: OLD,
 };
 
@@ -56,7 +72,7 @@ describe('hcp capabilities (CLI)', () => {
     const pinned = await hcp(`capabilities pin up/echo ${NEW}`);
     expect(pinned).toMatchObject({ code: EXIT.ok });
     const after = await callUnary(client.getCapability.bind(client), { capabilityId: 'up/echo' });
-    expect(after.capability).toMatchObject({ definitionDigest: NEW, risk: echo.risk });
+    expect(after.capability).toEqual({ ...echo, definitionDigest: NEW });
   });
 
   it('refuses a malformed digest or an unknown capability and changes nothing', async () => {

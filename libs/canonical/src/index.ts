@@ -20,6 +20,7 @@ export {
   checkRedirect,
   createUrlCanonicalizer,
   DEFAULT_MAX_URL_LENGTH,
+  URL_LENGTH_LIMIT_BOUNDS,
   URL_RULES,
 } from './url/url-canonicalizer';
 export type { UrlCanonicalizer, UrlCanonicalizerOptions, UrlRule } from './url/url-canonicalizer';

@@ -89,8 +89,22 @@ describe('handle-vault configuration', () => {
       }),
     ).toEqual(['HCP_VAULT_MAX_PRINCIPAL_BYTES']);
     expect(
-      badVariables({ ...base, HCP_VAULT_DEFAULT_TTL_MS: '5000', HCP_VAULT_MAX_TTL_MS: '10' }),
+      badVariables({ ...base, HCP_VAULT_DEFAULT_TTL_MS: '5000', HCP_VAULT_MAX_TTL_MS: '2000' }),
     ).toEqual(['HCP_VAULT_MAX_TTL_MS']);
+    // Handle lifetimes are bounded settings: 1 s to 7 days.
+    expect(badVariables({ ...base, HCP_VAULT_DEFAULT_TTL_MS: '999' })).toEqual([
+      'HCP_VAULT_DEFAULT_TTL_MS',
+    ]);
+    expect(badVariables({ ...base, HCP_VAULT_MAX_TTL_MS: String(8 * 24 * 3_600_000) })).toEqual([
+      'HCP_VAULT_MAX_TTL_MS',
+    ]);
+    expect(
+      loadHandleVaultConfig({
+        ...base,
+        HCP_VAULT_DEFAULT_TTL_MS: '1000',
+        HCP_VAULT_MAX_TTL_MS: '604800000',
+      }).HCP_VAULT_MAX_TTL_MS,
+    ).toBe(604_800_000);
     expect(badVariables({ ...base, HCP_DATABASE: 'postgres' })).toEqual(['HCP_DATABASE_URL']);
   });
 });

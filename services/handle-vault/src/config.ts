@@ -7,6 +7,17 @@ import { DEFAULT_SWEEP_INTERVAL_MS } from './handle-vault.module';
 const bytes = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().positive().max(max).default(fallback);
 
+/** The bounds a handle lifetime setting must lie within: 1 s to 7 days. */
+export const HANDLE_TTL_BOUNDS_MS = { min: 1_000, max: 7 * 24 * 3_600_000 } as const;
+
+const handleTtl = (fallback: number) =>
+  z.coerce
+    .number()
+    .int()
+    .min(HANDLE_TTL_BOUNDS_MS.min)
+    .max(HANDLE_TTL_BOUNDS_MS.max)
+    .default(fallback);
+
 /** Environment of the distributed handle-vault process (docs/operations.md lists every variable). */
 export const handleVaultConfigSchema = z
   .object({
@@ -20,8 +31,9 @@ export const handleVaultConfigSchema = z
     [ACTIVE_KEY_VARIABLE]: z.string({ error: `required: the id of a key in ${KEYS_VARIABLE}` }),
     HCP_VAULT_MAX_HANDLE_BYTES: bytes(DEFAULT_LIMITS.maxHandleBytes, MAX_WIRE_PAYLOAD_BYTES),
     HCP_VAULT_MAX_PRINCIPAL_BYTES: bytes(DEFAULT_LIMITS.maxPrincipalBytes),
-    HCP_VAULT_DEFAULT_TTL_MS: configFields.millis(DEFAULT_LIMITS.defaultTtlMs),
-    HCP_VAULT_MAX_TTL_MS: configFields.millis(DEFAULT_LIMITS.maxTtlMs),
+    /** How long a handle lives when Put names no TTL; a longer requested TTL is capped at the max. */
+    HCP_VAULT_DEFAULT_TTL_MS: handleTtl(DEFAULT_LIMITS.defaultTtlMs),
+    HCP_VAULT_MAX_TTL_MS: handleTtl(DEFAULT_LIMITS.maxTtlMs),
     HCP_VAULT_PEEK_DEFAULT_BYTES: bytes(DEFAULT_LIMITS.defaultPeekBytes),
     HCP_VAULT_PEEK_MAX_BYTES: bytes(DEFAULT_LIMITS.maxPeekBytes),
     HCP_VAULT_EXPIRED_RETENTION_MS: z.coerce

@@ -324,6 +324,22 @@ describe('url canonicaliser: allowCidrs', () => {
 });
 
 describe('url canonicaliser: bounded input', () => {
+  it('takes its length limit as a setting, within 256..65536', async () => {
+    const short = createUrlCanonicalizer({ resolver: fakeResolver, maxUrlLength: 256 });
+    const long = `http://public.example/${'a'.repeat(300)}`;
+    expect(refusal(await short.canonicalize(long))).toEqual({
+      status: 'invalid',
+      rule: 'url.too_long',
+    });
+    // Neighbour: the default (8192) admits the same URL, and a URL within 256 passes the short one.
+    expect(await ruleOf(long)).toBe('resolved');
+    expect((await short.canonicalize('http://public.example/a')).status).toBe('resolved');
+    for (const bad of [255, 65_537, 1000.5])
+      expect(() => createUrlCanonicalizer({ resolver: fakeResolver, maxUrlLength: bad })).toThrow(
+        /maxUrlLength/,
+      );
+  });
+
   it('rejects what is not a bounded absolute URL as invalid; never throws', async () => {
     expect(refusal(await canon.canonicalize(''))).toEqual({ status: 'invalid', rule: 'url.empty' });
     expect(refusal(await canon.canonicalize('not a url'))).toEqual({
@@ -334,11 +350,11 @@ describe('url canonicaliser: bounded input', () => {
       status: 'invalid',
       rule: 'url.unparsable',
     });
-    expect(refusal(await canon.canonicalize(`http://public.example/${'a'.repeat(5000)}`))).toEqual({
+    expect(refusal(await canon.canonicalize(`http://public.example/${'a'.repeat(9000)}`))).toEqual({
       status: 'invalid',
       rule: 'url.too_long',
     });
-    expect(await ruleOf(`http://public.example/${'a'.repeat(4000)}`)).toBe('resolved');
+    expect(await ruleOf(`http://public.example/${'a'.repeat(8000)}`)).toBe('resolved');
     expect(refusal(await canon.canonicalize('http://public.example/\0'))).toEqual({
       status: 'invalid',
       rule: 'url.control_char',

@@ -31,8 +31,11 @@ export const URL_RULES = [
 /** A URL canonicaliser rule name. */
 export type UrlRule = (typeof URL_RULES)[number];
 
-/** Default bound on a raw URL or Location header. */
-export const DEFAULT_MAX_URL_LENGTH = 4096;
+/** Default bound on a raw URL or Location header (a provider's `resources.maxUrlLength`). */
+export const DEFAULT_MAX_URL_LENGTH = 8192;
+
+/** The bounds a configured URL length limit must lie within. */
+export const URL_LENGTH_LIMIT_BOUNDS = { min: 256, max: 65_536 } as const;
 
 /** Configuration of one provider's network view. */
 export interface UrlCanonicalizerOptions {
@@ -48,7 +51,7 @@ export interface UrlCanonicalizerOptions {
   readonly allowCidrs?: readonly string[];
   /** Admit hosts written as integers, hex, octal or short forms; default false. */
   readonly allowNumericHosts?: boolean;
-  /** Longest raw URL accepted; default 4096. */
+  /** Longest raw URL accepted; default DEFAULT_MAX_URL_LENGTH, within URL_LENGTH_LIMIT_BOUNDS. */
   readonly maxUrlLength?: number;
 }
 
@@ -70,7 +73,7 @@ export interface UrlCanonicalizer {
   canonicalizeRedirect(location: string, baseUrl: string): Promise<ResourceFacts>;
 }
 
-/** Builds a URL canonicaliser; throws at startup on a malformed allowCidrs entry. */
+/** Builds a URL canonicaliser; throws at startup on a malformed allowCidrs entry or length limit. */
 export function createUrlCanonicalizer(options: UrlCanonicalizerOptions): UrlCanonicalizer {
   const resolver = options.resolver;
   const schemes = new Set(
@@ -79,6 +82,9 @@ export function createUrlCanonicalizer(options: UrlCanonicalizerOptions): UrlCan
   const allowRules = parseAllowCidrs(options.allowCidrs ?? []);
   const allowNumeric = options.allowNumericHosts ?? false;
   const maxLength = options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH;
+  const { min, max } = URL_LENGTH_LIMIT_BOUNDS;
+  if (!Number.isInteger(maxLength) || maxLength < min || maxLength > max)
+    throw new Error(`url canonicaliser: maxUrlLength must be an integer from ${min} to ${max}`);
 
   const refuse = (
     status: RefusalStatus,

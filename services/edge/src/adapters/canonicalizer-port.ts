@@ -107,6 +107,7 @@ export function canonicalizerPort(
     entry.url ??= createUrlCanonicalizer({
       resolver,
       allowCidrs: entry.config?.resources?.allowCidrs ?? [],
+      maxUrlLength: entry.config?.resources?.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
     });
     return entry.url;
   }

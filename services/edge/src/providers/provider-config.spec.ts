@@ -33,6 +33,14 @@ describe('parseProviderConfig', () => {
     expect(noArgs.transport).toEqual({ kind: 'stdio', command: 'x', args: [] });
   });
 
+  it('takes a URL length limit within its bounds (256..65536)', () => {
+    for (const maxUrlLength of [256, 8192, 65_536]) {
+      const parsed = parseProviderConfig({ ...http, resources: { maxUrlLength } });
+      expect(parsed.resources?.maxUrlLength).toBe(maxUrlLength);
+    }
+    expect(parseProviderConfig(http).resources?.maxUrlLength).toBeUndefined();
+  });
+
   it('accepts an http provider with headers and CIDRs', () => {
     expect(parseProviderConfig(http)).toEqual(http);
   });
@@ -88,6 +96,16 @@ describe('parseProviderConfig', () => {
       'malformed CIDR',
       { ...http, resources: { allowCidrs: ['10.0.0.0/33'] } },
       'resources.allowCidrs.0',
+    ],
+    [
+      'URL length limit under 256',
+      { ...http, resources: { maxUrlLength: 255 } },
+      'resources.maxUrlLength',
+    ],
+    [
+      'URL length limit over 65536',
+      { ...http, resources: { maxUrlLength: 65_537 } },
+      'resources.maxUrlLength',
     ],
     ['unknown top-level key (typo)', { ...stdio, resource: {} }, '(root)'],
     [

@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { URL_LENGTH_LIMIT_BOUNDS } from '@hcp/canonical';
 import { HcpError } from '@hcp/core';
 
 /**
@@ -103,6 +104,13 @@ const resourcesSchema = z.strictObject({
   allowCidrs: z
     .array(z.union([z.cidrv4(), z.cidrv6()], { error: 'must be an IPv4 or IPv6 CIDR' }))
     .max(L.allowCidrsMaxCount)
+    .optional(),
+  /** Longest raw URL this provider's URL arguments may carry; absent: DEFAULT_MAX_URL_LENGTH (8192). */
+  maxUrlLength: z
+    .number()
+    .int()
+    .min(URL_LENGTH_LIMIT_BOUNDS.min)
+    .max(URL_LENGTH_LIMIT_BOUNDS.max)
     .optional(),
 });
 
