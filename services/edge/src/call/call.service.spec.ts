@@ -1593,6 +1593,7 @@ describe('CallService.pipe into a resource argument (the handle names the resour
     const out = refused(await service.pipe(pipeAs('hdl_url', 'fetch/fetch', 'url')));
     expect(out).toMatchObject({ reason: 'PIPE_TARGET_DENIED', invariant: 'I6' });
     expect(out.message).toContain('flow:secret');
+    expect(out.message).not.toContain('api.example.com');
     expect(calls.resolve).toHaveLength(1);
     expect(calls.upstream).toHaveLength(0);
     expect(audit.at(-1)).toMatchObject({ decisionId: out.decisionId, outcome: 'deny' });
@@ -1610,6 +1611,9 @@ describe('CallService.pipe into a resource argument (the handle names the resour
       reason: 'PIPE_TARGET_DENIED',
       targetReason: 'NO_MATCHING_GRANT',
     });
+    // The explanation would quote the path (the handle's content): the agent never sees it.
+    expect(out.message).not.toContain('/data/bob');
+    expect(out.message).toContain('PIPE_TARGET_DENIED (target: NO_MATCHING_GRANT)');
     expect(calls.upstream).toHaveLength(0);
     expect(await service.pipe(pipeAs('hdl_in', 'fs/read_file', 'path'))).toMatchObject({
       kind: 'handle',

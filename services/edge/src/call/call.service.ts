@@ -425,7 +425,18 @@ export class CallService {
       ...callSubject(facts),
       handleIds,
     });
-    if (decision.kind === 'refused') return decision;
+    // The decision's explanation may quote the resource (a nearest grant's mismatch, a
+    // canonicaliser's detail), which is the handle's content: then the agent gets the reason and
+    // the decision id only; the audit entry under that id records the resource.
+    if (decision.kind === 'refused') {
+      const quoted = [content.text, ...canonicalsOf(facts.call.resources, name)];
+      if (!quoted.some((q) => q !== '' && decision.message.includes(q))) return decision;
+      const why = decision.targetReason === undefined ? '' : ` (target: ${decision.targetReason})`;
+      return {
+        ...decision,
+        message: `${decision.reason}${why}: the pipe of handle ${input.sourceHandleId} into ${name} of ${target} was refused; the resource it names is not repeated here (see the audit entry of this decision)`,
+      };
+    }
     const allowed: AllowedCall = {
       input,
       facts,
@@ -1069,6 +1080,20 @@ function resourcesSummary(
       return `${label}${role === undefined ? '' : ` (${role})`}: ${value.slice(0, SUMMARY_RESOURCE_CHARS)}`;
     })
     .join('; ');
+}
+
+/** The canonical values of one argument's resources (what a decision's explanation may quote). */
+function canonicalsOf(
+  resources: readonly ArgumentResource[] | undefined,
+  argument: string,
+): string[] {
+  return (resources ?? [])
+    .filter((r) => r.argument === argument)
+    .map((r) =>
+      r.facts.status === 'resolved'
+        ? r.facts.resource.canonical
+        : (r.facts.canonical ?? r.facts.raw),
+    );
 }
 
 /** What a pipe into a resource argument reads before deciding: its own allow, under this check. */
