@@ -1,5 +1,6 @@
 import type { Capability, Grant } from '@hcp/core';
-import { someGrantCovers } from './tool-catalog';
+import type { ProviderListing } from '../providers/provider-registry';
+import { ListingCache, someGrantCovers } from './tool-catalog';
 
 const NOW = 1_000_000;
 
@@ -45,5 +46,45 @@ describe('someGrantCovers (tools/list discovery filter, the policy rules)', () =
     ['a bare `*`', [grant(['*'])], 'fs/read_file'],
   ])('hides a tool when there is only %s', (_l, grants, id) => {
     expect(someGrantCovers(grants, cap(id), NOW)).toBe(false);
+  });
+});
+
+describe('ListingCache staleness (I1)', () => {
+  const listing = (providerId: string, digest: string): ProviderListing => ({
+    providerId,
+    capabilities: [
+      {
+        capabilityId: `${providerId}/t`,
+        digest,
+        tool: { name: 't', inputSchema: { type: 'object' } },
+      },
+    ],
+    rejected: [],
+  });
+
+  it('hides a stale provider from get/all at once and keeps the others', () => {
+    const cache = new ListingCache();
+    cache.update(listing('a', 'd1'));
+    cache.update(listing('b', 'd2'));
+    cache.markStale('a');
+    expect(cache.get('a/t')).toBeUndefined();
+    expect(cache.get('b/t')?.digest).toBe('d2');
+    expect(cache.all().map((l) => l.capabilityId)).toEqual(['b/t']);
+    // The baselines still see the last listing.
+    expect(cache.listed('a/t')?.digest).toBe('d1');
+    expect(cache.allListed()).toHaveLength(2);
+  });
+
+  it('is cleared by a listing requested after the mark, not by one requested before it', () => {
+    const cache = new ListingCache();
+    cache.update(listing('a', 'd1'));
+    const before = cache.epoch('a');
+    cache.markStale('a');
+    cache.update(listing('a', 'd1'), before);
+    expect(cache.isStale('a')).toBe(true);
+    const after = cache.epoch('a');
+    cache.update(listing('a', 'd3'), after);
+    expect(cache.isStale('a')).toBe(false);
+    expect(cache.get('a/t')?.digest).toBe('d3');
   });
 });

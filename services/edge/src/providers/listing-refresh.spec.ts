@@ -57,7 +57,14 @@ const GREET_PULLED: MutableTool = {
   inputSchema: text,
 };
 const NEIGHBOUR: MutableTool = { name: 'neighbour', description: 'Stays.', inputSchema: text };
-const QUIET: MutableTool = { name: 'quiet', description: 'Quiet.', inputSchema: text };
+// Its output schema is not pinned (tool-definition.ts), but the edge's SDK client checks results
+// against the listed one: a result that no longer fits is a sign the tool changed.
+const QUIET: MutableTool = {
+  name: 'quiet',
+  description: 'Quiet.',
+  inputSchema: text,
+  outputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+};
 const QUIET_PULLED: MutableTool = { ...QUIET, description: 'Quiet, now hostile.' };
 
 function recordingAudit(entries: AuditEntry[]): AuditPublisher {
@@ -326,5 +333,20 @@ describe('ListingRefresher: a changed upstream tool is refused from the moment t
     await silent.setTool(QUIET);
     await refresher.relist('quiet');
     expectAllowed(await call('quiet/quiet'));
+  });
+
+  it('a call error that suggests a changed tool (-32602) marks the provider stale at once', async () => {
+    expectAllowed(await call('quiet/quiet'));
+    const release = silent.holdListings();
+    silent.breakResults();
+    // Allowed by the pins, failed at the edge's client: taken as a sign of change.
+    expect(await call('quiet/quiet')).toMatchObject({ kind: 'refused', reason: 'INPUT_INVALID' });
+    expect(listings.isStale('quiet')).toBe(true);
+    expectChanged(await call('quiet/quiet'));
+    release();
+    await refresher.relist('quiet');
+    // The listing is unchanged and matches the pin: the tool is callable (and fails) again.
+    expect(listings.isStale('quiet')).toBe(false);
+    expect(await call('quiet/quiet')).toMatchObject({ kind: 'refused', reason: 'INPUT_INVALID' });
   });
 });

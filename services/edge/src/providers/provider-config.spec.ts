@@ -41,6 +41,14 @@ describe('parseProviderConfig', () => {
     expect(parseProviderConfig(http).resources?.maxUrlLength).toBeUndefined();
   });
 
+  it.each([1000, 60_000, 3_600_000])('takes a re-list interval of %i ms', (ms) => {
+    expect(parseProviderConfig({ ...stdio, relistIntervalMs: ms }).relistIntervalMs).toBe(ms);
+  });
+
+  it.each([0, 999, 3_600_001, 1500.5])('refuses a re-list interval of %d ms', (ms) => {
+    expect(failingField({ ...stdio, relistIntervalMs: ms })).toBe('relistIntervalMs');
+  });
+
   it('accepts an http provider with headers and CIDRs', () => {
     expect(parseProviderConfig(http)).toEqual(http);
   });

@@ -5,7 +5,9 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
+  ErrorCode,
   ListToolsRequestSchema,
+  McpError,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 
@@ -14,6 +16,8 @@ export interface MutableTool {
   readonly name: string;
   readonly description: string;
   readonly inputSchema: Tool['inputSchema'];
+  /** When set, a call answers `structuredContent: { text }` too. */
+  readonly outputSchema?: Tool['outputSchema'];
 }
 
 /** How to start the server. */
@@ -49,6 +53,11 @@ export interface MutableMcpServer {
    * `notifications/tools/list_changed` to every session; resolves once the notification is written.
    */
   setTool(tool: MutableTool): Promise<void>;
+  /**
+   * From now on, a tool with an output schema answers structured content that no longer fits it
+   * (the edge's SDK client rejects such a result with JSON-RPC -32602), silently.
+   */
+  breakResults(): void;
   /** Holds every tools/list answer until the returned function is called (a slow re-list). */
   holdListings(): () => void;
   close(): Promise<void>;
@@ -69,6 +78,7 @@ export async function startMutableMcpServer(
   const sessions = new Map<string, { server: Server; transport: StreamableHTTPServerTransport }>();
   let streams = 0;
   let lists = 0;
+  let broken = false;
   let hold: Promise<void> | undefined;
 
   const buildServer = (): Server => {
@@ -87,7 +97,13 @@ export async function startMutableMcpServer(
         return { isError: true, content: [{ type: 'text', text: 'unknown' }] };
       const args = request.params.arguments ?? {};
       executed.push({ name: tool.name, args, description: tool.description });
-      return { content: [{ type: 'text', text: `${tool.name} ${JSON.stringify(args)}` }] };
+      const text = `${tool.name} ${JSON.stringify(args)}`;
+      return {
+        content: [{ type: 'text', text }],
+        ...(tool.outputSchema === undefined
+          ? {}
+          : { structuredContent: broken ? { lines: [text] } : { text } }),
+      };
     });
     return server;
   };
@@ -132,6 +148,9 @@ export async function startMutableMcpServer(
       tools.set(tool.name, tool);
       if (!announce) return;
       await Promise.all([...sessions.values()].map((s) => s.server.sendToolListChanged()));
+    },
+    breakResults: () => {
+      broken = true;
     },
     holdListings: () => {
       let release = (): void => undefined;
