@@ -127,6 +127,7 @@ describe('edge adapters against the real grant-store, policy-decision and handle
       risk: 'low',
       approvalRequired: false,
       requiredScopes: [],
+      resourceArguments: [],
       definitionDigest: listed.get(`echo/${tool}`)?.digest ?? '',
       ...extra,
     };
@@ -331,7 +332,7 @@ describe('edge adapters against the real grant-store, policy-decision and handle
         bindingDigest: approvalBindingDigest({
           principalId: 'alice',
           capabilityId: 'echo/big',
-          canonicalResource: null,
+          canonicalResources: [],
           argumentsDigest: argumentsDigest({ bytes: 5 }),
         }),
       });
@@ -376,7 +377,7 @@ describe('edge adapters against the real grant-store, policy-decision and handle
     const binding = approvalBindingDigest({
       principalId: 'alice',
       capabilityId: 'echo/big',
-      canonicalResource: null,
+      canonicalResources: [],
       argumentsDigest: argumentsDigest({ bytes: 9 }),
     });
 
