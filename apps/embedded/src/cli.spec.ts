@@ -17,7 +17,7 @@ const exec: core.Capability = {
   risk: core.RiskClass.RISK_CLASS_HIGH,
   approvalRequired: true,
   requiredScopes: [],
-  resourceArgument: undefined,
+  resourceArguments: [],
   definitionDigest: '',
 };
 
@@ -54,7 +54,7 @@ describe('hcp approvals (CLI)', () => {
         bindingDigest: approvalBindingDigest({
           principalId,
           capabilityId: 'shell/exec',
-          canonicalResource: null,
+          canonicalResources: [],
           argumentsDigest: argumentsDigest({ cmd }),
         }),
         summary: `run ${cmd}`,
