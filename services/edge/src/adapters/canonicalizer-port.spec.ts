@@ -332,10 +332,16 @@ describe('canonicalizerPort', () => {
       });
     });
 
-    it('names the longest raw value each kind accepts', () => {
-      expect(port.maxRawLength('path')).toBe(4096);
-      expect(port.maxRawLength('url')).toBeGreaterThanOrEqual(2048);
-      expect(port.maxRawLength('id')).toBeGreaterThan(0);
+    it("names the longest raw value each kind accepts, the provider's URL limit included", () => {
+      expect(port.maxRawLength(readFile, 'path')).toBe(4096);
+      expect(port.maxRawLength(fetchUrl, 'url')).toBe(8192);
+      expect(port.maxRawLength(readFile, 'id')).toBeGreaterThan(0);
+      configs.set('short', {
+        id: 'short',
+        transport: { kind: 'http', url: 'http://127.0.0.1:1/mcp' },
+        resources: { maxUrlLength: 256 },
+      });
+      expect(port.maxRawLength(capability('short/fetch', 'url', ['network']), 'url')).toBe(256);
     });
   });
 });

@@ -39,13 +39,6 @@ interface ProviderCanonicalizers {
 /** Most elements an array resource argument (`many`) may carry; more is one `invalid` fact. */
 export const MAX_RESOURCES_PER_ARGUMENT = 64;
 
-/** Longest raw value of each kind the canonicalisers built here accept (their defaults). */
-const MAX_RAW_LENGTH: Readonly<Record<ResourceKind, number>> = {
-  path: DEFAULT_MAX_PATH_LENGTH,
-  url: DEFAULT_MAX_URL_LENGTH,
-  id: DEFAULT_MAX_ID_LENGTH,
-};
-
 /** A destination (role `write`) may name a path that does not exist yet; every other path must exist. */
 function intentOf(argument: ResourceArgument): PathIntent {
   return argument.role === 'write' ? 'write' : 'read';
@@ -160,7 +153,16 @@ export function canonicalizerPort(
       }
       return facts;
     },
-    maxRawLength: (kind) => MAX_RAW_LENGTH[kind],
+    maxRawLength(capability, kind: ResourceKind) {
+      switch (kind) {
+        case 'path':
+          return DEFAULT_MAX_PATH_LENGTH;
+        case 'url':
+          return configOf(capability.provider)?.resources?.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH;
+        case 'id':
+          return DEFAULT_MAX_ID_LENGTH;
+      }
+    },
   };
 }
 

@@ -1372,7 +1372,7 @@ function engineWorld(
         }
         return Promise.resolve(out);
       },
-      maxRawLength: (kind) => (kind === 'path' ? 4096 : 8192),
+      maxRawLength: (_capability, kind) => (kind === 'path' ? 4096 : 8192),
     },
     manifest: {
       capability: (id) => {

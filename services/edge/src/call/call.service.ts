@@ -358,7 +358,10 @@ export class CallService {
       );
     }
 
-    const maxBytes = this.ports.canonicalizer.maxRawLength(argument.canonicalizer);
+    const maxBytes = this.ports.canonicalizer.maxRawLength(
+      entry.capability,
+      argument.canonicalizer,
+    );
     if (source.sizeBytes > maxBytes + 1) {
       return this.refuseLocally(
         input,

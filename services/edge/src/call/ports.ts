@@ -94,8 +94,8 @@ export interface CanonicalizerPort {
     capability: Capability,
     args: Readonly<Record<string, unknown>>,
   ): Promise<ArgumentResource[]>;
-  /** Longest raw value (characters) the canonicaliser of this kind accepts. */
-  maxRawLength(kind: ResourceKind): number;
+  /** Longest raw value (characters) the capability's provider's canonicaliser of `kind` accepts. */
+  maxRawLength(capability: Capability, kind: ResourceKind): number;
 }
 
 /** A manifest entry plus the edge-side settings the call path needs for it. */
