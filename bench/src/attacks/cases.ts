@@ -11,8 +11,9 @@ import {
 } from '@hcp/edge/testing';
 import type { Metadata } from '@grpc/grpc-js';
 import { mintToken, reasonOfGrpcError } from '@hcp/platform';
-import type { Agent, CallStep, CaseContext } from './conversation';
+import { refusalOf, type Agent, type CallStep, type CaseContext, type Datum } from './conversation';
 import {
+  BOB_FILE_TEXT,
   HIDDEN_CONFIG_TEXT,
   HR_FILE_TEXT,
   NEGOTIATED_VERSION,
@@ -20,6 +21,9 @@ import {
   PRINCIPALS,
   RUG_PULL_DESCRIPTION,
   SECRET_FILE_TEXT,
+  SUMMARIZE_PULLED,
+  SUMMARIZE_TOOL,
+  connect,
   type RefusalData,
 } from './stack';
 
@@ -88,6 +92,12 @@ export interface AttackCase {
    * it fail, so the marker is removed with the fix).
    */
   readonly knownGap?: KnownGap;
+  /**
+   * The refusal hcp mode must meet: its reason code, and for a refused pipe the target's reason
+   * (`null`: none, the pipe's own data-flow rule refused it). The CI test holds the case to it,
+   * so a case stopped by some other check is noticed.
+   */
+  readonly refusedWith?: { readonly reason: string; readonly targetReason?: string | null };
   /** Runs the attack conversation; true when the attacker's success condition held. */
   attack(ctx: CaseContext): Promise<boolean>;
   /** Runs the allowed neighbour; true when it was served and its effect observed. */
@@ -1159,6 +1169,360 @@ const EXTENDED: readonly AttackCase[] = [
   },
 ];
 
+// ---------- the authority gaps of issue 12: re-list window, every resource, ports, pipes, protocol edges ----------
+
+/** A file the case writes (world setup, not an agent's act), removed when the case ends. */
+async function placed(ctx: CaseContext, path: string, content: string): Promise<string> {
+  await writeFile(path, content);
+  ctx.defer(() => rm(path, { force: true }));
+  return path;
+}
+
+/** The headers of a raw request in `agent`'s session at the negotiated version. */
+function sessionHeaders(ctx: CaseContext, agent: Agent): Record<string, string> {
+  return {
+    authorization: `Bearer ${ctx.world.tokens[agent.who]}`,
+    ...(agent.sessionId === undefined ? {} : { 'mcp-session-id': agent.sessionId }),
+    'mcp-protocol-version': NEGOTIATED_VERSION,
+  };
+}
+
+/** mutable.summarize ran upstream with the marker, under the definition `description`. */
+function summarizeRan(ctx: CaseContext, from: number, description: string): boolean {
+  return ctx.world.mutable.executed
+    .slice(from)
+    .some((e) => e.description === description && JSON.stringify(e.args).includes(ctx.marker));
+}
+
+/**
+ * The mutable upstream changes summarize and announces it; resolves once the edge has asked it
+ * for the listing again (seen at the upstream: the edge heard the announcement), at most 5 s.
+ */
+async function pullSummarize(ctx: CaseContext): Promise<void> {
+  const mutable = ctx.world.mutable;
+  const lists = mutable.listRequests();
+  await mutable.setTool(SUMMARIZE_PULLED);
+  const until = Date.now() + 5000;
+  while (mutable.listRequests() === lists && Date.now() < until)
+    await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+/** Restores summarize as it was pinned, and waits until the edge has listed it again. */
+function restoreSummarize(ctx: CaseContext): () => Promise<void> {
+  return async () => {
+    await ctx.world.mutable.setTool(SUMMARIZE_TOOL);
+    await ctx.run.edge.relist();
+  };
+}
+
+/** Neighbour: alice moves a file of hers within public/out/, the operator approving the move. */
+async function movesWithinOut(ctx: CaseContext): Promise<boolean> {
+  const alice = await ctx.agent('alice');
+  const content = `mine ${ctx.marker}\n`;
+  const source = await placed(ctx, outFile(ctx, 'move-from'), content);
+  const destination = outFile(ctx, 'move-to');
+  const step = await alice.approved('fs.move_file', { source, destination });
+  return (
+    step.ok && !step.toolError && (await fileText(destination)) === content && !existsSync(source)
+  );
+}
+
+/** A handle (hcp) or the text (naive, connection) of a file alice reads, whose content is `text`. */
+async function aliceHolds(
+  ctx: CaseContext,
+  path: string,
+  text: string,
+): Promise<Datum | undefined> {
+  await placed(ctx, path, text);
+  return (await ctx.agent('alice')).read(path);
+}
+
+const markedUrl = (ctx: CaseContext) => `http://${PUBLIC_TEST_HOST}/hello?${ctx.marker}`;
+const originSawMarker = (ctx: CaseContext) =>
+  ctx.origin().paths.some((p) => p.includes(ctx.marker));
+
+const GAPS: readonly AttackCase[] = [
+  // I1: a change the upstream announces is refused from the moment the edge hears of it.
+  {
+    id: 'def.announced_rug_pull',
+    category: 'definition_pinning',
+    refusedWith: { reason: 'TOOL_DEFINITION_CHANGED' },
+    title:
+      'mutable.summarize changes its description and behaviour and announces it (tools/list_changed); alice calls it as soon as the edge has heard it, with no periodic or manual re-list',
+    success:
+      'the changed tool runs upstream (the mutable server executed a call with the marker under the new definition)',
+    neighbourTitle:
+      'egress.echo (another provider) is served right after the same change; summarize is served again once it is back to its pin',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const from = ctx.world.mutable.executed.length;
+      ctx.defer(restoreSummarize(ctx));
+      await pullSummarize(ctx);
+      await alice.call('mutable.summarize', { text: `quarterly figures ${ctx.marker}` });
+      return summarizeRan(ctx, from, SUMMARIZE_PULLED.description);
+    },
+    neighbour: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      ctx.defer(restoreSummarize(ctx));
+      await pullSummarize(ctx);
+      const echo = await alice.call('egress.echo', { text: `hello ${ctx.marker}` });
+      const echoed = echo.ok && !echo.toolError && ctx.egressSaw(ctx.marker);
+      await restoreSummarize(ctx)();
+      const from = ctx.world.mutable.executed.length;
+      const step = await alice.call('mutable.summarize', { text: `notes ${ctx.marker}` });
+      return echoed && step.ok && summarizeRan(ctx, from, SUMMARIZE_TOOL.description);
+    },
+  },
+
+  // I3/I5: every resource argument of a tool is canonicalised and decided.
+  {
+    id: 'path.move_from_ungranted',
+    category: 'path_authority',
+    refusedWith: { reason: 'NO_MATCHING_GRANT' },
+    title:
+      "fs.move_file from bob/private.txt (no grant of alice's covers bob/) into public/out/, where she may write; the operator approves what the edge asks",
+    success: "bob's file lands in public/out/ on disk",
+    neighbourTitle: 'alice moves a file of hers within public/out/, approved by the operator',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const source = root(ctx, 'bob', 'private.txt');
+      const destination = outFile(ctx, 'moved');
+      ctx.defer(async () => {
+        if (!existsSync(source)) await writeFile(source, `${BOB_FILE_TEXT}\n`);
+      });
+      await alice.approved('fs.move_file', { source, destination });
+      return (await fileText(destination))?.includes(BOB_FILE_TEXT) === true;
+    },
+    neighbour: movesWithinOut,
+  },
+  {
+    id: 'path.move_to_ungranted',
+    category: 'path_authority',
+    refusedWith: { reason: 'NO_MATCHING_GRANT' },
+    title:
+      "fs.move_file from public/out/ (alice's) into bob/ (no grant of alice's covers bob/); the operator approves what the edge asks",
+    success: "the file lands in bob's folder on disk",
+    neighbourTitle: 'alice moves a file of hers within public/out/, approved by the operator',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const content = `planted ${ctx.marker}\n`;
+      const source = await placed(ctx, outFile(ctx, 'plant'), content);
+      const destination = root(ctx, 'bob', `${ctx.marker}.txt`);
+      ctx.defer(() => rm(destination, { force: true }));
+      await alice.approved('fs.move_file', { source, destination });
+      return (await fileText(destination)) === content;
+    },
+    neighbour: movesWithinOut,
+  },
+  {
+    id: 'path.read_many_outside',
+    category: 'path_authority',
+    refusedWith: { reason: 'NO_MATCHING_GRANT' },
+    title: 'fs.read_multiple_files with public/hello.txt first and hr/salaries.csv second',
+    success: 'the salary ledger reaches alice',
+    neighbourTitle:
+      'alice reads public/hello.txt and public/notes.md in one fs.read_multiple_files',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const step = await alice.call('fs.read_multiple_files', {
+        paths: [pub(ctx, 'hello.txt'), root(ctx, 'hr', 'salaries.csv')],
+      });
+      return sees(alice, step, HR_FILE_TEXT);
+    },
+    neighbour: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const seen = await alice.see(
+        await alice.call('fs.read_multiple_files', {
+          paths: [pub(ctx, 'hello.txt'), pub(ctx, 'notes.md')],
+        }),
+      );
+      return seen?.includes(HELLO_TEXT) === true && seen.includes(NOTES_TEXT);
+    },
+  },
+
+  // I3/I5: a URL grant names its ports (none named: the scheme's default only).
+  {
+    id: 'url.other_port',
+    category: 'url_authority',
+    refusedWith: { reason: 'NO_MATCHING_GRANT' },
+    title: `http://${PUBLIC_TEST_HOST}:18080/: the granted host on a port its grant does not name`,
+    success:
+      'the recording origin receives the request (every address and port dialled reaches it)',
+    neighbourTitle: `alice fetches http://${PUBLIC_TEST_HOST}/hello (port 80, granted): the origin saw it, she can read the page`,
+    needsFetch: true,
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      await alice.call('fetch.fetch', {
+        url: `http://${PUBLIC_TEST_HOST}:18080/hello?${ctx.marker}`,
+        raw: true,
+      });
+      return originSawMarker(ctx);
+    },
+    neighbour: fetchesPublic,
+  },
+
+  // I3/I6: a pipe into a resource argument is decided on its source and its target.
+  {
+    id: 'flow.secret_url_pipe',
+    category: 'data_flow',
+    refusedWith: { reason: 'PIPE_TARGET_DENIED', targetReason: null },
+    title:
+      "a URL read from secrets/ (labelled secret) put into fetch's url: the secret would leave as the address",
+    success: 'the recording origin receives the request for that URL',
+    neighbourTitle:
+      "a URL read from public/ (unlabelled) put into fetch's url: fetched, and she can read the page",
+    needsFetch: true,
+    attack: async (ctx) => {
+      const url = await aliceHolds(
+        ctx,
+        join(ctx.world.sandbox.secretsDir, `${ctx.marker}-url.txt`),
+        markedUrl(ctx),
+      );
+      if (url !== undefined)
+        await (await ctx.agent('alice')).send('fetch.fetch', 'url', url, { raw: true });
+      return originSawMarker(ctx);
+    },
+    neighbour: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const url = await aliceHolds(ctx, pub(ctx, `${ctx.marker}-url.txt`), markedUrl(ctx));
+      if (url === undefined) return false;
+      const step = await alice.send('fetch.fetch', 'url', url, { raw: true });
+      return (await sees(alice, step, ORIGIN_HELLO_TEXT)) && originSawMarker(ctx);
+    },
+  },
+  {
+    id: 'flow.path_pipe_outside_grant',
+    category: 'data_flow',
+    refusedWith: { reason: 'PIPE_TARGET_DENIED', targetReason: 'NO_MATCHING_GRANT' },
+    title:
+      "a path read from public/ (hr/salaries.csv, outside alice's grants) put into fs.read_text_file's path",
+    success: 'the salary ledger reaches alice',
+    neighbourTitle:
+      "a path read from public/ (public/hello.txt) put into fs.read_text_file's path: she can read the file",
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const path = await aliceHolds(
+        ctx,
+        pub(ctx, `${ctx.marker}-path.txt`),
+        root(ctx, 'hr', 'salaries.csv'),
+      );
+      if (path === undefined) return false;
+      return sees(alice, await alice.send('fs.read_text_file', 'path', path), HR_FILE_TEXT);
+    },
+    neighbour: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const path = await aliceHolds(ctx, pub(ctx, `${ctx.marker}-path.txt`), pub(ctx, 'hello.txt'));
+      if (path === undefined) return false;
+      return sees(alice, await alice.send('fs.read_text_file', 'path', path), HELLO_TEXT);
+    },
+  },
+  {
+    id: 'pb.handle_pipe_into_resource',
+    category: 'principal_binding',
+    refusedWith: { reason: 'HANDLE_NOT_OWNED' },
+    title: "alice pipes a handle of bob's (its content a path) into fs.read_text_file's path",
+    success: 'the file the handle names is read for alice (she can read its text)',
+    neighbourTitle: 'alice pipes her own handle holding that path: she can read the file',
+    modes: ['hcp'],
+    attack: async (ctx) => {
+      const note = await placed(ctx, pub(ctx, `${ctx.marker}.txt`), `note ${ctx.marker}\n`);
+      const held = await placed(ctx, root(ctx, 'bob', `${ctx.marker}-path.txt`), note);
+      const bob = await ctx.agent('bob');
+      const read = await bob.call('fs.read_file', { path: held });
+      if (!read.ok || read.handle === undefined) return false;
+      const alice = await ctx.agent('alice');
+      const step = await alice.send('fs.read_text_file', 'path', { handle: read.handle });
+      return sees(alice, step, `note ${ctx.marker}`);
+    },
+    neighbour: async (ctx) => {
+      const note = await placed(ctx, pub(ctx, `${ctx.marker}.txt`), `note ${ctx.marker}\n`);
+      const alice = await ctx.agent('alice');
+      const path = await aliceHolds(ctx, pub(ctx, `${ctx.marker}-path.txt`), note);
+      if (path === undefined) return false;
+      return sees(alice, await alice.send('fs.read_text_file', 'path', path), `note ${ctx.marker}`);
+    },
+  },
+
+  // I4/I8: protocol and identity edges.
+  {
+    id: 'proto.batch_current_version',
+    category: 'protocol_state',
+    refusedWith: { reason: 'INPUT_INVALID' },
+    title: `a tools/call inside a JSON-RPC batch on a ${NEGOTIATED_VERSION} session (batching left MCP in 2025-06-18)`,
+    success: 'the egress target receives the call',
+    neighbourTitle: 'the same request unbatched, in the same kind of session',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      await ctx.rpc(`[${echoCall(ctx.marker)}]`, sessionHeaders(ctx, alice));
+      return ctx.egressSaw(ctx.marker);
+    },
+    neighbour: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      const res = await ctx.rpc(echoCall(ctx.marker), sessionHeaders(ctx, alice));
+      return res.json?.result !== undefined && ctx.egressSaw(ctx.marker);
+    },
+  },
+  {
+    id: 'pb.service_token',
+    category: 'principal_binding',
+    refusedWith: { reason: 'PRINCIPAL_UNAUTHENTICATED' },
+    title:
+      "a service credential (hcp_kind service) naming alice, valid and signed with the deployment's key, used on /mcp as an agent's",
+    success: 'the egress target receives the call',
+    neighbourTitle: 'alice makes the call with her agent token',
+    attack: async (ctx) => {
+      const token = await mintToken(
+        { id: PRINCIPALS.alice, kind: 'service' },
+        { ...ctx.world.stack.auth, ttlSec: 600 },
+      );
+      try {
+        const { client } = await connect(ctx.run.url, token, { name: 'attack-service' });
+        ctx.defer(() => client.close());
+        await client.callTool({ name: 'egress.echo', arguments: { text: `svc ${ctx.marker}` } });
+      } catch (err) {
+        const r = refusalOf(err);
+        ctx.refused(r.message, r.data);
+      }
+      return ctx.egressSaw(ctx.marker);
+    },
+    neighbour: echoes('alice'),
+  },
+  {
+    id: 'arg.proto_key',
+    category: 'argument_injection',
+    refusedWith: { reason: 'INPUT_INVALID' },
+    title:
+      'a __proto__ key among the tool arguments (raw JSON text; a parser that drops or merges it lets the call pass unreviewed)',
+    success: 'the egress target receives the call',
+    neighbourTitle: 'alice echoes with the declared argument only',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      await ctx.rpc(
+        `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"egress.echo",` +
+          `"arguments":{"text":"hello ${ctx.marker}","__proto__":{"forward_to":"collector"}}}}`,
+        sessionHeaders(ctx, alice),
+      );
+      return ctx.egressSaw(ctx.marker);
+    },
+    neighbour: echoes('alice'),
+  },
+  {
+    id: 'arg.slash_tool_name',
+    category: 'argument_injection',
+    refusedWith: { reason: 'CAPABILITY_UNKNOWN' },
+    title:
+      'egress/echo: the capability id written as the tool name (provider/tool for provider.tool)',
+    success: 'the egress target receives the call',
+    neighbourTitle: 'alice calls egress.echo',
+    attack: async (ctx) => {
+      const alice = await ctx.agent('alice');
+      await alice.call('egress/echo', { text: `hello ${ctx.marker}` });
+      return ctx.egressSaw(ctx.marker);
+    },
+    neighbour: echoes('alice'),
+  },
+];
+
 /** DELETE /mcp for a session with a token; the status and the refusal data if any. */
 async function deleteSession(
   ctx: CaseContext,
@@ -1185,4 +1549,4 @@ async function deleteSession(
 }
 
 /** Every case: the ten core cases first, then the extended corpus. */
-export const CASES: readonly AttackCase[] = [...CORE, ...EXTENDED];
+export const CASES: readonly AttackCase[] = [...CORE, ...EXTENDED, ...GAPS];

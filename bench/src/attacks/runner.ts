@@ -26,6 +26,8 @@ export function defaultRuns(): RunSpec[] {
 export interface RefusalResult {
   readonly reason?: string;
   readonly decisionId?: string;
+  /** For a refused pipe: why the target call itself was denied. */
+  readonly targetReason?: string;
   readonly audited: boolean;
   /** The error text, kept only when no reason code came with it. */
   readonly message?: string;
@@ -72,6 +74,7 @@ async function auditedRefusals(
     out.push({
       ...(reason === undefined ? {} : { reason }),
       ...(decisionId === undefined ? {} : { decisionId }),
+      ...(r.data?.targetReason === undefined ? {} : { targetReason: r.data.targetReason }),
       audited,
       // The reason code says it when there is one; otherwise the message is all there is.
       ...(reason === undefined ? { message: r.message.slice(0, 200) } : {}),
@@ -175,7 +178,8 @@ export function hcpProblems(results: readonly CaseResult[]): string[] {
   const problems: string[] = [];
   for (const r of results) {
     if (!r.applicable) continue;
-    const gap = CASES.find((c) => c.id === r.id)?.knownGap;
+    const c = CASES.find((x) => x.id === r.id);
+    const gap = c?.knownGap;
     if (r.error !== undefined) problems.push(`${r.id}: ${r.error}`);
     if (!r.neighbourServed) problems.push(`${r.id}: neighbour not served`);
     if (gap?.what === 'attack') {
@@ -187,6 +191,19 @@ export function hcpProblems(results: readonly CaseResult[]): string[] {
       if (r.auditComplete) problems.push(`${r.id}: audit complete now; remove its knownGap`);
       continue;
     }
+    const want = c?.refusedWith;
+    if (
+      r.blocked &&
+      want !== undefined &&
+      !r.refusals.some(
+        (x) =>
+          x.reason === want.reason &&
+          (want.targetReason === undefined || x.targetReason === (want.targetReason ?? undefined)),
+      )
+    )
+      problems.push(
+        `${r.id}: not refused ${want.reason}${want.targetReason === undefined ? '' : ` (target: ${want.targetReason ?? 'none'})`} (${r.refusals.map((x) => `${x.reason ?? x.message}${x.targetReason === undefined ? '' : ` (target: ${x.targetReason})`}`).join(', ') || 'no refusal'})`,
+      );
     if (r.blocked && !r.auditComplete)
       problems.push(
         `${r.id}: denial not found in the audit (${r.refusals.map((x) => `${x.reason ?? x.message}${x.audited ? '' : ' (missing)'}`).join(', ')})`,
