@@ -261,6 +261,25 @@ describe('providers file', () => {
     expect(messages(withArgs([path]))).toEqual([]);
   });
 
+  it('carries nonResourceArguments to the pin-time check, bounded', () => {
+    const search = {
+      tool: 'search_files',
+      effects: ['read'],
+      risk: 'low',
+      resourceArguments: [{ name: 'path', canonicalizer: 'path', role: 'read' }],
+      nonResourceArguments: ['pattern'],
+    };
+    const parsed = loadProvidersFile(write({ providers: [{ ...fs, capabilities: [search] }] }));
+    expect(parsed.providers[0]!.capabilities?.[0]?.nonResourceArguments).toEqual(['pattern']);
+    const tooMany = {
+      ...search,
+      nonResourceArguments: Array.from({ length: 17 }, (_, i) => `a${i}`),
+    };
+    expect(messages(write({ providers: [{ ...fs, capabilities: [tooMany] }] }))).toEqual([
+      expect.stringMatching(/^providers\.0\.capabilities\.0\.nonResourceArguments: /),
+    ]);
+  });
+
   it('refuses a missing file and text that is not JSON', () => {
     expect(messages(join(dir, 'absent.json'))).toEqual([expect.stringContaining('ENOENT')]);
     expect(messages(write('{ providers: '))).toEqual([expect.stringContaining('not JSON')]);

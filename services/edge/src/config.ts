@@ -136,6 +136,9 @@ const capabilitySpecSchema = z.strictObject({
       'must not name an argument twice',
     )
     .default([]),
+  // Arguments that look like a path or URL but are not resources (search_files' pattern): the
+  // edge's pin-time check would otherwise refuse the entry for leaving them undeclared.
+  nonResourceArguments: z.array(z.string().min(1).max(128)).max(16).optional(),
 });
 
 const capabilitySettingsSchema = z.strictObject({
@@ -274,6 +277,9 @@ export function loadProvidersFile(
         ...(a.scopes === undefined ? {} : { scopes: a.scopes }),
         ...(a.many === undefined ? {} : { many: a.many }),
       })),
+      ...(c.nonResourceArguments === undefined
+        ? {}
+        : { nonResourceArguments: c.nonResourceArguments }),
     })),
     ...(p.egress === undefined ? {} : { egress: { proxyUrlArg: p.egress.proxyUrlArg } }),
   }));
