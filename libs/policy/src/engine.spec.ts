@@ -390,6 +390,41 @@ describe('several resources per call (I3, I5, I2)', () => {
     expect(a).not.toBe(b);
   });
 
+  it('with every_resource ablated, checks the approval over every resource it was filed with', () => {
+    // The edge files and shows an approval over every resource; the ablation narrows the grant
+    // decision only, so a legitimate approved move still runs, and so does one from a source no
+    // grant covers (what the benchmark's ablation row counts).
+    const ablated = new PolicyEngine({
+      supportedProtocolVersions: FIXTURE_VERSIONS,
+      disabled: ['every_resource'],
+    });
+    for (const c of [moveCall('/data/app/out/a.txt'), moveCall('/data/bob/secret.txt')]) {
+      const d = ablated.decide(
+        {
+          principal: ALICE,
+          session: activeSession('alice'),
+          now: NOW,
+          call: { ...c, approval: approvalFor('alice', c) },
+        },
+        approvalCtx(),
+      );
+      expect([c.arguments['source'], d.outcome]).toEqual([c.arguments['source'], 'allow']);
+    }
+    const full = engine.decide(
+      {
+        principal: ALICE,
+        session: activeSession('alice'),
+        now: NOW,
+        call: {
+          ...moveCall('/data/bob/secret.txt'),
+          approval: approvalFor('alice', moveCall('/data/bob/secret.txt')),
+        },
+      },
+      approvalCtx(),
+    );
+    expect(full.reason).toBe('NO_MATCHING_GRANT');
+  });
+
   it('refuses a resource of the wrong kind for its argument', () => {
     const c = call(
       'fs/move_file',

@@ -1,5 +1,6 @@
 import {
   approvalBindingDigest,
+  boundResourcesOf,
   CHECK_INVARIANT as CORE_CHECK_INVARIANT,
   denial,
   newId,
@@ -547,11 +548,15 @@ export class PolicyEngine {
     const expected = approvalBindingDigest({
       principalId,
       capabilityId: capability.id,
-      canonicalResources: s.resources.map((r) => ({
-        argument: r.argument,
-        index: r.index,
-        canonical: r.resource.canonical,
-      })),
+      // Ablated every_resource decides one resource, but the approval was filed (and shown) over
+      // every resource the call canonicalised: the gate checks that binding, not a narrower one.
+      canonicalResources: this.off.has('every_resource')
+        ? boundResourcesOf(call.resources)
+        : s.resources.map((r) => ({
+            argument: r.argument,
+            index: r.index,
+            canonical: r.resource.canonical,
+          })),
       argumentsDigest: call.argumentsDigest,
     });
     if (
