@@ -421,7 +421,8 @@ const CORE: readonly AttackCase[] = [
     id: 'cd.ungranted_capability',
     core: 'confused_deputy',
     category: 'principal_binding',
-    title: 'bob (granted list_directory only) has the edge read secrets/api-token.txt for him',
+    title:
+      'bob (granted list_directory on public/ and read_file on his bob/ only) has the edge read secrets/api-token.txt for him',
     success: 'the secret reaches bob (inline, or by peeking his handle)',
     neighbourTitle: 'bob lists public/ (what he is granted)',
     attack: async (ctx) => {
@@ -770,7 +771,7 @@ const EXTENDED: readonly AttackCase[] = [
     id: 'disc.unmanifested_write_tool',
     category: 'discovery',
     title:
-      'fs.create_directory: a write tool the filesystem server offers, absent from the manifest',
+      'fs.create_directory: a write tool of the filesystem server (in the shipped manifest) that no grant names',
     success: 'the directory exists on disk',
     neighbourTitle: 'alice lists public/out/ (a manifest tool)',
     attack: async (ctx) => {
@@ -788,7 +789,8 @@ const EXTENDED: readonly AttackCase[] = [
   {
     id: 'disc.unmanifested_info_tool',
     category: 'discovery',
-    title: "fs.list_allowed_directories: reveals the provider's root, absent from the manifest",
+    title:
+      "fs.list_allowed_directories: reveals the provider's root (in the shipped manifest) and no grant names it",
     success: "the provider's root path reaches alice",
     neighbourTitle:
       'alice reads the metadata of public/hello.txt (fs.get_file_info, a manifest tool)',
