@@ -1452,17 +1452,14 @@ const GAPS: readonly AttackCase[] = [
     refusedWith: { reason: 'INPUT_INVALID' },
     title: `a tools/call inside a JSON-RPC batch on a ${NEGOTIATED_VERSION} session (batching left MCP in 2025-06-18)`,
     success: 'the egress target receives the call',
-    neighbourTitle: 'the same request unbatched, in the same kind of session',
+    neighbourTitle: 'the same tools/call unbatched, in a session at the same version',
     attack: async (ctx) => {
       const alice = await ctx.agent('alice');
       await ctx.rpc(`[${echoCall(ctx.marker)}]`, sessionHeaders(ctx, alice));
       return ctx.egressSaw(ctx.marker);
     },
-    neighbour: async (ctx) => {
-      const alice = await ctx.agent('alice');
-      const res = await ctx.rpc(echoCall(ctx.marker), sessionHeaders(ctx, alice));
-      return res.json?.result !== undefined && ctx.egressSaw(ctx.marker);
-    },
+    // Through the SDK client, which answers B1's per-call prompt (a raw POST could not).
+    neighbour: echoes('alice'),
   },
   {
     id: 'pb.service_token',
