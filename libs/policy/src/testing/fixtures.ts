@@ -324,7 +324,9 @@ export function call(
         ? resource
         : [
             {
-              argument: capability?.resourceArguments[0]?.name ?? 'resource',
+              // A capability outside the fixture manifest (a benchmark's copy under another id)
+              // names its argument after the resource's kind: path, url or id.
+              argument: capability?.resourceArguments[0]?.name ?? kindOf(resource),
               index: 0,
               facts: resource,
             },
@@ -337,6 +339,10 @@ export function call(
     ...(observed !== undefined ? { observedDefinitionDigest: observed } : {}),
     ...over,
   };
+}
+
+function kindOf(facts: ResourceFacts): string {
+  return facts.status === 'resolved' ? facts.resource.kind : facts.kind;
 }
 
 function isList(r: ResourceFacts | readonly ArgumentResource[]): r is readonly ArgumentResource[] {
