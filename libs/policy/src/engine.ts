@@ -93,9 +93,13 @@ interface Scratch {
   approvalToConsume?: string;
   /** Set when a prerequisite failed, so dependent checks report "skipped" in an explanation. */
   blocked: boolean;
+  /** True when an explanation is being built: only then are the pass notes worth their strings. */
+  tracing: boolean;
 }
 
 const PASS = (note: string): Outcome => ({ ok: true, note });
+/** A pass whose note nobody reads (no explanation is being built): no string to make. */
+const PASSED: Outcome = { ok: true, note: '' };
 const SKIP = (note: string): Outcome => ({ ok: true, note, result: 'skipped' });
 const OFF = (name: AblationSwitch): Outcome => ({
   ok: true,
@@ -162,7 +166,12 @@ export class PolicyEngine {
     ctx: PolicyContext,
     trace: CheckTrace[] | undefined,
   ): { decision: Decision } {
-    const s: Scratch = { blocked: false, resources: [], matchedScopes: [] };
+    const s: Scratch = {
+      blocked: false,
+      tracing: trace !== undefined,
+      resources: [],
+      matchedScopes: [],
+    };
     let failure: (Failure & { check: CheckName }) | undefined;
     const handle =
       mode === 'pipe'
@@ -454,6 +463,7 @@ export class PolicyEngine {
     }
     if (ablated) return OFF('canonical_resource');
     if (single && given.length > 1) return OFF('every_resource');
+    if (!s.tracing) return PASSED;
     return PASS(
       s.resources.map((r) => `${argLabel(r)} (${r.arg.role}) ${r.resource.canonical}`).join('; '),
     );
@@ -487,7 +497,7 @@ export class PolicyEngine {
       s.matchedScopes.push(match.grant.scopes);
       return PASS(`grant ${match.grant.id}`);
     }
-    const notes: string[] = [];
+    const notes: string[] | undefined = s.tracing ? [] : undefined;
     const anyPort = this.off.has('url_scheme_port');
     for (const r of s.resources) {
       const match = matchGrant(
@@ -504,9 +514,9 @@ export class PolicyEngine {
       if (!match.matched) return this.noGrant(principal.id, match, r, s);
       s.matchedGrantId ??= match.grant.id;
       s.matchedScopes.push(match.grant.scopes);
-      notes.push(`${argLabel(r)}: grant ${match.grant.id}`);
+      notes?.push(`${argLabel(r)}: grant ${match.grant.id}`);
     }
-    return PASS(notes.join('; '));
+    return notes === undefined ? PASSED : PASS(notes.join('; '));
   }
 
   private noGrant(

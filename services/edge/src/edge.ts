@@ -257,6 +257,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
         options.resolver === undefined ? {} : { resolver: options.resolver },
       ),
       validator: new JsonSchemaArgumentValidator(pinnedSchemaSource((id) => listings.get(id))),
+      definitions: { current: (id) => listings.get(id)?.digest },
       manifest,
       approvals: grpcApprovalPort(grantClient),
       audit,

@@ -135,6 +135,8 @@ function harness(
     peekError?: Error;
     resolveError?: Error;
     manifestError?: Error;
+    /** What the edge lists for a tool right before the provider runs (absent: not checked). */
+    currentDigest?: (capabilityId: string) => string | undefined;
   } = {},
 ) {
   const calls = {
@@ -272,6 +274,9 @@ function harness(
         });
       },
     },
+    ...(options.currentDigest === undefined
+      ? {}
+      : { definitions: { current: options.currentDigest } }),
     ...(options.validator === undefined
       ? {}
       : {
@@ -362,6 +367,26 @@ describe('CallService.callTool', () => {
       ['invocation.intent', 'allow', 'ALLOWED', allow.id],
       ['invocation.intent', 'deny', 'AUDIT_UNAVAILABLE', allow.id],
     ]);
+  });
+
+  it('refuses an allowed call whose definition changed before the provider ran; the unchanged one runs', async () => {
+    // The decision was made on sha256:pinned; a list_changed heard meanwhile marks the provider
+    // stale (the edge then lists nothing for the tool) or a re-list brought another digest.
+    for (const now of [undefined, 'sha256:changed']) {
+      const changed = harness({ currentDigest: () => now });
+      const r = refused(await changed.service.callTool(call()));
+      expect(r).toMatchObject({ reason: 'TOOL_DEFINITION_CHANGED', decisionId: 'dec-ALLOWED' });
+      expect(changed.calls.upstream).toEqual([]);
+      expect(changed.calls.audit.at(-1)).toMatchObject({
+        decisionId: 'dec-ALLOWED',
+        outcome: 'deny',
+        reason: 'TOOL_DEFINITION_CHANGED',
+        check: 'invocation.definition',
+      });
+    }
+    const same = harness({ currentDigest: () => 'sha256:pinned' });
+    await expect(same.service.callTool(call())).resolves.toMatchObject({ kind: 'handle' });
+    expect(same.calls.upstream).toHaveLength(1);
   });
 
   it('consumes no approval before the intent is durable', async () => {

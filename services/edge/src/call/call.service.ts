@@ -633,6 +633,26 @@ export class CallService {
       if (isFailure(consumed)) return this.endRefused(allowed, consumed);
     }
 
+    // The decision was made on the definition listed when the call arrived; the intent publish
+    // and the approval took time, and a change announced meanwhile (list_changed) must not run.
+    // Checked last, right before the provider is called, so the window left is the network's.
+    const definitions = this.ports.definitions;
+    if (definitions !== undefined) {
+      const current = definitions.current(capabilityId);
+      if (current !== facts.call.observedDefinitionDigest) {
+        return this.endRefused(
+          allowed,
+          {
+            kind: 'failed',
+            reason: 'TOOL_DEFINITION_CHANGED',
+            message: `${capabilityId}: the tool's definition changed (or is being re-listed) after the decision; the provider was not called`,
+          },
+          undefined,
+          DEFINITION_CHECK,
+        );
+      }
+    }
+
     let output: UpstreamCallResult;
     try {
       output = await this.ports.upstream.callTool(capabilityId, args);
@@ -1101,6 +1121,9 @@ function canonicalsOf(
 
 /** What a pipe into a resource argument reads before deciding: its own allow, under this check. */
 export const PIPE_RESOURCE_READ_CHECK = 'pipe.resource_read';
+
+/** Check of the refusal of an allowed call whose tool definition changed before the provider ran. */
+export const DEFINITION_CHECK = 'invocation.definition';
 
 /**
  * A handle's content as a resource argument: UTF-8 text, one trailing newline dropped, no control

@@ -166,6 +166,15 @@ export interface ArgumentValidatorPort {
 /** The edge's audit publisher (I7); `record` throws HcpError('AUDIT_UNAVAILABLE') when full. */
 export type AuditPort = Pick<AuditPublisher, 'record' | 'available'>;
 
+/**
+ * The definitions the edge lists now (I1): the digest of a tool as its provider's current, fresh
+ * listing has it; undefined while that provider's listing is stale (a change announced and not
+ * yet re-listed) or when the tool is not listed.
+ */
+export interface DefinitionsPort {
+  current(capabilityId: string): string | undefined;
+}
+
 /** Everything CallService depends on, injected as one object. */
 export interface CallPorts {
   readonly decision: DecisionPort;
@@ -177,6 +186,11 @@ export interface CallPorts {
   readonly audit: AuditPort;
   /** Argument validation against pinned input schemas; absent = arguments are only bounded. */
   readonly validator?: ArgumentValidatorPort;
+  /**
+   * The listed definitions, checked again right before the provider is called: a change the edge
+   * heard of after the decision refuses the call (TOOL_DEFINITION_CHANGED). Absent: not checked.
+   */
+  readonly definitions?: DefinitionsPort;
   /** Clock for audit times; tests pin it. */
   readonly now?: () => number;
   /**
