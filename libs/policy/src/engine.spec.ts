@@ -408,7 +408,7 @@ describe('several resources per call (I3, I5, I2)', () => {
         },
         approvalCtx(),
       );
-      expect([c.arguments['source'], d.outcome]).toEqual([c.arguments['source'], 'allow']);
+      expect([c.arguments?.['source'], d.outcome]).toEqual([c.arguments?.['source'], 'allow']);
     }
     const full = engine.decide(
       {

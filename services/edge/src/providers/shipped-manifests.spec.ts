@@ -8,7 +8,7 @@ import { UpstreamClient } from './upstream-client';
 import type { ProviderConfig } from './provider-config';
 
 const schema = (properties: Record<string, unknown>): Pick<Tool, 'inputSchema'> => ({
-  inputSchema: { type: 'object', properties },
+  inputSchema: { type: 'object', properties: properties as Record<string, object> },
 });
 
 describe('pathOrUrlArguments (names and formats only)', () => {
