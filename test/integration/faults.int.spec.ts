@@ -541,7 +541,13 @@ describeIntegration('faults in the distributed stack: every refusal recorded, no
       () => s.vault.stop(),
       () => s.vault.start(),
     );
-    expect(outcomes.some((o) => o.phase === 'during' && !o.served)).toBe(true);
+    const refused = outcomes.filter((o) => o.phase === 'during' && !o.served);
+    expect(refused.length).toBeGreaterThan(0);
+    // A vault that cannot be reached is named as such: never a size refusal (PAYLOAD_TOO_LARGE)
+    // or an ownership one (HANDLE_NOT_OWNED), which would misname the fault in the audit.
+    expect([...new Set(refused.map((o) => o.reason ?? `untyped(${o.error ?? ''})`))]).toEqual([
+      'VAULT_UNAVAILABLE',
+    ]);
     expect(problems).toEqual([]);
   }, 60_000);
 });

@@ -1171,7 +1171,7 @@ const EXTENDED: readonly AttackCase[] = [
   },
 ];
 
-// ---------- the authority gaps of issue 12: re-list window, every resource, ports, pipes, protocol edges ----------
+// ---------- authority gaps: the re-list window, every resource, URL ports, pipes into resources, protocol edges ----------
 
 /** A file the case writes (world setup, not an agent's act), removed when the case ends. */
 async function placed(ctx: CaseContext, path: string, content: string): Promise<string> {
