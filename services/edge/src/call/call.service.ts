@@ -271,14 +271,7 @@ export class CallService {
     const facts = await this.callFacts(input, family, entry, args, decided);
     const subject = { ...callSubject(facts), handleIds: [input.sourceHandleId] };
 
-    const source = await this.attempt(
-      () =>
-        this.ports.vault.describe({
-          principalId: input.principal.id,
-          handleId: input.sourceHandleId,
-        }),
-      'VAULT_UNAVAILABLE',
-    );
+    const source = await this.describeSource(input);
     if (isFailure(source)) return this.refuseFailure(input, source, 'vault.describe', subject);
 
     const decision = await this.decidePipe(input, entry, source, facts, subject);
@@ -328,14 +321,7 @@ export class CallService {
     const handleIds = [input.sourceHandleId];
     const unread = { endpointFamily: family, capabilityId: target, handleIds };
 
-    const source = await this.attempt(
-      () =>
-        this.ports.vault.describe({
-          principalId: input.principal.id,
-          handleId: input.sourceHandleId,
-        }),
-      'VAULT_UNAVAILABLE',
-    );
+    const source = await this.describeSource(input);
     if (isFailure(source)) return this.refuseFailure(input, source, 'vault.describe', unread);
     if (source === undefined) {
       // Unknown or foreign: nothing is read; the decision point refuses (HANDLE_NOT_OWNED) and audits.
@@ -483,6 +469,18 @@ export class CallService {
       return this.refuseFailure(input, decision, 'edge.decide_transport', subject);
     if (decision.outcome !== 'allow') return this.denied(input, facts, decision, entry);
     return { kind: 'decided', decision };
+  }
+
+  /** The source's metadata for its owner (undefined: unknown or foreign); nothing is read. */
+  private describeSource(input: PipeInput): Promise<HandleRecord | undefined | PortFailure> {
+    return this.attempt(
+      () =>
+        this.ports.vault.describe({
+          principalId: input.principal.id,
+          handleId: input.sourceHandleId,
+        }),
+      'VAULT_UNAVAILABLE',
+    );
   }
 
   /** The source's payload, released by the vault (owner-checked and audited there) under `decisionId`. */
