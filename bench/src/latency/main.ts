@@ -11,6 +11,7 @@ import { GHZ_VERSION, runGhz, type GhzSummary } from './ghz';
 import { summarizeProfiles, type ProfileSummary, type TimeWindow } from './profile';
 import type { Job, JobReply, JobResult, WorkerInit } from './protocol';
 import { quiesce } from './quiesce';
+import { cpuReport, printCpuReport, runCpuPhases, type CpuPerCall } from './cpu-phases';
 import { findBinary, startStack, type RunningStack } from './stack';
 import { renderLatencyPlot, type PlotSeries } from './svg';
 import { benchDecideRequest, HIT_PRINCIPAL, type Operation, type Targets } from './targets';
@@ -27,6 +28,7 @@ const USAGE = `usage: bench:latency [--embedded] [--quick] [--json FILE] [--svg 
   --generators N            load-generator processes               --p99-limit-ms 10
   --iterations N            closed-loop samples per series         --edge-iterations N
   --miss-trials N           --revocations N                        --time-budget S (whole run)
+  --cpu-seconds S           seconds per CPU phase (floor_grpc, decide_hit, edge_call; /proc, Linux)
   --ghz-rate N --ghz-duration S --no-ghz (--ghz: also with --quick)                          --check-goal (exit 1 if a goal is missed)
   --profile DIR             profile run instead: CPU-profile every service, summarise one call path
   --keep-state              keep the stack's state directory`;
@@ -48,6 +50,7 @@ const { values } = parseArgs({
     'miss-trials': { type: 'string' },
     revocations: { type: 'string' },
     'time-budget': { type: 'string' },
+    'cpu-seconds': { type: 'string' },
     'ghz-rate': { type: 'string', default: '1000' },
     'ghz-duration': { type: 'string' },
     'no-ghz': { type: 'boolean', default: false },
@@ -106,6 +109,7 @@ const opts = {
   missTrials: int('miss-trials', values['miss-trials'], 500, 50, 5),
   revocations: int('revocations', values.revocations, 200, 20, 5),
   timeBudgetS: int('time-budget', values['time-budget'], 1_500, 90, 10),
+  cpuSeconds: int('cpu-seconds', values['cpu-seconds'], 10, 4),
   ghzRate: int('ghz-rate', values['ghz-rate'], 1000, 1000),
   ghzDurationS: int('ghz-duration', values['ghz-duration'], 10, 2),
   // The quick (CI) run skips the cross-check unless asked: ghz may not be installed there.
@@ -119,6 +123,10 @@ const log = (s: string) => console.error(`[bench ${elapsedS().toFixed(0).padStar
 /** A forked process answering jobs over IPC, one at a time. */
 class Worker {
   private constructor(private readonly child: ChildProcess) {}
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
 
   static async start(init: WorkerInit): Promise<Worker> {
     const child = fork(join(__dirname, 'worker.js'), [], { execArgv: [], stdio: 'inherit' });
@@ -553,6 +561,16 @@ async function main(): Promise<void> {
       };
     }
 
+    // CPU per call from /proc, after the sweeps so their time budget is unchanged.
+    const cpu: CpuPerCall = await runCpuPhases({
+      stack,
+      floorPid: floor.child.pid,
+      workers,
+      seconds: opts.cpuSeconds,
+      quick,
+      log,
+    });
+
     // ---- report ----
     const u = {
       floor_grpc: unloaded(series, 'floor_grpc'),
@@ -614,6 +632,7 @@ async function main(): Promise<void> {
             : `${decideSweep.sustainedRps}/s (${decideSweep.stoppedBecause})`,
         met: null,
       },
+      ...cpuReport(cpu).goals,
     ];
 
     console.log(`\nHCP distributed decision latency — ${stack.description}`);
@@ -653,6 +672,7 @@ async function main(): Promise<void> {
         );
       }
     }
+    printCpuReport(cpu);
     if ('skipped' in ghz) console.log(`\nghz: ${ghz.skipped}`);
     else {
       console.log(
@@ -711,6 +731,7 @@ async function main(): Promise<void> {
         edgeErrors: edge.counts,
       },
       load: { decide: decideSweep, edge: edgeSweep },
+      cpuPerCall: cpu,
       ghz,
       goals,
       histograms: {

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort } from '@hcp/platform';
+import type { GroupRoot } from './proc-cpu';
 
 /** Which stack the run measures. */
 export type StackMode = 'distributed' | 'embedded';
@@ -22,6 +23,13 @@ export interface RunningStack {
   /** The stack's NATS (distributed) or one started for the floor only (embedded); null if none. */
   readonly natsUrl: string | null;
   readonly stateDir: string;
+  /**
+   * The stack's processes for CPU accounting (proc-cpu.ts), as group roots: distributed =
+   * run.sh's process tree (one group per service's main.js; the edge's upstream MCP server
+   * apart), the PostgreSQL postmaster with its backends, nats-server; embedded = the one process
+   * (and NATS when started for the floor). Read when called: pids are the current ones.
+   */
+  cpuRoots(): GroupRoot[];
   /** Stops everything started here and waits for it (bounded), so CPU profiles get written. */
   stop(): Promise<void>;
 }
@@ -81,6 +89,16 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * The CPU group of a process under the stack's root: each service's own main.js by name, the
+ * filesystem MCP server the edge starts as the upstream; anything else inherits its parent's.
+ */
+export function classifyStackProcess(cmdline: string): string | undefined {
+  if (/server-filesystem/.test(cmdline)) return 'upstream MCP server';
+  const m = /services\/([a-z0-9-]+)\/dist\/main\.js/.exec(cmdline);
+  return m?.[1];
 }
 
 function envFile(path: string): Record<string, string> {
@@ -174,9 +192,29 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     }
     if (o.keepState !== true) rmSync(stateDir, { recursive: true, force: true });
   };
+  const cpuRoots = (): GroupRoot[] => {
+    const roots: GroupRoot[] = [];
+    if (o.mode === 'distributed') {
+      if (child.pid !== undefined)
+        roots.push({ group: 'run.sh', pid: child.pid, classify: classifyStackProcess });
+      // servers.sh writes the postmaster's and nats-server's pids (both outlive run.sh's tree).
+      const e = envFile(join(stateDir, 'env'));
+      const pg = Number(e['PG_PID']);
+      const natsPid = Number(e['NATS_PID']);
+      if (Number.isInteger(pg) && pg > 0) roots.push({ group: 'postgres', pid: pg });
+      if (Number.isInteger(natsPid) && natsPid > 0)
+        roots.push({ group: 'nats-server', pid: natsPid });
+    } else {
+      if (child.pid !== undefined)
+        roots.push({ group: 'embedded', pid: child.pid, classify: classifyStackProcess });
+      if (nats?.pid !== undefined) roots.push({ group: 'nats-server (floor only)', pid: nats.pid });
+    }
+    return roots;
+  };
   return {
     mode: o.mode,
     description,
+    cpuRoots,
     grantStore: `127.0.0.1:${gs}`,
     pdp: `127.0.0.1:${pdp}`,
     edgeUrl: `http://127.0.0.1:${edge}/mcp`,
