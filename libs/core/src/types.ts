@@ -154,6 +154,14 @@ export interface ArgumentResource {
   readonly facts: ResourceFacts;
 }
 
+/**
+ * How a resource is named in explanations, audit entries and approval summaries: the argument,
+ * with the element index for any element after the first of an array argument (`paths[1]`).
+ */
+export function resourceLabel(r: { readonly argument: string; readonly index: number }): string {
+  return r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
+}
+
 /** A provider tool as the operator declared it in the capability manifest. */
 export interface Capability {
   /** `provider/tool`. */

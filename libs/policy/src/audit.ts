@@ -1,6 +1,6 @@
 import {
   newId,
-  type ArgumentResource,
+  resourceLabel,
   type AuditEntry,
   type Decision,
   type EndpointFamily,
@@ -46,9 +46,9 @@ export function auditEntryFor(
     } else {
       // Several resources (move_file's source and destination, read_multiple_files' paths): one
       // `argument: value` line each, in declaration order, so the entry shows all of them.
-      raw = resources.map((r) => `${labelOf(r)}: ${resourceRaw(r.facts) ?? ''}`).join('\n');
+      raw = resources.map((r) => `${resourceLabel(r)}: ${resourceRaw(r.facts) ?? ''}`).join('\n');
       canonical = resources
-        .map((r) => `${labelOf(r)}: ${resourceCanonical(r.facts) ?? ''}`)
+        .map((r) => `${resourceLabel(r)}: ${resourceCanonical(r.facts) ?? ''}`)
         .join('\n');
     }
     for (const r of resources) {
@@ -90,10 +90,6 @@ export function auditEntryFor(
   if (approvalId !== undefined) entry.approvalId = approvalId;
   if (req.traceId !== undefined) entry.traceId = req.traceId;
   return entry;
-}
-
-function labelOf(r: ArgumentResource): string {
-  return r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
 }
 
 function resourceRaw(facts: ResourceFacts | undefined): string | undefined {

@@ -14,6 +14,7 @@ import {
   type NearestGrant,
   type ReasonCode,
   type ResourceArgument,
+  resourceLabel,
 } from '@hcp/core';
 import type { AblationSwitch } from './ablations';
 import { matchGrant } from './grant-matcher';
@@ -431,7 +432,7 @@ export class PolicyEngine {
           s.blocked = true;
           return FAIL(
             'INPUT_INVALID',
-            `${argLabel(r)} is a ${kind}, ${capability.id} expects a ${arg.canonicalizer}`,
+            `${resourceLabel(r)} is a ${kind}, ${capability.id} expects a ${arg.canonicalizer}`,
           );
         }
         if (facts.status === 'resolved') {
@@ -446,7 +447,7 @@ export class PolicyEngine {
           continue;
         }
         s.blocked = true;
-        const detail = `${argLabel(r)}: ${facts.rule}: ${facts.detail}`;
+        const detail = `${resourceLabel(r)}: ${facts.rule}: ${facts.detail}`;
         switch (facts.status) {
           case 'denied':
             return FAIL('RESOURCE_DENIED', detail);
@@ -465,7 +466,9 @@ export class PolicyEngine {
     if (single && given.length > 1) return OFF('every_resource');
     if (!s.tracing) return PASSED;
     return PASS(
-      s.resources.map((r) => `${argLabel(r)} (${r.arg.role}) ${r.resource.canonical}`).join('; '),
+      s.resources
+        .map((r) => `${resourceLabel(r)} (${r.arg.role}) ${r.resource.canonical}`)
+        .join('; '),
     );
   }
 
@@ -514,7 +517,7 @@ export class PolicyEngine {
       if (!match.matched) return this.noGrant(principal.id, match, r, s);
       s.matchedGrantId ??= match.grant.id;
       s.matchedScopes.push(match.grant.scopes);
-      notes?.push(`${argLabel(r)}: grant ${match.grant.id}`);
+      notes?.push(`${resourceLabel(r)}: grant ${match.grant.id}`);
     }
     return notes === undefined ? PASSED : PASS(notes.join('; '));
   }
@@ -529,7 +532,7 @@ export class PolicyEngine {
     // With several resources, say which one no grant covered (a single one needs no naming).
     const several =
       r !== undefined && ((s.capability?.resourceArguments.length ?? 0) > 1 || r.arg.many === true);
-    const on = several ? `${argLabel(r)} (${r.arg.role}): ` : '';
+    const on = several ? `${resourceLabel(r)} (${r.arg.role}): ` : '';
     if (match.nearest === undefined)
       return FAIL('NO_MATCHING_GRANT', `${on}principal ${principalId} holds no grants`);
     const nearest =
@@ -623,10 +626,6 @@ interface DecidedResource {
   readonly argument: string;
   readonly index: number;
   readonly resource: CanonicalResource;
-}
-
-function argLabel(r: { readonly argument: string; readonly index: number }): string {
-  return r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
 }
 
 interface HandleFacts {

@@ -6,6 +6,7 @@ import {
   canonicalJson,
   denial,
   invariantOf,
+  resourceLabel,
   newId,
   type ArgumentResource,
   type Capability,
@@ -1097,8 +1098,7 @@ function resourcesSummary(
     .map((r) => {
       const role = capability?.resourceArguments.find((a) => a.name === r.argument)?.role;
       const value = r.facts.status === 'resolved' ? r.facts.resource.canonical : r.facts.raw;
-      const label = r.index === 0 ? r.argument : `${r.argument}[${r.index}]`;
-      return `${label}${role === undefined ? '' : ` (${role})`}: ${value.slice(0, SUMMARY_RESOURCE_CHARS)}`;
+      return `${resourceLabel(r)}${role === undefined ? '' : ` (${role})`}: ${value.slice(0, SUMMARY_RESOURCE_CHARS)}`;
     })
     .join('; ');
 }
