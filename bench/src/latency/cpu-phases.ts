@@ -16,7 +16,7 @@ import type { RunningStack } from './stack';
 import type { Operation } from './targets';
 
 /**
- * Issue 13's CPU target, measured: CPU of every process of the run (the stack's services,
+ * The CPU target of the hot path (docs/adr/0005), measured: CPU of every process of the run (the stack's services,
  * PostgreSQL with its backends, nats-server, the floor server, the load generator) per call of
  * a closed-loop phase, from /proc. A phase is: wait for the machine to go quiet, snapshot, run
  * one operation one call at a time for `seconds`, wait for quiet again (so the audit work each
@@ -30,7 +30,7 @@ export const CPU_OPS = ['floor_grpc', 'decide_hit', 'edge_call'] as const;
 /** The floor's groups: one empty gRPC call costs the client plus the server. */
 export const FLOOR_GROUPS = ['load generator', 'floor server'] as const;
 
-/** Issue 13's targets: total CPU per call ≤ this many floor calls' CPU. */
+/** The hot path's targets: total CPU per call ≤ this many floor calls' CPU. */
 export const CPU_TARGETS = { decide_hit: 2, edge_call: 8 } as const;
 
 /** What goes into the JSON as `cpuPerCall`. */
