@@ -48,7 +48,8 @@ export const protobufFileName = "hcp/audit/v1/audit_log.proto";
  * The stream `HCP_AUDIT` captures `hcp.audit.>`; audit-log reads it with one
  * durable consumer and acknowledges a message only after the entry is
  * committed. The JetStream header `Nats-Msg-Id` is set to entry.id, so a
- * re-published event is stored once.
+ * re-published event is stored once. A publisher may instead group entries into
+ * one AuditEventBatch on `hcp.audit.batch` (same stream, same consumer).
  */
 
 /** Whether the checked range of the chain is intact. */
@@ -107,6 +108,33 @@ export interface AuditEvent {
   source: string;
   /** When the event was published; with entry.time it shows ingest lag. Default unset (unknown). */
   publishedAt?: Timestamp | undefined;
+}
+
+/**
+ * The payload published on `hcp.audit.batch`: several entries in one JetStream message, so a
+ * publisher pays one publish and one ack for a group of entries (group commit). The header
+ * `Nats-Msg-Id` is set to batch_id; a retried batch is resent unchanged, so JetStream stores it
+ * once, and audit-log still skips any entry id it already holds. audit-log decodes and checks
+ * each frame on its own, exactly as a single AuditEvent: one malformed frame is refused as an
+ * ingest refusal and does not cost the other entries of the batch.
+ */
+export interface AuditEventBatch {
+  /** Unique id of this batch (a UUID), also its Nats-Msg-Id. Required. */
+  batchId: string;
+  /** The entries, in the order the publisher accepted them. At least one. */
+  frames: AuditEventFrame[];
+}
+
+/** One entry of an AuditEventBatch. */
+export interface AuditEventFrame {
+  /** A binary AuditEvent, encoded exactly as a single-entry message would carry it. Required. */
+  event: Buffer;
+  /**
+   * True when the event's strings are JSON-escaped because UTF-8 cannot carry them (a lone
+   * surrogate); the same meaning as the header `Hcp-Audit-Text: json-escaped` on a
+   * single-entry message. Default false: the strings are as recorded.
+   */
+  textEscaped: boolean;
 }
 
 /** Input of QueryEntries. Every filter left at its default matches everything. */
@@ -300,6 +328,186 @@ export const AuditEvent: MessageFns<AuditEvent> = {
     message.publishedAt = (object.publishedAt !== undefined && object.publishedAt !== null)
       ? Timestamp.fromPartial(object.publishedAt)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseAuditEventBatch(): AuditEventBatch {
+  return { batchId: "", frames: [] };
+}
+
+export const AuditEventBatch: MessageFns<AuditEventBatch> = {
+  encode(message: AuditEventBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchId !== "") {
+      writer.uint32(10).string(message.batchId);
+    }
+    for (const v of message.frames) {
+      AuditEventFrame.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditEventBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditEventBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frames.push(AuditEventFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditEventBatch {
+    return {
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      frames: globalThis.Array.isArray(object?.frames)
+        ? object.frames.map((e: any) => AuditEventFrame.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AuditEventBatch): unknown {
+    const obj: any = {};
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => AuditEventFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditEventBatch>, I>>(base?: I): AuditEventBatch {
+    return AuditEventBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditEventBatch>, I>>(object: I): AuditEventBatch {
+    const message = createBaseAuditEventBatch();
+    message.batchId = object.batchId ?? "";
+    message.frames = object.frames?.map((e) => AuditEventFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAuditEventFrame(): AuditEventFrame {
+  return { event: Buffer.alloc(0), textEscaped: false };
+}
+
+export const AuditEventFrame: MessageFns<AuditEventFrame> = {
+  encode(message: AuditEventFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event.length !== 0) {
+      writer.uint32(10).bytes(message.event);
+    }
+    if (message.textEscaped !== false) {
+      writer.uint32(16).bool(message.textEscaped);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditEventFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditEventFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.textEscaped = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditEventFrame {
+    return {
+      event: isSet(object.event) ? Buffer.from(bytesFromBase64(object.event)) : Buffer.alloc(0),
+      textEscaped: isSet(object.textEscaped)
+        ? globalThis.Boolean(object.textEscaped)
+        : isSet(object.text_escaped)
+        ? globalThis.Boolean(object.text_escaped)
+        : false,
+    };
+  },
+
+  toJSON(message: AuditEventFrame): unknown {
+    const obj: any = {};
+    if (message.event.length !== 0) {
+      obj.event = base64FromBytes(message.event);
+    }
+    if (message.textEscaped !== false) {
+      obj.textEscaped = message.textEscaped;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditEventFrame>, I>>(base?: I): AuditEventFrame {
+    return AuditEventFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditEventFrame>, I>>(object: I): AuditEventFrame {
+    const message = createBaseAuditEventFrame();
+    message.event = object.event ?? Buffer.alloc(0);
+    message.textEscaped = object.textEscaped ?? false;
     return message;
   },
 };
@@ -1285,6 +1493,14 @@ export const AuditLogClient = makeGenericClientConstructor(AuditLogService, "hcp
   service: typeof AuditLogService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
