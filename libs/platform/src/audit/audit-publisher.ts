@@ -113,6 +113,12 @@ export interface AuditPublisher {
    * HcpError('AUDIT_UNAVAILABLE') when the buffer is full or the publisher is closed.
    */
   record(entry: AuditEntry): void;
+  /**
+   * Accepts an entry like `record` and resolves once that entry is durable (acknowledged by
+   * JetStream); rejects with HcpError('AUDIT_UNAVAILABLE') if it is not within timeoutMs (default
+   * 10 s) or cannot be accepted. It waits for this entry only, not for everything accepted before.
+   */
+  recordDurable(entry: AuditEntry, timeoutMs?: number): Promise<void>;
   /** False while the buffer is at its bound (or closed): the edge must refuse new work (I7). */
   available(): boolean;
   /** Entries accepted but not yet acknowledged by JetStream. */
@@ -224,6 +230,17 @@ class BufferedAuditPublisher implements AuditPublisher {
     this.accepted++;
     this.unacked++;
     this.pump();
+  }
+
+  recordDurable(entry: AuditEntry, timeoutMs = 10_000): Promise<void> {
+    try {
+      this.record(entry);
+    } catch (err: unknown) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    // Until batches are acknowledged per entry, waiting for everything accepted so far is the
+    // (stronger) stand-in: this entry is among them.
+    return this.flush(timeoutMs);
   }
 
   flush(timeoutMs = 10_000): Promise<void> {

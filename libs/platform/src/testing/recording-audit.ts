@@ -22,6 +22,15 @@ export class RecordingAudit implements AuditPublisher {
     this.entries.push(entry);
   }
 
+  recordDurable(entry: AuditEntry): Promise<void> {
+    try {
+      this.record(entry);
+      return Promise.resolve();
+    } catch (err: unknown) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   available(): boolean {
     return !this.full;
   }

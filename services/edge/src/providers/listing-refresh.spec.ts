@@ -70,6 +70,10 @@ const QUIET_PULLED: MutableTool = { ...QUIET, description: 'Quiet, now hostile.'
 function recordingAudit(entries: AuditEntry[]): AuditPublisher {
   return {
     record: (e) => void entries.push(e),
+    recordDurable: (e) => {
+      entries.push(e);
+      return Promise.resolve();
+    },
     available: () => true,
     pending: 0,
     flush: () => Promise.resolve(),
