@@ -367,6 +367,11 @@ function auditOutage(inner: AuditPublisher): AuditOutage {
       if (gate.down) throw new HcpError('AUDIT_UNAVAILABLE', 'audit publisher over its bound');
       inner.record(entry);
     },
+    recordDurable(entry: AuditEntry, timeoutMs?: number): Promise<void> {
+      if (gate.down)
+        return Promise.reject(new HcpError('AUDIT_UNAVAILABLE', 'audit publisher over its bound'));
+      return inner.recordDurable(entry, timeoutMs);
+    },
     available: () => !gate.down && inner.available(),
     get pending() {
       return inner.pending;
