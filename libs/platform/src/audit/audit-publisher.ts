@@ -115,8 +115,10 @@ export interface AuditPublisher {
   record(entry: AuditEntry): void;
   /**
    * Accepts an entry like `record` and resolves once that entry is durable (acknowledged by
-   * JetStream); rejects with HcpError('AUDIT_UNAVAILABLE') if it is not within timeoutMs (default
-   * 10 s) or cannot be accepted. It waits for this entry only, not for everything accepted before.
+   * JetStream). Throws synchronously, as `record` does, when the entry cannot be accepted (then it
+   * is not in the buffer); the promise rejects with HcpError('AUDIT_UNAVAILABLE') only when the
+   * accepted entry is not durable within timeoutMs (default 10 s) — it then stays buffered and is
+   * still delivered later. It waits for this entry only, not for everything accepted before.
    */
   recordDurable(entry: AuditEntry, timeoutMs?: number): Promise<void>;
   /** False while the buffer is at its bound (or closed): the edge must refuse new work (I7). */
@@ -233,11 +235,7 @@ class BufferedAuditPublisher implements AuditPublisher {
   }
 
   recordDurable(entry: AuditEntry, timeoutMs = 10_000): Promise<void> {
-    try {
-      this.record(entry);
-    } catch (err: unknown) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    this.record(entry);
     // Until batches are acknowledged per entry, waiting for everything accepted so far is the
     // (stronger) stand-in: this entry is among them.
     return this.flush(timeoutMs);
