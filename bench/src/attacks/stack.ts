@@ -368,8 +368,7 @@ function auditOutage(inner: AuditPublisher): AuditOutage {
       inner.record(entry);
     },
     recordDurable(entry: AuditEntry, timeoutMs?: number): Promise<void> {
-      if (gate.down)
-        return Promise.reject(new HcpError('AUDIT_UNAVAILABLE', 'audit publisher over its bound'));
+      if (gate.down) throw new HcpError('AUDIT_UNAVAILABLE', 'audit publisher over its bound');
       return inner.recordDurable(entry, timeoutMs);
     },
     available: () => !gate.down && inner.available(),
