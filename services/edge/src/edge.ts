@@ -261,7 +261,10 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       manifest,
       approvals: grpcApprovalPort(grantClient),
       audit,
-      auditPublished: () => audit.flush(options.auditPublishTimeoutMs ?? 2000),
+      auditDurability: {
+        recordDurable: (entry) => audit.recordDurable(entry, options.auditPublishTimeoutMs ?? 2000),
+        flush: () => audit.flush(options.auditPublishTimeoutMs ?? 2000),
+      },
     });
     const enforced = { protocol, calls, listings, manifest, grants: grantsOf, audit };
     const hcp = new HcpEnforcement(enforced);

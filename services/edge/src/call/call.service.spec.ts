@@ -297,15 +297,22 @@ function harness(
     },
   };
   const published = options.auditPublished;
-  const auditPublished =
+  const auditDurability =
     published === undefined
       ? undefined
-      : () => {
-          calls.events.push('publish');
-          return published();
+      : {
+          recordDurable: (entry: AuditEntry) => {
+            ports.audit.record(entry);
+            calls.events.push('publish');
+            return published();
+          },
+          flush: () => {
+            calls.events.push('publish');
+            return published();
+          },
         };
   return {
-    service: new CallService(auditPublished === undefined ? ports : { ...ports, auditPublished }),
+    service: new CallService(auditDurability === undefined ? ports : { ...ports, auditDurability }),
     calls,
   };
 }

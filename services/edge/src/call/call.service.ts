@@ -9,6 +9,7 @@ import {
   resourceLabel,
   newId,
   type ArgumentResource,
+  type AuditEntry,
   type Capability,
   type Decision,
   type DenialReason,
@@ -737,14 +738,22 @@ export class CallService {
       reason: 'AUDIT_UNAVAILABLE',
       message: `the invocation's intent could not be recorded (${err instanceof Error ? err.message : 'unknown'}); the provider was not called`,
     });
+    const durability = this.ports.auditDurability;
+    let durable: Promise<void> | undefined;
     try {
-      recordDecision(this.ports.audit, intent, subject);
+      // With a durability port the intent goes through recordDurable, so the wait below is for
+      // this entry alone, not for every entry the edge has accepted so far.
+      const sink =
+        durability === undefined
+          ? this.ports.audit
+          : { record: (entry: AuditEntry) => void (durable = durability.recordDurable(entry)) };
+      recordDecision(sink, intent, subject);
     } catch (err) {
       // The intent is not in the log: the refusal is recorded now like any other.
       return this.endRefused(allowed, refused(err), undefined, INTENT_CHECK);
     }
     try {
-      await this.ports.auditPublished?.();
+      await durable;
       return undefined;
     } catch (err) {
       return this.refuseAfterIntent(allowed, refused(err));
@@ -774,13 +783,13 @@ export class CallService {
   }
 
   private async recordOncePublished(refusal: Decision, subject: RefusalSubject): Promise<void> {
-    const published = this.ports.auditPublished;
+    const durability = this.ports.auditDurability;
     // Each attempt is bounded by the publish wait (2 s by default): about five minutes in all. A
     // publisher that stops taking entries (closed, or full) ends the wait; the record then says why.
-    for (let i = 0; published !== undefined && i < INTENT_PUBLISH_ATTEMPTS; i++) {
+    for (let i = 0; durability !== undefined && i < INTENT_PUBLISH_ATTEMPTS; i++) {
       if (!this.ports.audit.available()) break;
       try {
-        await published();
+        await durability.flush();
         break;
       } catch {
         // Not published yet: wait another round.

@@ -1,6 +1,7 @@
 import type {
   Approval,
   ArgumentResource,
+  AuditEntry,
   Capability,
   Decision,
   HandleRecord,
@@ -166,6 +167,17 @@ export interface ArgumentValidatorPort {
 /** The edge's audit publisher (I7); `record` throws HcpError('AUDIT_UNAVAILABLE') when full. */
 export type AuditPort = Pick<AuditPublisher, 'record' | 'available'>;
 
+/** Waiting for entries to be durable (the audit publisher's recordDurable and flush, bounded). */
+export interface AuditDurabilityPort {
+  /**
+   * Records the entry and resolves once that entry is durable; rejects past its bound (the entry
+   * stays buffered and is delivered later). Throws synchronously when it cannot accept the entry.
+   */
+  recordDurable(entry: AuditEntry): Promise<void>;
+  /** Resolves once every entry recorded so far is durable; rejects past its bound. */
+  flush(): Promise<void>;
+}
+
 /**
  * The definitions the edge lists now (I1): the digest of a tool as its provider's current, fresh
  * listing has it; undefined while that provider's listing is stale (a change announced and not
@@ -194,8 +206,8 @@ export interface CallPorts {
   /** Clock for audit times; tests pin it. */
   readonly now?: () => number;
   /**
-   * Resolves once every entry recorded so far is published (the publisher delivers in order),
-   * rejects past its bound; when given, no output is released before its entry is published.
+   * How the intent is made durable (ADR 0005 §1); when given, no approval is consumed and no
+   * provider runs before the call's intent entry is acknowledged by the audit stream.
    */
-  readonly auditPublished?: () => Promise<void>;
+  readonly auditDurability?: AuditDurabilityPort;
 }
