@@ -320,6 +320,35 @@ describe('McpEndpoint over HTTP with the SDK client', () => {
     await asBob.client.close();
   });
 
+  it('serves concurrent calls of two principals on the pooled Servers, each under its own principal', async () => {
+    const asAlice = await connect(h.url, alice);
+    const asBob = await connect(h.url, bob);
+    const before = h.calls.length;
+    // Interleaved and in flight together: more requests than one Server could serve at once,
+    // then again, so the second round runs on Servers the first one returned to the pool.
+    for (let round = 0; round < 2; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          (i % 2 === 0 ? asAlice : asBob).client
+            .callTool({ name: i % 4 === 1 ? 'up.write' : 'up.read', arguments: {} })
+            .then(
+              (r) => ({ ok: true as const, r }),
+              (e: unknown) => ({ ok: false as const, e }),
+            ),
+        ),
+      );
+      // The fake call path refuses up/write for anyone: bob's two writes (i = 1, 5) fail.
+      expect(results.map((x) => x.ok)).toEqual([true, false, true, true, true, false]);
+    }
+    // Each call reached the call path under the principal of the client that sent it.
+    const served = h.calls.slice(before).map((c) => `${c.principal}:${c.capabilityId}`);
+    expect(served.filter((c) => c.startsWith('alice:'))).toEqual(Array(6).fill('alice:up/read'));
+    expect(served.filter((c) => c === 'bob:up/read')).toHaveLength(2);
+    expect(served.filter((c) => c === 'bob:up/write')).toHaveLength(4);
+    await asAlice.client.close();
+    await asBob.client.close();
+  });
+
   it('returns a handle for an allowed call and a JSON-RPC error with the reason for a denied one', async () => {
     const { client } = await connect(h.url, alice);
     const ok = await client.callTool({ name: toolNameOf('up/read'), arguments: {} });

@@ -13,11 +13,15 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
   ElicitResultSchema,
   ListToolsRequestSchema,
   type JSONRPCMessage,
+  type ServerNotification,
+  type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { authenticateBearer, type BearerChallengeOptions } from '../auth/authenticate';
 import type { ProtocolState, ProtocolVerdict } from '../protocol/protocol-state';
@@ -79,6 +83,38 @@ interface EndpointRefusal {
 
 const log = createLogger('McpEndpoint');
 
+/** Idle SDK Servers kept for reuse; more are built while more requests are in flight. */
+const IDLE_SERVERS_MAX = 64;
+
+/** What the SDK hands a request handler (its `extra`). */
+type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** The request as the SDK's Node transport reads it: `auth` becomes the handler's `extra.authInfo`. */
+type RequestWithContext = IncomingMessage & { auth?: AuthInfo };
+
+/** The key under which a request's context rides in `AuthInfo.extra`. */
+const CONTEXT_KEY = 'hcpContext';
+
+/**
+ * Carries the request's context to the pooled Server's handlers: the transport passes `req.auth`
+ * with each message as `extra.authInfo`. The token is never put there (the principal suffices).
+ */
+function contextCarrier(context: McpRequestContext): AuthInfo {
+  return {
+    token: '',
+    clientId: context.principal.id,
+    scopes: [],
+    extra: { [CONTEXT_KEY]: context },
+  };
+}
+
+/** The context a handler's message came with; a message without one is a wiring fault. */
+function contextOf(authInfo: AuthInfo | undefined): McpRequestContext {
+  const context = authInfo?.extra?.[CONTEXT_KEY];
+  if (context === undefined) throw new Error('MCP request without its context');
+  return context as McpRequestContext;
+}
+
 /**
  * The per-request SDK Server builds a fresh Ajv instance unless handed a validator (~370 µs per
  * request in the profile), yet only uses it to check elicitation answers (the connection
@@ -105,6 +141,8 @@ export class McpEndpoint {
   private readonly asking = new Map<string, Set<StreamableHTTPServerTransport>>();
   /** Every request being served, so shutdown can end the long-lived GET streams. */
   private readonly live = new Set<StreamableHTTPServerTransport>();
+  /** SDK Servers not serving a request now, built once and reconnected per request (ADR 0005 §3). */
+  private readonly idleServers: Server[] = [];
 
   constructor(private readonly deps: McpEndpointDeps) {
     this.now = deps.now ?? Date.now;
@@ -324,7 +362,7 @@ export class McpEndpoint {
         res.setHeader(SESSION_HEADER, sessionId);
       }
     }
-    await this.serve(req, res, context, messages);
+    await this.serve(req, res, context, messages, first.kind === 'initialize');
     for (const verdict of verdicts) await this.deps.protocol.settle(verdict);
   }
 
@@ -399,14 +437,20 @@ export class McpEndpoint {
     );
   }
 
-  /** Runs the messages through a fresh SDK Server on a stateless transport (one per request). */
+  /**
+   * Runs the messages through a pooled SDK Server on a fresh stateless transport (one per
+   * request). The Server is leased for the life of the response and returned once its transport
+   * closed; the request's context travels with the message (`extra.authInfo`), never on the
+   * Server, so a handler still running after its response closed cannot see the next lease's.
+   */
   private async serve(
     req: IncomingMessage,
     res: ServerResponse,
     context: McpRequestContext,
     messages: JSONRPCMessage[] | undefined,
+    initialize = false,
   ): Promise<void> {
-    const server = this.buildServer(context);
+    const server = this.leaseServer();
     // A call that may ask its client needs the SSE form of the POST response to carry the
     // server's request; otherwise every answer is plain JSON.
     const asksClient = this.enforcement.asksClient;
@@ -422,12 +466,28 @@ export class McpEndpoint {
       this.live.delete(transport);
       if (asksClient && sessionId !== undefined) this.untrackAsking(sessionId, transport);
       void transport.close();
-      void server.close();
+      void server
+        .close()
+        // A Server that answered initialize holds that client's capabilities: never reused.
+        .then(() => (initialize ? undefined : this.returnServer(server)))
+        .catch(() => undefined);
     });
     await server.connect(transport);
     const body =
       messages === undefined ? undefined : messages.length === 1 ? messages[0] : messages;
+    (req as RequestWithContext).auth = contextCarrier(context);
     await transport.handleRequest(req, res, body);
+  }
+
+  /** An idle pooled Server, or a new one when every pooled one is serving. */
+  private leaseServer(): Server {
+    return this.idleServers.pop() ?? this.buildServer();
+  }
+
+  /** Back to the pool once disconnected (connect refuses a Server still holding a transport). */
+  private returnServer(server: Server): void {
+    if (server.transport === undefined && this.idleServers.length < IDLE_SERVERS_MAX)
+      this.idleServers.push(server);
   }
 
   /**
@@ -481,14 +541,16 @@ export class McpEndpoint {
     };
   }
 
-  private buildServer(context: McpRequestContext): Server {
+  /** A Server with the handlers registered once; each reads its request's context from `extra`. */
+  private buildServer(): Server {
     const server = new Server(this.deps.serverInfo ?? { name: 'hcp-edge', version: '0.1.0' }, {
       capabilities: { tools: { listChanged: false } },
       jsonSchemaValidator: ON_DEMAND_SCHEMA_VALIDATOR,
       instructions:
         'Tool outputs come back as handles (hdl_...). Use hcp_peek to preview one you own and hcp_pipe to pass one into another tool.',
     });
-    server.setRequestHandler(ListToolsRequestSchema, async () => {
+    server.setRequestHandler(ListToolsRequestSchema, async (_request, extra) => {
+      const context = contextOf(extra.authInfo);
       try {
         return { tools: await this.enforcement.listTools(context) };
       } catch (err) {
@@ -496,6 +558,7 @@ export class McpEndpoint {
       }
     });
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const context = contextOf(extra.authInfo);
       const approval = request.params._meta?.[APPROVAL_META_KEY];
       try {
         return await this.enforcement.callTool(
@@ -505,7 +568,7 @@ export class McpEndpoint {
             args: request.params.arguments ?? {},
             ...(typeof approval === 'string' && approval !== '' ? { approvalId: approval } : {}),
           },
-          (question) => askByElicitation(server, question, extra.requestId),
+          (question) => askByElicitation(extra, question),
         );
       } catch (err) {
         throw this.domainRefusal(err, context, 'tools/call');
@@ -690,12 +753,9 @@ const ELICITATION_TIMEOUT_MS = 60_000;
  * is about. Only an explicit accept with approve=true is a yes; a client without elicitation
  * answers with an error, which the asker treats as a refusal.
  */
-async function askByElicitation(
-  server: Server,
-  question: ClientQuestion,
-  relatedRequestId: string | number,
-): Promise<boolean> {
-  const result = await server.request(
+async function askByElicitation(extra: RequestExtra, question: ClientQuestion): Promise<boolean> {
+  // extra.sendRequest relates the question to its call and refuses once that call was closed.
+  const result = await extra.sendRequest(
     {
       method: 'elicitation/create',
       params: {
@@ -708,7 +768,7 @@ async function askByElicitation(
       },
     },
     ElicitResultSchema,
-    { relatedRequestId, timeout: ELICITATION_TIMEOUT_MS },
+    { timeout: ELICITATION_TIMEOUT_MS },
   );
   return result.action === 'accept' && result.content?.['approve'] === true;
 }
