@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { AuditEntry } from '@hcp/core';
+import { AUDIT_DURABLE } from '@hcp/audit-log';
 import { startGrantStore, type GrantStoreDb, type RunningGrantStore } from '@hcp/grant-store';
 import {
+  AUDIT_STREAM,
   callUnary,
   createAuditPublisher,
   createGrpcClient,
@@ -29,6 +31,7 @@ import {
   grants,
   policy,
 } from '@hcp/proto';
+import { consumerState } from './harness/nats-monitor';
 import { readAuditStream, type AuditStreamReader } from './harness/audit-stream';
 import { serviceProcess, type ServiceProcess } from './harness/service-process';
 
@@ -98,7 +101,7 @@ describeIntegration('kill mid-batch: audit-log and policy-decision SIGKILLed und
   let entrySeq = 0;
   let decideSeq = 0;
 
-  const db = () => auditDb.db as Kysely<unknown>;
+  const db = (): Kysely<unknown> => auditDb.db;
 
   /** One Decide for one of the granted principals; resolves with the decision id. */
   const decide = async (): Promise<string> => {
@@ -338,6 +341,16 @@ describeIntegration('kill mid-batch: audit-log and policy-decision SIGKILLed und
     );
     await pause(200); // more load piles up behind the blocked batch
     const beforeKill = await readLog();
+    // nats-server's own account: audit-log's batch is delivered and not acknowledged.
+    const atKill = await waitFor(
+      'audit-log holding delivered, unacknowledged messages',
+      async () => {
+        const state = await consumerState(AUDIT_STREAM, AUDIT_DURABLE);
+        return state !== undefined && state.ackPending > 0 ? state : undefined;
+      },
+      5000,
+      50,
+    );
     await auditLog.kill();
     release();
     await holder;
@@ -358,6 +371,18 @@ describeIntegration('kill mid-batch: audit-log and policy-decision SIGKILLed und
     await publisher.recordDurable(end);
     await reader.waitForEntry(end.id, CATCH_UP_MS);
     await untilLogged(end.id);
+    // Once the end is in the chain, audit-log has acknowledged everything before it.
+    const drained = await waitFor(
+      'audit-log acknowledging the whole stream',
+      async () => {
+        const state = await consumerState(AUDIT_STREAM, AUDIT_DURABLE);
+        return state !== undefined && state.ackPending === 0 && state.pending === 0
+          ? state
+          : undefined;
+      },
+      10_000,
+      100,
+    ).catch(() => consumerState(AUDIT_STREAM, AUDIT_DURABLE));
 
     const messages = reader.messages();
     const from = messages.findIndex((m) => m.entryIds.includes(start.id));
@@ -387,7 +412,7 @@ describeIntegration('kill mid-batch: audit-log and policy-decision SIGKILLed und
       `[audit-kill] decides answered=${answered} logged=${logged} lost=${lost} ` +
         `(PDP SIGKILLed ${PDP_KILLS}x; ${load.failedDecides} Decides failed while it was down); ` +
         `recordDurable acked=${load.durable.size} missing=${missingDurable.length} (${load.failedDurables} not acked); ` +
-        `audit-log killed with ${blocked} backend(s) blocked on the head at ${beforeKill.count} entries; ` +
+        `audit-log killed with ${blocked} backend(s) blocked on the head, ${atKill.ackPending} message(s) delivered and not acked, at ${beforeKill.count} entries; ` +
         `stream messages=${window.length} entries=${streamIds.size} missing=${missingFromStream.length}; ` +
         `log entries=${log.count} head=${log.head_seq}`,
     );
@@ -404,6 +429,10 @@ describeIntegration('kill mid-batch: audit-log and policy-decision SIGKILLed und
       head: log.count,
     });
     expect(result).toMatchObject({ ok: true });
+    expect({ ackPending: drained?.ackPending, pending: drained?.pending }).toEqual({
+      ackPending: 0,
+      pending: 0,
+    });
   }, 90_000);
 
   it('the allowed neighbour: with no kill, a PDP stopped by SIGTERM has every answered decision logged', async () => {
