@@ -1,5 +1,7 @@
 import {
   AUDIT_STREAM,
+  AUDIT_TEXT_ESCAPED,
+  AUDIT_TEXT_HEADER,
   createLogger,
   ensureAuditStream,
   type DurableMessage,
@@ -7,9 +9,16 @@ import {
   type Subscription,
 } from '@hcp/platform';
 import type { AuditEntry } from '@hcp/core';
+import { audit } from '@hcp/proto';
 import type { AppendResult, AuditEntryRepository } from './audit-entry.repository';
-import { parseAuditEvent } from './audit-event.validation';
-import { ingestRefusalEntry } from './audit-refusal';
+import { parseAuditEvent, type ParsedAuditEvent } from './audit-event.validation';
+import { ingestRefusalEntry, type RefusedDelivery } from './audit-refusal';
+
+/**
+ * The subject of an AuditEventBatch: many entries in one JetStream message (ADR 0005 §1). Every
+ * other `hcp.audit.*` subject carries one AuditEvent.
+ */
+export const AUDIT_BATCH_SUBJECT = 'hcp.audit.batch';
 
 /** The durable consumer name audit-log reads HCP_AUDIT with; its position survives restarts. */
 export const AUDIT_DURABLE = 'audit-log';
@@ -120,14 +129,15 @@ export class AuditIngestService {
   }
 
   /**
-   * Processes deliveries in stream order: each becomes an entry, its own or an ingest refusal, in
-   * one transaction. Resolves once every one may be acknowledged (committed); throws to have them
-   * all redelivered. When the database refuses the batch for good, each is retried on its own, so
-   * only the event it refuses is recorded as a refusal.
+   * Processes deliveries in stream order: each entry they carry (one per single-entry message,
+   * one per frame of a batch) becomes an entry, its own or an ingest refusal, in one append.
+   * Resolves once every delivery may be acknowledged (committed); throws to have them all
+   * redelivered. When the database refuses the append for good, each entry is retried on its own,
+   * so only the event it refuses is recorded as a refusal. Outcomes are per entry, in order.
    */
   async handleBatch(msgs: readonly DurableMessage[]): Promise<IngestOutcome[]> {
-    if (msgs.length === 1) return [await this.handle(msgs[0]!)];
-    const items = msgs.map((msg) => ({ msg, ...this.toItem(msg) }));
+    const items = msgs.flatMap((msg) => this.toItems(msg));
+    if (items.length === 1) return [await this.handleItem(items[0]!)];
     let results;
     try {
       results = await this.entries.appendBatch(items, this.clock());
@@ -135,47 +145,82 @@ export class AuditIngestService {
       if (!isPermanent(err)) throw err; // all redelivered after the nak delay
       this.log.warn({ err, count: items.length }, 'batch refused; appending one at a time');
       const outcomes: IngestOutcome[] = [];
-      for (const m of msgs) outcomes.push(await this.handle(m));
+      for (const item of items) outcomes.push(await this.handleItem(item));
       return outcomes;
     }
     const outcomes: IngestOutcome[] = [];
-    for (const [i, item] of items.entries())
-      outcomes.push(await this.settle(item.msg, item, results[i]!));
+    for (const [i, item] of items.entries()) outcomes.push(await this.settle(item, results[i]!));
     return outcomes;
   }
 
-  /** Processes one delivery; resolves once it may be acknowledged, throws to have it redelivered. */
-  async handle(msg: DurableMessage): Promise<IngestOutcome> {
-    const item = this.toItem(msg);
+  /**
+   * Processes one delivery; resolves once it may be acknowledged, throws to have it redelivered.
+   * Outcomes are per entry it carries (one for a single-entry message).
+   */
+  async handle(msg: DurableMessage): Promise<IngestOutcome[]> {
+    return this.handleBatch([msg]);
+  }
+
+  /** Appends one entry on its own; a permanent database refusal becomes its ingest refusal. */
+  private async handleItem(item: IngestItem): Promise<IngestOutcome> {
     let result;
     try {
       result = await this.entries.append(item.entry, item.source, this.clock());
     } catch (err: unknown) {
       if (!isPermanent(err) || item.refused) throw err; // redelivered after ack wait / nak delay
-      await this.refuse(msg, `database refused the entry: ${(err as Error).message}`, item.entry);
+      await this.refuse(item, `database refused the entry: ${(err as Error).message}`);
       return 'rejected';
     }
-    return this.settle(msg, item, result);
+    return this.settle(item, result);
   }
 
-  /** The entry a delivery becomes: its own when it validates, else its ingest refusal entry. */
-  private toItem(msg: DurableMessage): { entry: AuditEntry; source: string; refused: boolean } {
-    const parsed = parseAuditEvent(msg.data, msg.headers);
-    if (parsed.ok) return { entry: parsed.entry, source: parsed.source, refused: false };
-    this.logRefusal(msg, parsed.reason, parsed.known.id);
+  /**
+   * The entries a delivery carries: a batch (subject `hcp.audit.batch`) one per frame, any other
+   * subject one. Each is parsed and checked as a single event; one that does not validate becomes
+   * its ingest refusal entry, and a batch that does not decode becomes one with all its bytes.
+   */
+  private toItems(msg: DurableMessage): IngestItem[] {
+    if (msg.subject !== AUDIT_BATCH_SUBJECT)
+      return [this.toItem(parseAuditEvent(msg.data, msg.headers), delivery(msg))];
+    let batch: audit.AuditEventBatch;
+    try {
+      batch = audit.AuditEventBatch.decode(msg.data);
+    } catch (err: unknown) {
+      const reason = `undecodable AuditEventBatch: ${(err as Error).message}`;
+      return [this.toItem({ ok: false, reason, known: {} }, delivery(msg))];
+    }
+    if (batch.frames.length === 0)
+      return [
+        this.toItem(
+          { ok: false, reason: 'frames: at least one is required', known: {} },
+          delivery(msg),
+        ),
+      ];
+    return batch.frames.map((frame, i) =>
+      this.toItem(parseAuditEvent(frame.event, frame.textEscaped ? ESCAPED : {}), {
+        subject: msg.subject,
+        streamSeq: msg.seq,
+        data: frame.event,
+        frame: i,
+      }),
+    );
+  }
+
+  /** The entry an event becomes: its own when it validates, else its ingest refusal entry. */
+  private toItem(parsed: ParsedAuditEvent, where: RefusedDelivery): IngestItem {
+    if (parsed.ok)
+      return { entry: parsed.entry, source: parsed.source, refused: false, delivery: where };
+    this.logRefusal(where, parsed.reason, parsed.known.id);
     return {
-      entry: ingestRefusalEntry(parsed.reason, delivery(msg), parsed.known, this.clock()),
+      entry: ingestRefusalEntry(parsed.reason, where, parsed.known, this.clock()),
       source: OWN_SOURCE,
       refused: true,
+      delivery: where,
     };
   }
 
   /** Counts an append's result; a same-id event with different facts is recorded as a refusal. */
-  private async settle(
-    msg: DurableMessage,
-    item: { entry: AuditEntry; refused: boolean },
-    result: AppendResult,
-  ): Promise<IngestOutcome> {
+  private async settle(item: IngestItem, result: AppendResult): Promise<IngestOutcome> {
     if (result.status === 'appended') {
       if (item.refused) {
         this.stats.rejected++;
@@ -187,9 +232,8 @@ export class AuditIngestService {
     if (!result.sameContent && !item.refused) {
       // Same id, different facts: the first stays in the chain; the second is kept as evidence.
       await this.refuse(
-        msg,
+        item,
         `entry.id: already stored at seq ${result.seq} with different content`,
-        item.entry,
       );
       return 'rejected';
     }
@@ -198,25 +242,37 @@ export class AuditIngestService {
     return 'duplicate';
   }
 
-  /** Appends the ingest refusal entry of a delivery that decoded (its ids are known). */
-  private async refuse(msg: DurableMessage, problem: string, entry: AuditEntry): Promise<void> {
-    this.logRefusal(msg, problem, entry.id);
+  /** Appends the ingest refusal entry of an event that decoded (its ids are known). */
+  private async refuse(item: IngestItem, problem: string): Promise<void> {
+    this.logRefusal(item.delivery, problem, item.entry.id);
     await this.entries.append(
-      ingestRefusalEntry(problem, delivery(msg), entry, this.clock()),
+      ingestRefusalEntry(problem, item.delivery, item.entry, this.clock()),
       OWN_SOURCE,
       this.clock(),
     );
     this.stats.rejected++;
   }
 
-  private logRefusal(msg: DurableMessage, reason: string, entryId: string | undefined): void {
+  private logRefusal(where: RefusedDelivery, reason: string, entryId: string | undefined): void {
     this.log.error(
-      { streamSeq: msg.seq, subject: msg.subject, entryId, reason },
+      { streamSeq: where.streamSeq, subject: where.subject, frame: where.frame, entryId, reason },
       'audit event recorded as an ingest refusal',
     );
   }
 }
 
-function delivery(msg: DurableMessage) {
+/** One entry a delivery carries, as it will be appended, and where it came from. */
+interface IngestItem {
+  readonly entry: AuditEntry;
+  readonly source: string;
+  /** True when `entry` is the ingest refusal entry of an event that could not be one. */
+  readonly refused: boolean;
+  readonly delivery: RefusedDelivery;
+}
+
+/** A frame marked text_escaped reads as a single message with the escape header. */
+const ESCAPED = { [AUDIT_TEXT_HEADER]: AUDIT_TEXT_ESCAPED };
+
+function delivery(msg: DurableMessage): RefusedDelivery {
   return { subject: msg.subject, streamSeq: msg.seq, data: msg.data };
 }

@@ -9,6 +9,7 @@ import { INGEST_CHECK } from './audit-refusal';
 import type { AuditDb } from './database';
 import {
   deleteEntry,
+  publishBatch,
   publishEntries,
   tamperWithEntry,
   TEST_AUTH,
@@ -342,6 +343,144 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
     expect(refusal).toMatchObject({
       decisionId: testEntry(2).decisionId,
       rule: 'database refused the entry: value too long',
+    });
+  });
+
+  describe('batches on hcp.audit.batch (ADR 0005 §1)', () => {
+    it('appends every frame of a batch as its own entry, in frame order, escaped frames unescaped', async () => {
+      const a = await start();
+      const entries = [
+        testEntry(1),
+        testEntry(2, { principalId: 'agent-\udc00', handleIds: ['\ud83d'] }),
+        testEntry(3),
+      ];
+      await publishBatch(bus, 'batch-1', entries);
+      await until(() => a.stats.appended === 3, 'three entries');
+      expect(await ids(database)).toEqual(entries.map((e) => e.id));
+      for (const e of entries)
+        expect(await a.query.get(e.id)).toEqual({ ...e, ...chainFields(await a.query.get(e.id)) });
+      expect(a.stats.rejected).toBe(0);
+      expect(await a.query.verify()).toMatchObject({ ok: true, checked: 3, lastSeq: 3 });
+    });
+
+    it('records a malformed frame as an ingest refusal with its bytes and appends the other frames', async () => {
+      const a = await start();
+      const garbage = new Uint8Array([0xff, 0xff, 0xff]);
+      const noSource = audit.AuditEvent.encode({
+        entry: auditEntryToProto(testEntry(3, { decisionId: 'dec_told' })),
+        source: '',
+      }).finish();
+      await publishBatch(bus, 'batch-1', [testEntry(1), garbage, noSource, testEntry(2)]);
+      await until(async () => (await count(database)) === 4, 'two entries and two refusals');
+      const rows = await a.query.query({}, { limit: 10, cursorField: 'cursor' });
+      expect(rows.entries.map((e) => e.id.startsWith('aud_test_'))).toEqual([
+        true,
+        false,
+        false,
+        true,
+      ]);
+      const recorded = await refusals(a);
+      expect(recorded.map((r) => r.rule)).toEqual([
+        expect.stringMatching(/^undecodable AuditEvent/),
+        'source: is required',
+      ]);
+      expect(recorded[0]).toMatchObject({
+        resourceRaw: `base64:${Buffer.from(garbage).toString('base64')}`,
+        resourceCanonical: expect.stringMatching(/^hcp\.audit\.batch#\d+\/1$/) as string,
+      });
+      expect(recorded[1]).toMatchObject({
+        decisionId: 'dec_told',
+        resourceRaw: `base64:${Buffer.from(noSource).toString('base64')}`,
+        resourceCanonical: expect.stringMatching(/^hcp\.audit\.batch#\d+\/2$/) as string,
+      });
+      expect(a.stats).toMatchObject({ appended: 2, rejected: 2 });
+      expect(await a.query.verify()).toMatchObject({ ok: true, checked: 4 });
+    });
+
+    it('records a batch that does not decode, or has no frame, as one refusal with all its bytes, and keeps consuming', async () => {
+      const a = await start();
+      const undecodable = new Uint8Array([0x12, 0xff, 0xff, 0xff]);
+      const empty = audit.AuditEventBatch.encode({ batchId: 'empty', frames: [] }).finish();
+      await ensureAuditStream(bus);
+      await bus.publishDurable('hcp.audit.batch', undecodable, { msgId: 'garbage' });
+      await bus.publishDurable('hcp.audit.batch', empty, { msgId: 'empty' });
+      await publishBatch(bus, 'batch-ok', [testEntry(1)]);
+      await until(async () => (await count(database)) === 3, 'two refusals and the entry');
+      const recorded = await refusals(a);
+      expect(recorded.map((r) => r.rule)).toEqual([
+        expect.stringMatching(/^undecodable AuditEventBatch/),
+        'frames: at least one is required',
+      ]);
+      expect(recorded[0]).toMatchObject({
+        resourceRaw: `base64:${Buffer.from(undecodable).toString('base64')}`,
+        resourceCanonical: expect.stringMatching(/^hcp\.audit\.batch#\d+$/) as string,
+      });
+      expect(await a.query.get(testEntry(1).id)).toMatchObject({ seq: 3 });
+      expect(a.stats).toMatchObject({ appended: 1, rejected: 2 });
+    });
+
+    it('a redelivered batch adds no entry twice; a changed frame under a stored id is a refusal', async () => {
+      await migrateAuditLog(database.db);
+      const entries = [1, 2, 3].map((i) => testEntry(i));
+      const repo = new AuditEntryRepository(database.db);
+      // The first attempt commits, then "fails" (as if the ack were lost): the bus redelivers.
+      let lose = 1;
+      const losing = Object.create(repo) as AuditEntryRepository;
+      losing.appendBatch = async (...args: Parameters<AuditEntryRepository['appendBatch']>) => {
+        const r = await repo.appendBatch(...args);
+        if (lose-- > 0) throw new Error('connection terminated');
+        return r;
+      };
+      const ingest = new AuditIngestService(bus, losing, { ackWaitMs: 20 });
+      await publishBatch(bus, 'batch-1', entries);
+      await ingest.start();
+      try {
+        await until(() => ingest.stats.duplicates === 3, 'the redelivery, skipped');
+        // Re-sent after the de-duplication window with one new entry and one changed one.
+        await publishBatch(bus, 'batch-1-late', [
+          entries[0]!,
+          testEntry(2, { outcome: 'deny', reason: 'NO_MATCHING_GRANT' }),
+          testEntry(4),
+        ]);
+        await until(() => ingest.stats.appended === 1 && ingest.stats.rejected === 1, 'outcomes');
+      } finally {
+        await ingest.stop();
+      }
+      expect(ingest.stats.duplicates).toBe(4);
+      expect((await ids(database)).filter((id) => id.startsWith('aud_test_'))).toEqual(
+        [1, 2, 3, 4].map((i) => testEntry(i).id),
+      );
+      const a = await start();
+      expect((await a.query.get(testEntry(2).id)).outcome).toBe('allow');
+      expect(await a.query.verify()).toMatchObject({ ok: true, checked: 5 });
+    });
+
+    it('appends single-entry messages and batches delivered together in stream order, in one append', async () => {
+      await ensureAuditStream(bus);
+      const entries = Array.from({ length: 6 }, (_, i) => testEntry(i + 1));
+      await publishEntries(bus, [entries[0]!]);
+      await publishBatch(bus, 'batch-a', [entries[1]!, entries[2]!]);
+      await publishEntries(bus, [entries[3]!]);
+      await publishBatch(bus, 'batch-b', [entries[4]!, entries[5]!]);
+      const repo = new AuditEntryRepository(database.db);
+      const appends: number[] = [];
+      const counting = Object.create(repo) as AuditEntryRepository;
+      counting.appendBatch = (...args: Parameters<AuditEntryRepository['appendBatch']>) => {
+        appends.push(args[0].length);
+        return repo.appendBatch(...args);
+      };
+      await migrateAuditLog(database.db);
+      const ingest = new AuditIngestService(bus, counting, { maxBatch: 64 });
+      await ingest.start();
+      try {
+        await until(() => ingest.stats.appended === 6, 'six entries');
+      } finally {
+        await ingest.stop();
+      }
+      expect(appends).toEqual([6]);
+      expect(await ids(database)).toEqual(entries.map((e) => e.id));
+      const a = await start();
+      expect(await a.query.verify()).toMatchObject({ ok: true, checked: 6 });
     });
   });
 

@@ -29,6 +29,14 @@ export interface RefusedDelivery {
   readonly subject: string;
   readonly streamSeq: number;
   readonly data: Uint8Array;
+  /** The frame's index when the event was one frame of an AuditEventBatch; absent otherwise. */
+  readonly frame?: number;
+}
+
+/** Where a refused event sat: `<subject>#<stream seq>`, plus `/<frame index>` for a batch frame. */
+export function deliveryPlace(delivery: RefusedDelivery): string {
+  const place = `${delivery.subject}#${delivery.streamSeq}`;
+  return delivery.frame === undefined ? place : `${place}/${delivery.frame}`;
 }
 
 /** What the check of a refused delivery is called in its entry. */
@@ -38,8 +46,9 @@ export const INGEST_CHECK = 'audit_ingest';
  * The chain entry of an event audit-log cannot store as an entry of its own (undecodable, invalid,
  * or the same id with different facts). Nothing is dropped: the event's bytes are kept in
  * `resource_raw` as `base64:<payload>`, its place in the stream in `resource_canonical` as
- * `<subject>#<stream seq>`, the problem in `rule`; it carries the event's decision id, principal
- * and trace id when they decoded, so a query by the id the caller was given finds it.
+ * `<subject>#<stream seq>` (with `/<frame>` for a frame of a batch), the problem in `rule`; it
+ * carries the event's decision id, principal and trace id when they decoded, so a query by the id
+ * the caller was given finds it.
  */
 export function ingestRefusalEntry(
   problem: string,
@@ -65,7 +74,7 @@ export function ingestRefusalEntry(
         status: 'invalid',
         kind: 'id',
         raw: `base64:${Buffer.from(delivery.data).toString('base64')}`,
-        canonical: `${delivery.subject}#${delivery.streamSeq}`,
+        canonical: deliveryPlace(delivery),
         rule: problem,
         detail: problem,
       },

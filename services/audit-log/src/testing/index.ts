@@ -1,6 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { AuditEntry, Principal } from '@hcp/core';
+import { audit } from '@hcp/proto';
 import {
+  AUDIT_TEXT_ESCAPED,
+  AUDIT_TEXT_HEADER,
   auditEventMessage,
   auditSubject,
   ensureAuditStream,
@@ -69,6 +72,34 @@ export async function publishEntries(
       headers,
     });
   }
+}
+
+/** One frame of an AuditEventBatch: an entry encoded as a publisher would, or raw event bytes. */
+export function auditFrame(
+  entry: AuditEntry | Uint8Array,
+  source = 'test',
+): { event: Uint8Array; textEscaped: boolean } {
+  if (entry instanceof Uint8Array) return { event: entry, textEscaped: false };
+  const { data, headers } = auditEventMessage(entry, source, Date.now());
+  return { event: data, textEscaped: headers[AUDIT_TEXT_HEADER] === AUDIT_TEXT_ESCAPED };
+}
+
+/**
+ * Publishes one AuditEventBatch on `hcp.audit.batch` (msgId = batch id), as a batching publisher
+ * would (ADR 0005 §1). A frame is an entry, or raw bytes to send as its event.
+ */
+export async function publishBatch(
+  bus: EventBus,
+  batchId: string,
+  frames: readonly (AuditEntry | Uint8Array)[],
+  options: { source?: string } = {},
+): Promise<void> {
+  await ensureAuditStream(bus);
+  const data = audit.AuditEventBatch.encode({
+    batchId,
+    frames: frames.map((f) => auditFrame(f, options.source)),
+  }).finish();
+  await bus.publishDurable('hcp.audit.batch', data, { msgId: batchId });
 }
 
 /**
