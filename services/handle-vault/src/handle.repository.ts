@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { HandleRecord } from '@hcp/core';
 import { toBuffer, toNumber, type HandleRow, type VaultDb } from './database';
 import { VAULT_DB } from './handle-vault.tokens';
@@ -11,52 +11,60 @@ export interface StoredHandle {
   readonly sealed: SealedPayload;
 }
 
+/** What became of one handle given to putWithinQuota. */
+export interface PutOutcome {
+  /** False: refused, it would have taken its owner over the quota; nothing stored. */
+  readonly stored: boolean;
+  /** The owner's live bytes it was checked against (without itself). */
+  readonly usedBytes: number;
+}
+
 /** I/O for the handles table; no rules (HandleService owns them). */
 @Injectable()
 export class HandleRepository {
   constructor(@Inject(VAULT_DB) private readonly db: Kysely<VaultDb>) {}
 
   /**
-   * Serialises Puts of one principal until the transaction ends, so two
-   * concurrent Puts cannot both pass the quota check. A transaction-scoped
-   * advisory lock: nothing to clean up, and a hash collision only serialises
-   * two principals' Puts.
+   * Stores each handle unless it would take its owner's live bytes over `maxPrincipalBytes`,
+   * in one statement (the handle_vault_put function, ADR 0005 §1): the owners' advisory locks
+   * in key order, then per handle, in the given order, the live-bytes sum (counting the ones
+   * stored before it in this call) and the insert. One outcome per handle, in input order; a
+   * database error stores none of them.
    */
-  async lockPrincipal(tx: Transaction<VaultDb>, principalId: string): Promise<void> {
-    await sql`select pg_advisory_xact_lock(hashtextextended(${`hcp.vault:${principalId}`}, 0))`.execute(
-      tx,
-    );
-  }
-
-  /** Sum of payload sizes of the principal's handles still live at `now`. */
-  async liveBytes(tx: Transaction<VaultDb>, principalId: string, now: number): Promise<number> {
-    const row = await tx
-      .selectFrom('handles')
-      .select((eb) => eb.fn.sum<string | number | null>('size_bytes').as('total'))
-      .where('owner_principal_id', '=', principalId)
-      .where('expires_at', '>', new Date(now))
-      .executeTakeFirst();
-    return toNumber(row?.total ?? null);
-  }
-
-  async insert(tx: Transaction<VaultDb>, handle: StoredHandle): Promise<void> {
-    const { record, sealed } = handle;
-    await tx
-      .insertInto('handles')
-      .values({
-        id: record.id,
-        owner_principal_id: record.ownerPrincipalId,
-        producing_capability: record.producingCapability,
-        labels: JSON.stringify(record.labels),
-        created_at: new Date(record.createdAt),
-        expires_at: new Date(record.expiresAt),
-        size_bytes: record.sizeBytes,
-        key_id: sealed.keyId,
-        iv: sealed.iv,
-        ciphertext: sealed.ciphertext,
-        auth_tag: sealed.authTag,
-      })
-      .execute();
+  async putWithinQuota(
+    handles: readonly StoredHandle[],
+    maxPrincipalBytes: number,
+  ): Promise<PutOutcome[]> {
+    if (handles.length === 0) return [];
+    const records = handles.map((h) => h.record);
+    const sealed = handles.map((h) => h.sealed);
+    const ciphertexts =
+      sealed.length === 1 ? sealed[0]!.ciphertext : Buffer.concat(sealed.map((s) => s.ciphertext));
+    const { rows } = await sql<{
+      put_index: number;
+      used_bytes: string | number | bigint;
+      stored: boolean;
+    }>`select put_index, used_bytes, stored from handle_vault_put(
+        ${records.map((r) => r.id)}::text[],
+        ${records.map((r) => r.ownerPrincipalId)}::text[],
+        ${records.map((r) => r.producingCapability)}::text[],
+        ${records.map((r) => JSON.stringify(r.labels))}::text[],
+        ${records.map((r) => r.createdAt)}::bigint[],
+        ${records.map((r) => r.expiresAt)}::bigint[],
+        ${records.map((r) => r.sizeBytes)}::integer[],
+        ${sealed.map((s) => s.keyId)}::text[],
+        ${sealed.map((s) => s.iv)}::bytea[],
+        ${sealed.map((s) => s.authTag)}::bytea[],
+        ${ciphertexts}::bytea,
+        ${sealed.map((s) => s.ciphertext.length)}::integer[],
+        ${maxPrincipalBytes}::bigint)`.execute(this.db);
+    const outcomes: PutOutcome[] = new Array<PutOutcome>(handles.length);
+    for (const row of rows)
+      outcomes[row.put_index - 1] = { stored: row.stored, usedBytes: toNumber(row.used_bytes) };
+    for (let i = 0; i < handles.length; i++)
+      if (outcomes[i] === undefined)
+        throw new Error(`handle_vault_put returned no outcome for ${i + 1}`);
+    return outcomes;
   }
 
   async findById(id: string): Promise<StoredHandle | undefined> {

@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Kysely } from 'kysely';
 import { HcpError, newHandleId, type DenialReason, type HandleRecord } from '@hcp/core';
 import { createLogger, invalidArgument } from '@hcp/platform';
 import { recordDecision, refuse } from '@hcp/policy';
-import type { VaultDb } from './database';
 import {
   vaultAllow,
   vaultCheck,
@@ -13,11 +11,11 @@ import {
   type VaultAuditPublisher,
   type VaultOperation,
 } from './handle-audit';
-import { HandleRepository, type StoredHandle } from './handle.repository';
+import { GroupCommit } from './group-commit';
+import { HandleRepository, type PutOutcome, type StoredHandle } from './handle.repository';
 import {
   VAULT_AUDIT,
   VAULT_CLOCK,
-  VAULT_DB,
   VAULT_KEYRING,
   VAULT_LIMITS,
   type Clock,
@@ -92,6 +90,10 @@ export interface ExpireNowInput {
 
 /** Rows re-sealed per query in rotateKeys. */
 export const ROTATE_BATCH = 100;
+/** Most Puts grouped into one statement. */
+export const PUT_GROUP_MAX_ITEMS = 64;
+/** Most payload bytes grouped into one statement; a single larger Put goes alone. */
+export const PUT_GROUP_MAX_BYTES = 8 * 1024 * 1024;
 /** Rows deleted per statement by the sweeper. */
 export const SWEEP_BATCH = 1000;
 
@@ -114,9 +116,10 @@ function notOwned(handleId: string): HcpError {
 export class HandleService {
   private readonly log = createLogger('HandleService');
   private readonly cipher: PayloadCipher;
+  /** Concurrent Puts, grouped into one statement (ADR 0005 §1). */
+  private readonly puts: GroupCommit<StoredHandle, PutOutcome>;
 
   constructor(
-    @Inject(VAULT_DB) private readonly db: Kysely<VaultDb>,
     @Inject(HandleRepository) private readonly handles: HandleRepository,
     @Inject(VAULT_AUDIT) private readonly audit: VaultAuditPublisher,
     @Inject(VAULT_KEYRING) private readonly keyring: VaultKeyring,
@@ -124,6 +127,14 @@ export class HandleService {
     @Inject(VAULT_CLOCK) private readonly clock: Clock,
   ) {
     this.cipher = new PayloadCipher(keyring);
+    this.puts = new GroupCommit(
+      (group) => this.handles.putWithinQuota(group, limits.maxPrincipalBytes),
+      {
+        maxItems: PUT_GROUP_MAX_ITEMS,
+        maxBytes: PUT_GROUP_MAX_BYTES,
+        sizeOf: (h) => h.sealed.ciphertext.length,
+      },
+    );
   }
 
   async put(input: PutInput): Promise<HandleRecord> {
@@ -149,24 +160,22 @@ export class HandleService {
       expiresAt: now + ttlMs,
       sizeBytes: size,
     };
-    // Sealed before the transaction: the principal's lock is held only for the quota check and insert.
+    // Sealed before the statement: the principal's lock is held only for the quota check and insert.
     const sealed = this.cipher.seal(bindingOf(record), input.payload);
-    await this.db.transaction().execute(async (tx) => {
-      await this.handles.lockPrincipal(tx, owner);
-      const used = await this.handles.liveBytes(tx, owner, now);
-      if (used + size > maxPrincipalBytes)
-        throw new HcpError(
-          'PAYLOAD_TOO_LARGE',
-          `payload of ${size} bytes would bring the principal's live handles to ${used + size} bytes; the per-principal limit is ${maxPrincipalBytes}`,
-          {
-            limit: 'per_principal',
-            limitBytes: maxPrincipalBytes,
-            sizeBytes: size,
-            usedBytes: used,
-          },
-        );
-      await this.handles.insert(tx, { record, sealed });
-    });
+    const outcome = await this.puts.submit({ record, sealed });
+    if (!outcome.stored) {
+      const used = outcome.usedBytes;
+      throw new HcpError(
+        'PAYLOAD_TOO_LARGE',
+        `payload of ${size} bytes would bring the principal's live handles to ${used + size} bytes; the per-principal limit is ${maxPrincipalBytes}`,
+        {
+          limit: 'per_principal',
+          limitBytes: maxPrincipalBytes,
+          sizeBytes: size,
+          usedBytes: used,
+        },
+      );
+    }
     return record;
   }
 

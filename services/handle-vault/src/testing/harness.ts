@@ -70,7 +70,6 @@ export async function serviceHarness(
   const keys = keyMaterial('k1', 'k2');
   const build = (keyring: VaultKeyring, limits = options.limits) =>
     new HandleService(
-      database.db,
       new HandleRepository(database.db),
       options.audit ?? audit,
       keyring,
