@@ -1,12 +1,23 @@
 import { sql } from 'kysely';
-import { HcpError, isHandleId, type AuditEntry, type ReasonCode } from '@hcp/core';
+import { HcpError, isHandleId, newHandleId, type AuditEntry, type ReasonCode } from '@hcp/core';
 import { ConfigError } from '@hcp/platform';
+import { testPostgresUrl, TEST_POSTGRES_URL_VARIABLE } from '@hcp/platform/testing';
+import type { StoredHandle } from './handle.repository';
 import type { PutInput } from './handle.service';
 import { assertKeyringCoversLiveRows } from './index';
 import { VaultKeyring } from './keyring';
 import { PayloadKeyUnavailableError } from './payload-cipher';
 import { REDACTED } from './redaction';
-import { serviceHarness, T0, type ServiceHarness } from './testing/harness';
+import {
+  serviceHarness,
+  T0,
+  TEST_POSTGRES_URL_VARIABLE as VAULT_POSTGRES_URL_VARIABLE,
+  type ServiceHarness,
+} from './testing/harness';
+
+/** The harness runs on PostgreSQL instead of PGlite (see freshDatabase in the harness). */
+const onPostgres =
+  testPostgresUrl([VAULT_POSTGRES_URL_VARIABLE, TEST_POSTGRES_URL_VARIABLE]) !== undefined;
 
 const LIMITS = {
   maxHandleBytes: 1000,
@@ -153,6 +164,254 @@ describe('HandleService', () => {
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
       expect(await rowCount()).toBe(2);
     });
+  });
+
+  describe('Put as one statement, grouped (ADR 0005 §1)', () => {
+    /** The sizes of the groups the service sent to the database, in order. */
+    const groups = () => {
+      const spy = jest.spyOn(h.repository, 'putWithinQuota');
+      return {
+        sizes: () => spy.mock.calls.map(([handles]) => handles.length),
+        restore: () => spy.mockRestore(),
+      };
+    };
+    const payloadOf = async (principalId: string, handleId: string) =>
+      (await h.service.resolveForPipe({ principalId, handleId, decisionId: 'dec_1' })).payload;
+
+    it('allows a Put that brings the live total exactly to the limit and refuses one byte more', async () => {
+      await put({ payload: Buffer.alloc(1000) });
+      await put({ payload: Buffer.alloc(1000) });
+      const err = await expectRefused(put({ payload: Buffer.alloc(501) }), 'PAYLOAD_TOO_LARGE');
+      expect(err.details).toEqual({
+        limit: 'per_principal',
+        limitBytes: 2500,
+        sizeBytes: 501,
+        usedBytes: 2000,
+      });
+      expect(err.message).toBe(
+        "payload of 501 bytes would bring the principal's live handles to 2501 bytes; the per-principal limit is 2500",
+      );
+      expect((await put({ payload: Buffer.alloc(500) })).sizeBytes).toBe(500);
+      expect(await rowCount()).toBe(3);
+    });
+
+    it('sends a Put at once when none is in flight, and groups those arriving meanwhile', async () => {
+      const g = groups();
+      try {
+        await put();
+        await put();
+        expect(g.sizes()).toEqual([1, 1]);
+        const all = [put(), put(), put(), put()];
+        await Promise.all(all);
+        expect(g.sizes()).toEqual([1, 1, 1, 3]);
+      } finally {
+        g.restore();
+      }
+    });
+
+    it('counts earlier Puts of the same group: only the one crossing the quota is refused', async () => {
+      const g = groups();
+      try {
+        const first = put({ payload: Buffer.alloc(1000, 1) }); // in flight alone
+        const second = put({ payload: Buffer.alloc(1000, 2) }); // 2000: allowed
+        const third = put({ payload: Buffer.alloc(600, 3) }); // 2600: refused
+        const fourth = put({ payload: Buffer.alloc(500, 4) }); // 2500: allowed
+        const [a, b, c, d] = await Promise.allSettled([first, second, third, fourth]);
+        expect(g.sizes()).toEqual([1, 3]);
+        expect([a, b, c, d].map((r) => r?.status)).toEqual([
+          'fulfilled',
+          'fulfilled',
+          'rejected',
+          'fulfilled',
+        ]);
+        const err = await expectRefused(third, 'PAYLOAD_TOO_LARGE');
+        expect(err.details).toEqual({
+          limit: 'per_principal',
+          limitBytes: 2500,
+          sizeBytes: 600,
+          usedBytes: 2000,
+        });
+        expect(await rowCount()).toBe(3);
+        const stored = await fourth;
+        expect(await payloadOf('agent-1', stored.id)).toEqual(Buffer.alloc(500, 4));
+      } finally {
+        g.restore();
+      }
+    });
+
+    it('keeps each principal of a group on its own total', async () => {
+      const g = groups();
+      try {
+        const puts = [
+          put({ ownerPrincipalId: 'agent-9', payload: Buffer.alloc(10) }), // in flight alone
+          put({ ownerPrincipalId: 'agent-3', payload: Buffer.alloc(1000, 3) }),
+          put({ ownerPrincipalId: 'agent-1', payload: Buffer.alloc(1000, 1) }),
+          put({ ownerPrincipalId: 'agent-2', payload: Buffer.alloc(1000, 2) }),
+          put({ ownerPrincipalId: 'agent-1', payload: Buffer.alloc(1000, 1) }),
+          put({ ownerPrincipalId: 'agent-3', payload: Buffer.alloc(1000, 3) }),
+          put({ ownerPrincipalId: 'agent-2', payload: Buffer.alloc(1000, 2) }),
+          put({ ownerPrincipalId: 'agent-1', payload: Buffer.alloc(501, 1) }), // 2501: refused
+          put({ ownerPrincipalId: 'agent-2', payload: Buffer.alloc(500, 2) }), // 2500: allowed
+        ];
+        const results = await Promise.allSettled(puts);
+        expect(g.sizes()).toEqual([1, 8]);
+        expect(results.map((r) => r.status)).toEqual([
+          ...Array<string>(7).fill('fulfilled'),
+          'rejected',
+          'fulfilled',
+        ]);
+        await expectRefused(puts[7]!, 'PAYLOAD_TOO_LARGE');
+        for (const [i, r] of results.entries()) {
+          if (r.status !== 'fulfilled') continue;
+          const owner = r.value.ownerPrincipalId;
+          expect(await payloadOf(owner, r.value.id)).toEqual(
+            i === 0 ? Buffer.alloc(10) : Buffer.alloc(r.value.sizeBytes, Number(owner.slice(-1))),
+          );
+        }
+        const { rows } = await sql<{ owner: string; total: number }>`
+          select owner_principal_id as owner, sum(size_bytes)::int as total from handles
+          group by owner_principal_id order by 1`.execute(h.database.db);
+        expect(rows).toEqual([
+          { owner: 'agent-1', total: 2000 },
+          { owner: 'agent-2', total: 2500 },
+          { owner: 'agent-3', total: 2000 },
+          { owner: 'agent-9', total: 10 },
+        ]);
+      } finally {
+        g.restore();
+      }
+    });
+
+    it('fails every Put of a group whose statement fails, with the error a lone Put gets, and stores none', async () => {
+      // A real database error raised by the insert of the group's second Put, after its first
+      // was inserted: the statement is atomic, so that first row must not stay either.
+      await sql`create function handles_test_boom() returns trigger language plpgsql as $$
+        begin
+          if new.producing_capability = 'fs/boom' then
+            raise exception 'boom for %', new.owner_principal_id;
+          end if;
+          return new;
+        end $$`.execute(h.database.db);
+      await sql`create trigger handles_test_boom before insert on handles
+        for each row execute function handles_test_boom()`.execute(h.database.db);
+      const g = groups();
+      try {
+        const lone: unknown = await put({ producingCapability: 'fs/boom' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(lone).toBeInstanceOf(Error);
+        expect(lone).not.toBeInstanceOf(HcpError);
+        expect((lone as Error).message).toMatch(/boom for agent-1/);
+        const errors = await Promise.allSettled([
+          put(), // in flight alone: stored
+          put({ ownerPrincipalId: 'agent-2' }),
+          put({ producingCapability: 'fs/boom' }),
+          put({ ownerPrincipalId: 'agent-3' }),
+        ]);
+        expect(g.sizes()).toEqual([1, 1, 3]);
+        expect(errors.map((r) => r.status)).toEqual([
+          'fulfilled',
+          'rejected',
+          'rejected',
+          'rejected',
+        ]);
+        const reasons = errors.slice(1).map((r) => (r as PromiseRejectedResult).reason as Error);
+        for (const reason of reasons) {
+          expect(reason).toBe(reasons[0]);
+          expect(reason).not.toBeInstanceOf(HcpError);
+          expect(reason.message).toBe((lone as Error).message);
+        }
+        expect(await rowCount()).toBe(1);
+        // The next group goes through.
+        await Promise.all([
+          put({ ownerPrincipalId: 'agent-2' }),
+          put({ ownerPrincipalId: 'agent-3' }),
+        ]);
+        expect(await rowCount()).toBe(3);
+      } finally {
+        g.restore();
+        await sql`drop trigger handles_test_boom on handles`.execute(h.database.db);
+        await sql`drop function handles_test_boom()`.execute(h.database.db);
+      }
+    });
+
+    it('stores every one of many concurrent Puts, each readable by its owner', async () => {
+      const g = groups();
+      try {
+        const inputs = Array.from({ length: 60 }, (_, i) => ({
+          ownerPrincipalId: `agent-${i % 7}`,
+          payload: Buffer.from(`payload ${i} ${'x'.repeat(i)}`),
+        }));
+        const handles = await Promise.all(inputs.map((i) => put(i)));
+        expect(new Set(handles.map((x) => x.id)).size).toBe(60);
+        expect(await rowCount()).toBe(60);
+        for (const [i, handle] of handles.entries())
+          expect(await payloadOf(inputs[i]!.ownerPrincipalId, handle.id)).toEqual(
+            inputs[i]!.payload,
+          );
+        // Grouped: fewer statements than Puts, and every Put in exactly one of them.
+        expect(g.sizes().length).toBeLessThan(60);
+        expect(g.sizes().reduce((a, b) => a + b, 0)).toBe(60);
+      } finally {
+        g.restore();
+      }
+    });
+
+    // PGlite has one connection, so two statements never wait on each other's locks there.
+    (onPostgres ? it : it.skip)(
+      'locks the principals of a group in one order: opposite groups do not deadlock',
+      async () => {
+        const owners = ['agent-1', 'agent-2', 'agent-3', 'agent-4'];
+        const stored = (owner: string): StoredHandle => ({
+          record: {
+            id: newHandleId(),
+            ownerPrincipalId: owner,
+            producingCapability: 'fs/read_file',
+            labels: {},
+            createdAt: T0,
+            expiresAt: T0 + 60_000,
+            sizeBytes: 1,
+          },
+          sealed: {
+            keyId: 'k1',
+            iv: Buffer.alloc(12),
+            ciphertext: Buffer.alloc(1),
+            authTag: Buffer.alloc(16),
+          },
+        });
+        const waiting = async () =>
+          (
+            await sql<{ n: number }>`select count(*)::int as n from pg_locks
+              where locktype = 'advisory' and not granted`.execute(h.database.db)
+          ).rows[0]?.n;
+        let release = () => {};
+        const released = new Promise<void>((r) => (release = r));
+        let held = () => {};
+        const holding = new Promise<void>((r) => (held = r));
+        // Another transaction holds the two middle principals, so both groups have taken a lock
+        // and wait when it lets go. Locking in arrival order, each would then want the other's.
+        const blocker = h.database.db.transaction().execute(async (tx) => {
+          for (const owner of ['agent-2', 'agent-3'])
+            await sql`select pg_advisory_xact_lock(hashtextextended(${`hcp.vault:${owner}`}, 0))`.execute(
+              tx,
+            );
+          held();
+          await released;
+        });
+        await holding;
+        const forward = h.repository.putWithinQuota(owners.map(stored), 2500);
+        const backward = h.repository.putWithinQuota([...owners].reverse().map(stored), 2500);
+        for (let i = 0; i < 200 && (await waiting()) !== 2; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        expect(await waiting()).toBe(2);
+        release();
+        await blocker;
+        const outcomes = await Promise.all([forward, backward]);
+        expect(outcomes.flat().every((o) => o.stored)).toBe(true);
+        expect(await rowCount()).toBe(8);
+      },
+    );
   });
 
   describe('Peek and ResolveForPipe', () => {

@@ -53,6 +53,8 @@ export interface ServiceHarness {
   readonly audit: RecordingAudit;
   readonly keys: Record<string, Buffer>;
   readonly service: HandleService;
+  /** The repository `service` writes through (a spec may spy on its calls). */
+  readonly repository: HandleRepository;
   /** Another service over the same database and audit, with a different keyring or limits. */
   withKeys(keyring: VaultKeyring, limits?: Partial<VaultLimits>): HandleService;
   /** Empties the table, the audit and resets the clock (between tests). */
@@ -68,21 +70,17 @@ export async function serviceHarness(
   const clock = testClock();
   const audit = new RecordingAudit();
   const keys = keyMaterial('k1', 'k2');
-  const build = (keyring: VaultKeyring, limits = options.limits) =>
-    new HandleService(
-      new HandleRepository(database.db),
-      options.audit ?? audit,
-      keyring,
-      resolveLimits(limits),
-      clock,
-    );
+  const repository = new HandleRepository(database.db);
+  const build = (keyring: VaultKeyring, limits = options.limits, handles = repository) =>
+    new HandleService(handles, options.audit ?? audit, keyring, resolveLimits(limits), clock);
   return {
     database,
     clock,
     audit,
     keys,
     service: build(VaultKeyring.of({ k1: keys['k1']! }, 'k1')),
-    withKeys: build,
+    repository,
+    withKeys: (keyring, limits) => build(keyring, limits, new HandleRepository(database.db)),
     async reset() {
       await sql`truncate handles`.execute(database.db);
       audit.reset();
