@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { AuditEntry, EndpointFamily, Outcome, ReasonCode } from '@hcp/core';
 import { auditEntryTexts } from '@hcp/platform';
 import type { AuditQueryFilter } from '@hcp/proto';
@@ -118,8 +118,9 @@ function textEquals(
 }
 
 /**
- * Appends entries under the head's row lock inside the caller's transaction (the repository's
- * appendBatch, and the migration that moved the old dead letters into the chain). See appendBatch.
+ * Appends entries under the head's row lock inside the caller's transaction, reading which ids are
+ * already stored: the repository's locked path (a redelivered batch) and the migration that moved
+ * the old dead letters into the chain. See AuditEntryRepository.appendBatch.
  */
 export async function appendEntries(
   tx: Transaction<AuditDb> | Kysely<AuditDb>,
@@ -171,32 +172,209 @@ export async function appendEntries(
   return results;
 }
 
+/** The columns the one-statement append writes from arrays, in order, with their SQL types. */
+const ARRAY_COLUMNS = [
+  ['seq', 'int8'],
+  ['id', 'text'],
+  ['time', 'timestamptz'],
+  ['decision_id', 'text'],
+  ['principal_id', 'text'],
+  ['endpoint_family', 'text'],
+  ['capability_id', 'text'],
+  ['resource_raw', 'text'],
+  ['resource_canonical', 'text'],
+  ['outcome', 'text'],
+  ['reason', 'text'],
+  ['invariant', 'text'],
+  ['check_name', 'text'],
+  ['matched_grant_id', 'text'],
+  ['missing_grant', 'text'],
+  ['rule', 'text'],
+  ['approval_id', 'text'],
+  ['handle_ids', 'text'],
+  ['trace_id', 'text'],
+  ['prev_hash', 'text'],
+  ['hash', 'text'],
+  ['source', 'text'],
+  ['text_escaped', 'bool'],
+] as const;
+
 /**
- * The chain in PostgreSQL: append under the head's row lock, and read it back. All I/O of the
- * audit entries lives here; the rules (validation, cursors, verification) live in the services.
+ * One batch in one statement (ADR 0005 §1): move the head only if it is still the remembered
+ * (seq, hash), and insert the rows, from one array per column (the parameter count does not grow
+ * with the batch), only if it moved. $1/$2 the new head, $3/$4 the remembered one, $5 ingested_at,
+ * then one array per ARRAY_COLUMNS entry. Returns how many rows it inserted: all, or none when
+ * another writer moved the head. Raw SQL: building it with kysely per batch cost more CPU than the
+ * statement's own work (ADR 0005, the audit-log profile).
+ */
+const APPEND_SQL = `with moved as (
+  update audit_chain_head set seq = $1, hash = $2 where id = 1 and seq = $3 and hash = $4
+  returning 1
+), inserted as (
+  insert into audit_entries (${ARRAY_COLUMNS.map(([c]) => c).join(', ')}, ingested_at)
+  select ${ARRAY_COLUMNS.map(([c]) => (c === 'handle_ids' ? 'u.handle_ids::jsonb' : `u.${c}`)).join(', ')},
+    $5::timestamptz
+  from unnest(${ARRAY_COLUMNS.map(([, t], i) => `$${i + 6}::${t}[]`).join(', ')})
+    as u(${ARRAY_COLUMNS.map(([c]) => c).join(', ')})
+  where exists (select 1 from moved)
+  returning 1
+)
+select count(*)::int as n from inserted`;
+
+/** Attempts at the one statement before a batch takes the locked path (writers keep racing). */
+const MAX_GUARDED_ATTEMPTS = 8;
+
+/** True for PostgreSQL's unique_violation: an id already stored (a redelivery). */
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '23505';
+}
+
+/** How the writer's appends went since start (for stats and tests). */
+export interface WriterStats {
+  /** One-statement appends that committed. */
+  statements: number;
+  /** One-statement appends that found the head moved by another writer (then reloaded, retried). */
+  headMoved: number;
+  /** Batches that took the locked path (an id already stored, or writers racing too long). */
+  lockedFallbacks: number;
+}
+
+/** A batch linked onto a head in memory: its rows, each item's result, and the new head. */
+interface LinkedBatch {
+  readonly rows: ReturnType<typeof entryRow>[];
+  readonly results: AppendResult[];
+  readonly head: ChainHead;
+  /** ingested_at of every row, as timestamptz text. */
+  readonly ingestedAt: string;
+}
+
+/**
+ * Links a batch onto `head` without reading the table: seq, prev_hash and hash per entry, the
+ * same as appending them one by one. An id earlier in the batch is a duplicate of it (same or
+ * different content); an id already stored is left to the statement's unique index.
+ */
+function linkBatch(
+  head: ChainHead,
+  items: readonly { readonly entry: AuditEntry; readonly source: string }[],
+  ingestedAt: number,
+): LinkedBatch {
+  let { seq, hash } = head;
+  const rows: ReturnType<typeof entryRow>[] = [];
+  const results: AppendResult[] = [];
+  const seen = new Map<string, { seq: number; entry: AuditEntry }>();
+  for (const { entry, source } of items) {
+    const earlier = seen.get(entry.id);
+    if (earlier !== undefined) {
+      const same = JSON.stringify(hashedForm(earlier.entry)) === JSON.stringify(hashedForm(entry));
+      results.push({ status: 'duplicate', seq: earlier.seq, sameContent: same });
+      continue;
+    }
+    const prevHash = hash;
+    seq += 1;
+    hash = entryHash(prevHash, entry);
+    rows.push(entryRow(entry, { seq, prevHash, hash, source, ingestedAt }));
+    seen.set(entry.id, { seq, entry });
+    results.push({ status: 'appended', seq, hash });
+  }
+  return { rows, results, head: { seq, hash }, ingestedAt: new Date(ingestedAt).toISOString() };
+}
+
+/**
+ * The chain in PostgreSQL: append, and read it back. All I/O of the audit entries lives here; the
+ * rules (validation, cursors, verification) live in the services.
+ *
+ * Appending (ADR 0005 §1): the repository is its process's single chain writer. It remembers the
+ * head (seq, hash), links a batch in memory and writes it in one statement guarded by that head;
+ * appends queue behind each other. Safety does not rest on there being one writer: the guard and
+ * the seq primary key keep the chain linear when another process appends too (its statement
+ * finds the head moved, reloads it and tries again).
  */
 export class AuditEntryRepository {
+  /** The head as of this writer's last append; undefined until read, and after any failure. */
+  private known: ChainHead | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  readonly writerStats: WriterStats = { statements: 0, headMoved: 0, lockedFallbacks: 0 };
+
   constructor(private readonly db: Kysely<AuditDb>) {}
 
-  /**
-   * Appends one entry: a batch of one (lock the head row, serialising every appender, also
-   * across replicas; skip an id already stored; link to the head; insert; move the head).
-   */
+  /** Appends one entry: a batch of one. */
   async append(entry: AuditEntry, source: string, ingestedAt: number): Promise<AppendResult> {
     return (await this.appendBatch([{ entry, source }], ingestedAt))[0]!;
   }
 
   /**
-   * Appends entries in one transaction under the head's row lock, linked in the order given: the
-   * chain is the same as appending them one by one, at one lock and one commit. An id already
-   * stored (or earlier in the batch) is skipped as a duplicate. Results are in input order.
+   * Appends entries linked in the order given: the chain is the same as appending them one by
+   * one, in one statement. An id already stored (or earlier in the batch) is skipped as a
+   * duplicate; the batch then takes the locked path (`appendEntries`), which tells each duplicate
+   * from a same-id event with different content. Results are in input order. Appends of one
+   * repository run one at a time, in call order.
    */
-  async appendBatch(
+  appendBatch(
     items: readonly { readonly entry: AuditEntry; readonly source: string }[],
     ingestedAt: number,
   ): Promise<AppendResult[]> {
-    if (items.length === 0) return [];
+    if (items.length === 0) return Promise.resolve([]);
+    const run = this.queue.then(() => this.write(items, ingestedAt));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(
+    items: readonly { readonly entry: AuditEntry; readonly source: string }[],
+    ingestedAt: number,
+  ): Promise<AppendResult[]> {
+    for (let attempt = 0; attempt < MAX_GUARDED_ATTEMPTS; attempt++) {
+      const from = this.known ?? (await this.head());
+      const linked = linkBatch(from, items, ingestedAt);
+      let inserted: number;
+      try {
+        inserted = await this.insertGuarded(from, linked);
+      } catch (err: unknown) {
+        this.known = undefined;
+        if (!isUniqueViolation(err)) throw err;
+        return this.appendLocked(items, ingestedAt);
+      }
+      if (inserted === linked.rows.length) {
+        this.known = linked.head;
+        this.writerStats.statements++;
+        return linked.results;
+      }
+      // Another writer moved the head since this one read it: reload and link again.
+      this.known = undefined;
+      this.writerStats.headMoved++;
+    }
+    return this.appendLocked(items, ingestedAt);
+  }
+
+  /** The locked path: the head row held FOR UPDATE, stored ids read, one transaction. */
+  private async appendLocked(
+    items: readonly { readonly entry: AuditEntry; readonly source: string }[],
+    ingestedAt: number,
+  ): Promise<AppendResult[]> {
+    this.writerStats.lockedFallbacks++;
+    this.known = undefined;
     return this.db.transaction().execute((tx) => appendEntries(tx, items, ingestedAt));
+  }
+
+  /** Runs APPEND_SQL; the number of rows inserted (0 when the head was not `from` any more). */
+  private async insertGuarded(from: ChainHead, linked: LinkedBatch): Promise<number> {
+    const columns: unknown[][] = ARRAY_COLUMNS.map(() => new Array<unknown>(linked.rows.length));
+    for (const [r, row] of linked.rows.entries()) {
+      const values = row as unknown as Record<string, unknown>;
+      for (const [c, [name]] of ARRAY_COLUMNS.entries())
+        columns[c]![r] = name === 'time' ? (values.time as Date).toISOString() : values[name];
+    }
+    const result = await this.db.executeQuery<{ n: number }>(
+      CompiledQuery.raw(APPEND_SQL, [
+        linked.head.seq,
+        linked.head.hash,
+        from.seq,
+        from.hash,
+        linked.ingestedAt,
+        ...columns,
+      ]),
+    );
+    return Number(result.rows[0]?.n ?? 0);
   }
 
   async head(): Promise<ChainHead> {

@@ -49,8 +49,9 @@ export interface IngestOptions {
   /** Epoch millis for ingested_at and received_at; default Date.now. */
   readonly clock?: () => number;
   /**
-   * Most waiting events appended in one transaction (one head lock, one commit); default 128.
-   * 1 appends one at a time, and keeps stream order across several audit-log processes.
+   * Most waiting messages taken and appended in one statement; default 128 (a batch message
+   * carries several entries). 1 appends one message at a time, and keeps stream order across
+   * several audit-log processes.
    */
   readonly maxBatch?: number;
 }
@@ -120,8 +121,8 @@ export class AuditIngestService {
 
   /**
    * Appends an entry audit-log made itself (a refusal by its API) to the chain, committed when
-   * this resolves. It takes the head's row lock like a batch of the consumer, so both interleave
-   * safely; it throws when the database refuses or is away.
+   * this resolves. It joins the writer's queue behind the consumer's batches (one chain writer
+   * per process, ADR 0005 §1); it throws when the database refuses or is away.
    */
   async appendOwn(entry: AuditEntry): Promise<void> {
     const result = await this.entries.append(entry, OWN_SOURCE, this.clock());

@@ -75,13 +75,13 @@ export async function publishEntries(
 }
 
 /** One frame of an AuditEventBatch: an entry encoded as a publisher would, or raw event bytes. */
-export function auditFrame(
-  entry: AuditEntry | Uint8Array,
-  source = 'test',
-): { event: Uint8Array; textEscaped: boolean } {
-  if (entry instanceof Uint8Array) return { event: entry, textEscaped: false };
+export function auditFrame(entry: AuditEntry | Uint8Array, source = 'test'): audit.AuditEventFrame {
+  if (entry instanceof Uint8Array) return { event: Buffer.from(entry), textEscaped: false };
   const { data, headers } = auditEventMessage(entry, source, Date.now());
-  return { event: data, textEscaped: headers[AUDIT_TEXT_HEADER] === AUDIT_TEXT_ESCAPED };
+  return {
+    event: Buffer.from(data),
+    textEscaped: headers[AUDIT_TEXT_HEADER] === AUDIT_TEXT_ESCAPED,
+  };
 }
 
 /**
