@@ -291,7 +291,8 @@ export class NatsBus implements EventBus {
     const retryMs = Math.min(ackWaitMs, 1000);
     let running = true;
 
-    const handle = async (batch: JsMsg[]) => {
+    /** Runs the handler on a batch; true when it was acknowledged, false when handed back. */
+    const handle = async (batch: JsMsg[]): Promise<boolean> => {
       const messages: DurableMessage[] = batch.map((m) => ({
         subject: m.subject,
         data: m.data,
@@ -301,27 +302,32 @@ export class NatsBus implements EventBus {
       }));
       try {
         await withContext(extractBusHeaders(messages[0]!.headers), () => handler(messages));
+        // AckExplicit, one ack per message, none awaited: they leave in one socket write and
+        // cost no round trip. AckAll (one ack for the batch) cannot replace it: nats-server
+        // refuses to change a durable's ack policy in place (API error 10012), and with two
+        // processes on one durable the last message's ack would also acknowledge the other
+        // process's batch before it is committed (ADR 0005 §1).
         for (const m of batch) m.ack();
+        return true;
       } catch (err: unknown) {
         log.warn(
           { err, seq: batch[0]!.seq, count: batch.length, durable: config.durable },
           'handler failed; messages will be redelivered',
         );
         for (const m of batch) m.nak(retryMs);
+        return false;
       }
     };
 
     /**
-     * The messages already waiting behind `first` (its info says how many), up to the batch
-     * bound. They are available, so the fetch returns at once; if another process took them,
-     * it ends at its expiry with what it got.
+     * Up to `count` messages the consumer's last delivery said are waiting. They are available, so
+     * the fetch returns as soon as it has them; if another process took some, it ends at its
+     * expiry with what it got.
      */
-    const rest = async (first: JsMsg): Promise<JsMsg[]> => {
-      const more = Math.min(first.info.pending, maxBatch - 1);
-      if (more <= 0) return [];
+    const fetchWaiting = async (count: number): Promise<JsMsg[]> => {
       const got: JsMsg[] = [];
       try {
-        const iter = await consumer.fetch({ max_messages: more, expires: PULL_EXPIRES_MS });
+        const iter = await consumer.fetch({ max_messages: count, expires: PULL_EXPIRES_MS });
         for await (const m of iter) got.push(m);
       } catch (err: unknown) {
         // What arrived is handled now; the rest is fetched by the next pull.
@@ -330,27 +336,42 @@ export class NatsBus implements EventBus {
       return got;
     };
 
-    // Short single pulls rather than consume(): a stopped consumer leaves no open pull
-    // behind into which the server could deliver a message nobody reads (which would
-    // then wait out ack_wait before redelivery).
+    // Short pulls rather than consume(): a stopped consumer leaves no open pull behind into which
+    // the server could deliver a message nobody reads (which would then wait out ack_wait before
+    // redelivery). While messages wait, each batch is ONE pull sized by the pending count the
+    // previous delivery reported (ADR 0005 §1); from idle, one pull waits for the first message
+    // and, if more arrived with it, a second takes them.
     const loop = (async () => {
+      let waiting = 0;
       while (running && !this.closed) {
         let batch: JsMsg[];
         try {
-          const m = await consumer.next({ expires: PULL_EXPIRES_MS });
-          if (m === null) continue;
-          batch = [m, ...(await rest(m))];
+          if (waiting > 0) {
+            batch = await fetchWaiting(Math.min(waiting, maxBatch));
+          } else {
+            const m = await consumer.next({ expires: PULL_EXPIRES_MS });
+            if (m === null) continue;
+            const more = Math.min(m.info.pending, maxBatch - 1);
+            batch = [m, ...(more > 0 ? await fetchWaiting(more) : [])];
+          }
         } catch (err: unknown) {
+          waiting = 0;
           if (!running || this.closed) break;
           log.debug({ err, durable: config.durable }, 'pull failed; retrying');
           await new Promise((r) => setTimeout(r, 250));
+          continue;
+        }
+        if (batch.length === 0) {
+          waiting = 0;
           continue;
         }
         if (!running) {
           for (const m of batch) m.nak(); // arrived after unsubscribe: hand them straight back
           break;
         }
-        await handle(batch);
+        // After a failure, wait for the handed-back batch: a pull sized for later messages
+        // would take them first.
+        waiting = (await handle(batch)) ? batch[batch.length - 1]!.info.pending : 0;
       }
     })();
 

@@ -232,6 +232,28 @@ export function describeEventBusConformance(
       expect(batches.some((b) => b.length > 1)).toBe(true);
     });
 
+    it('consumeDurableBatch hands over full batches while a backlog waits, arrivals included', async () => {
+      await bus.ensureStream({ name: p, subjects: [`${p}.>`] });
+      for (let i = 1; i <= 20; i++)
+        await bus.publishDurable(`${p}.g`, text(String(i)), { msgId: `m${i}` });
+      const batches: string[][] = [];
+      const sub = await bus.consumeDurableBatch(
+        { stream: p, durable: 'g', maxBatch: 8 },
+        async (ms) => {
+          batches.push(ms.map((m) => str(m.data)));
+          // Five more arrive while the first batch is being handled.
+          if (batches.length === 1)
+            for (let i = 21; i <= 25; i++)
+              await bus.publishDurable(`${p}.g`, text(String(i)), { msgId: `m${i}` });
+        },
+      );
+      await eventually(() => batches.flat().length >= 25, 'twenty-five messages');
+      await pause(100);
+      await sub.unsubscribe();
+      expect(batches.flat()).toEqual(Array.from({ length: 25 }, (_, i) => String(i + 1)));
+      expect(batches.map((b) => b.length)).toEqual([8, 8, 8, 1]);
+    });
+
     it('consumeDurableBatch redelivers a whole failed batch before any later message', async () => {
       await bus.ensureStream({ name: p, subjects: [`${p}.>`] });
       for (const v of ['a', 'b', 'c', 'd'])
