@@ -4,15 +4,12 @@
 // PG_PID names its postmaster and /proc is readable). Runs against dist: build first.
 //
 //   node services/handle-vault/bench/put-cost.mjs [--puts N] [--concurrency C] [--bytes B]
+//     [--principals P] [--dist DIR]   (DIR: another build of this package, e.g. an older commit's)
 import 'reflect-metadata';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { freshDatabase } from '@hcp/platform/testing';
-import { HandleRepository } from '../dist/handle.repository.js';
-import { HandleService } from '../dist/handle.service.js';
-import { migrateHandleVault } from '../dist/index.js';
-import { VaultKeyring } from '../dist/keyring.js';
-import { resolveLimits } from '../dist/limits.js';
+import { pathToFileURL } from 'node:url';
 
 const { values } = parseArgs({
   options: {
@@ -20,8 +17,19 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     bytes: { type: 'string', default: '1024' },
     principals: { type: 'string', default: '4' },
+    dist: { type: 'string' },
   },
 });
+const dist =
+  values.dist === undefined
+    ? new URL('../dist/', import.meta.url)
+    : pathToFileURL(`${values.dist}/`);
+const load = (file) => import(new URL(file, dist).href);
+const { HandleRepository } = await load('handle.repository.js');
+const { HandleService } = await load('handle.service.js');
+const { migrateHandleVault } = await load('index.js');
+const { VaultKeyring } = await load('keyring.js');
+const { resolveLimits } = await load('limits.js');
 const puts = Number(values.puts);
 const concurrency = Number(values.concurrency);
 const payload = Buffer.alloc(Number(values.bytes), 'x');
@@ -47,10 +55,19 @@ function serverTicks() {
 
 const database = await freshDatabase({ migrate: migrateHandleVault });
 const audit = { record() {}, available: () => true };
+const repository = new HandleRepository(database.db);
+let statements = 0;
+if (typeof repository.putWithinQuota === 'function') {
+  const putWithinQuota = repository.putWithinQuota.bind(repository);
+  repository.putWithinQuota = (handles, max) => {
+    statements++;
+    return putWithinQuota(handles, max);
+  };
+}
 // Before ADR 0005 §1 the service took the database first; either build works.
 const service = new HandleService(
   ...(HandleService.length === 6 ? [database.db] : []),
-  new HandleRepository(database.db),
+  repository,
   audit,
   VaultKeyring.of({ k1: Buffer.alloc(32, 7) }, 'k1'),
   resolveLimits({ maxPrincipalBytes: 1024 * 1024 * 1024 }),
@@ -73,6 +90,7 @@ async function run(n) {
 }
 
 await run(Math.min(200, puts)); // warm-up: JIT, prepared plans, the pool's connections
+statements = 0;
 const ticks0 = serverTicks();
 const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
@@ -90,6 +108,7 @@ const result = {
   payloadBytes: payload.length,
   wallUsPerPut: perPut(wallNs / 1000),
   nodeCpuUsPerPut: perPut(cpu.user + cpu.system),
+  ...(statements > 0 && { putsPerStatement: Math.round((puts / statements) * 100) / 100 }),
   ...(ticks0 !== undefined && {
     serverCpuUsPerPut: perPut(((ticks1 - ticks0) * 1e6) / 100),
   }),
