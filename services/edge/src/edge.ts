@@ -35,6 +35,7 @@ import {
   type EgressRefusal,
   type RunningEgressProxy,
 } from './egress/egress-proxy';
+import { CachingTokenVerifier, JWKS_KEY_SET_MAX_AGE_MS } from './auth/token-cache';
 import { CallService } from './call/call.service';
 import { EdgeHttpModule } from './http/edge-http.module';
 import { HcpEnforcement, type EnforcementFactory } from './http/enforcement';
@@ -144,9 +145,13 @@ function isVerifier(v: TokenVerifier | TokenVerifierOptions): v is TokenVerifier
  */
 export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
+  // The verifier the edge builds itself is fronted by the token cache (ADR 0005 §3); one handed
+  // in is used as given.
   const verifier = isVerifier(options.verifier)
     ? options.verifier
-    : createTokenVerifier(options.verifier);
+    : new CachingTokenVerifier(createTokenVerifier(options.verifier), {
+        ...(options.verifier.jwksUrl ? { maxEntryMs: JWKS_KEY_SET_MAX_AGE_MS } : {}),
+      });
   const listings = new ListingCache();
   // One mechanism keeps listings in step with the upstreams: signs of change reported by the
   // registry's connections, and each provider's periodic re-list (I1).
