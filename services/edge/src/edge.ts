@@ -36,6 +36,7 @@ import {
   type RunningEgressProxy,
 } from './egress/egress-proxy';
 import { CachingTokenVerifier, JWKS_KEY_SET_MAX_AGE_MS } from './auth/token-cache';
+import { EDGE_GRPC_CHANNEL_OPTIONS } from './adapters/grpc-channel-options';
 import { CallService } from './call/call.service';
 import { EdgeHttpModule } from './http/edge-http.module';
 import { HcpEnforcement, type EnforcementFactory } from './http/enforcement';
@@ -177,9 +178,21 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   });
   const ownsAudit = options.audit === undefined;
   const audit = options.audit ?? (await createAuditPublisher(options.bus, { source: 'edge' }));
-  const grantClient = createGrpcClient(grants.GrantStoreClient, options.grantStoreUrl);
-  const pdpClient = createGrpcClient(policy.PolicyDecisionClient, options.pdpUrl);
-  const vaultClient = createGrpcClient(vault.HandleVaultClient, options.vaultUrl);
+  const grantClient = createGrpcClient(
+    grants.GrantStoreClient,
+    options.grantStoreUrl,
+    EDGE_GRPC_CHANNEL_OPTIONS,
+  );
+  const pdpClient = createGrpcClient(
+    policy.PolicyDecisionClient,
+    options.pdpUrl,
+    EDGE_GRPC_CHANNEL_OPTIONS,
+  );
+  const vaultClient = createGrpcClient(
+    vault.HandleVaultClient,
+    options.vaultUrl,
+    EDGE_GRPC_CHANNEL_OPTIONS,
+  );
   const manifest = new GrantStoreManifest(grantClient, {
     settings: options.capabilitySettings ?? {},
     bus: options.bus,
