@@ -376,6 +376,7 @@ function auditOutage(inner: AuditPublisher): AuditOutage {
       return inner.pending;
     },
     flush: (timeoutMs?: number) => inner.flush(timeoutMs),
+    stats: () => inner.stats(),
     // The stack owns the real publisher; an edge closing "its" publisher must not close it.
     close: () => Promise.resolve(),
   };

@@ -1,5 +1,9 @@
 import { HcpError, type AuditEntry } from '@hcp/core';
-import type { AuditPublisher } from '../audit/audit-publisher';
+import {
+  emptyAuditStats,
+  type AuditPublisher,
+  type AuditPublisherStats,
+} from '../audit/audit-publisher';
 
 /**
  * The one in-memory AuditPublisher of the unit specs: keeps every entry it accepts, in order, so a
@@ -38,6 +42,11 @@ export class RecordingAudit implements AuditPublisher {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Sends nothing, so counts nothing. */
+  stats(): AuditPublisherStats {
+    return emptyAuditStats();
   }
 
   /** The entries recorded since the last call (and forgets them). */

@@ -6,6 +6,7 @@ import { DEFAULT_PROTOCOL_VERSIONS, startPolicyDecision } from '@hcp/policy-deci
 import {
   callUnary,
   createGrpcClient,
+  emptyAuditStats,
   InProcessBus,
   openDatabase,
   type AuditPublisher,
@@ -78,6 +79,7 @@ function recordingAudit(entries: AuditEntry[]): AuditPublisher {
     pending: 0,
     flush: () => Promise.resolve(),
     close: () => Promise.resolve(),
+    stats: emptyAuditStats,
   };
 }
 
