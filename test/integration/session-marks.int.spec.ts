@@ -83,6 +83,46 @@ describeIntegration('session marks on NATS JetStream KV', () => {
     expect(record).toMatchObject({ state: 'active', initialized: true });
   });
 
+  it('a session ended on another replica is refused here within the watch delay (cache, ADR 0005 §3)', async () => {
+    const a = await replica();
+    const b = await replica();
+    for (let i = 0; i < 50 && !b.marks.cacheActive; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(b.marks.cacheActive).toBe(true);
+    const id = await a.store.create('alice', '2025-11-25');
+    const kept = await a.store.create('alice', '2025-11-25');
+    await a.store.markInitialized(id);
+    await a.store.markInitialized(kept);
+    // b reads both once (now cached as initialized and not ended).
+    expect(await b.store.get(id)).toMatchObject({ state: 'active', initialized: true });
+    expect(await b.store.get(kept)).toMatchObject({ state: 'active', initialized: true });
+    const delays: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const sid = round === 0 ? id : await a.store.create('alice', '2025-11-25');
+      if (round > 0) {
+        await a.store.markInitialized(sid);
+        // Served from b's cache once read; then ended on a.
+        for (let i = 0; i < 100 && !(await b.store.get(sid)).initialized; i++)
+          await new Promise((r) => setTimeout(r, 5));
+      }
+      await a.store.end(sid);
+      const endedAt = performance.now();
+      let record = await b.store.get(sid);
+      while (record.state !== 'ended' && performance.now() - endedAt < 2000) {
+        await new Promise((r) => setImmediate(r));
+        record = await b.store.get(sid);
+      }
+      delays.push(performance.now() - endedAt);
+      expect(record.state).toBe('ended');
+    }
+    console.log(
+      `session marks watch delay (end on replica a -> refused on replica b), ms: ${delays.map((d) => d.toFixed(2)).join(', ')}`,
+    );
+    expect(Math.max(...delays)).toBeLessThan(1000);
+    // Neighbour: the session nobody ended is still served on b.
+    expect(await b.store.get(kept)).toMatchObject({ state: 'active', initialized: true });
+  });
+
   it('fails closed when NATS cannot be reached: not initialized, and writes refuse', async () => {
     const a = await replica();
     const id = await a.store.create('alice', '2025-11-25');

@@ -199,3 +199,129 @@ describe('NatsSessionMarks', () => {
     expect(await store.get(id)).toMatchObject({ state: 'ended', initialized: false });
   });
 });
+
+/** A feed the test pushes into: the KV watch (key changes) or the connection status. */
+class Feed<T> implements AsyncIterable<T> {
+  private readonly queue: T[] = [];
+  private wake: (() => void) | undefined;
+  ended = false;
+  push(item: T): void {
+    this.queue.push(item);
+    this.wake?.();
+  }
+  stop(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    while (true) {
+      while (this.queue.length > 0) yield this.queue.shift()!;
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
+describe('NatsSessionMarks cache of "initialized, not ended" (ADR 0005 §3)', () => {
+  const now = 1_000_000;
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  async function setup(): Promise<{
+    bucket: FakeBucket & { gets: number };
+    marks: NatsSessionMarks;
+    watches: Feed<{ key: string }>[];
+    status: Feed<{ type: string }>;
+    watchReady: { open: boolean };
+  }> {
+    const bucket = Object.assign(new FakeBucket(), { gets: 0 });
+    const get = bucket.get.bind(bucket);
+    bucket.get = (key: string) => {
+      bucket.gets++;
+      return get(key);
+    };
+    const watches: Feed<{ key: string }>[] = [];
+    const status = new Feed<{ type: string }>();
+    const watchReady = { open: true };
+    const marks = new NatsSessionMarks(
+      bucket,
+      { now: () => now, timeoutMs: 50 },
+      {
+        watch: {
+          watch: () => {
+            if (!watchReady.open) return Promise.reject(new Error('no connection'));
+            const feed = new Feed<{ key: string }>();
+            watches.push(feed);
+            return Promise.resolve(feed);
+          },
+          status: () => status,
+        },
+      },
+    );
+    await tick();
+    await marks.markInitialized(SID, now + HOUR);
+    return { bucket, marks, watches, status, watchReady };
+  }
+
+  it('serves an initialized session from the cache while the watch runs', async () => {
+    const { bucket, marks } = await setup();
+    expect(marks.cacheActive).toBe(true);
+    expect(await marks.lookup(SID)).toEqual({ ended: false, initialized: true });
+    const reads = bucket.gets;
+    expect(await marks.lookup(SID)).toEqual({ ended: false, initialized: true });
+    expect(await marks.isEnded(SID)).toBe(false);
+    expect(bucket.gets).toBe(reads);
+  });
+
+  it('a change of the key drops the entry: an end written by another replica is seen', async () => {
+    const { bucket, marks, watches } = await setup();
+    await marks.lookup(SID);
+    // Another replica ends the session: the bucket changes and the watch reports the key.
+    bucket.values.set(SID, JSON.stringify({ state: 'ended', expiresAt: now + HOUR }));
+    expect(await marks.lookup(SID)).toEqual({ ended: false, initialized: true }); // not yet delivered
+    watches.at(-1)!.push({ key: SID });
+    await tick();
+    expect(await marks.lookup(SID)).toEqual({ ended: true, initialized: false });
+    // Ended is never cached: read again every time.
+    const reads = bucket.gets;
+    await marks.lookup(SID);
+    expect(bucket.gets).toBe(reads + 1);
+  });
+
+  it('fails closed to a read per request while the watch is not running (disconnect, ended)', async () => {
+    const { bucket, marks, watches, status, watchReady } = await setup();
+    await marks.lookup(SID);
+    watchReady.open = false;
+    status.push({ type: 'disconnect' });
+    await tick();
+    expect(marks.cacheActive).toBe(false);
+    const reads = bucket.gets;
+    await marks.lookup(SID);
+    await marks.lookup(SID);
+    expect(bucket.gets).toBe(reads + 2);
+    expect(watches.at(-1)!.ended).toBe(true);
+  });
+
+  it('never serves from the cache before the watch started', async () => {
+    const bucket = Object.assign(new FakeBucket(), { gets: 0 });
+    const get = bucket.get.bind(bucket);
+    bucket.get = (key: string) => {
+      bucket.gets++;
+      return get(key);
+    };
+    const marks = new NatsSessionMarks(
+      bucket,
+      { now: () => now, timeoutMs: 50 },
+      {
+        watch: {
+          watch: () => new Promise(() => undefined), // never starts
+          status: () => new Feed<{ type: string }>(),
+        },
+      },
+    );
+    await marks.markInitialized(SID, now + HOUR);
+    await marks.lookup(SID);
+    await marks.lookup(SID);
+    expect(bucket.gets).toBe(2);
+    expect(marks.cacheActive).toBe(false);
+  });
+});

@@ -1,5 +1,5 @@
 import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { HcpError } from '@hcp/core';
 import { createLogger } from '@hcp/platform';
@@ -31,6 +31,19 @@ export interface NatsSessionMarksOptions {
   readonly replicas?: number;
   /** Injected clock (epoch ms) for tests; default Date.now. */
   readonly now?: () => number;
+  /**
+   * Keep "initialized and not ended" per session in memory while a watch on the bucket runs
+   * (ADR 0005 §3); default true when the marks open the bucket themselves.
+   */
+  readonly cache?: boolean;
+}
+
+/** What the cache needs: the bucket's change feed and the connection's status. */
+export interface MarksWatchSource {
+  /** Every change of a key from now on; the iterator ends when the watch stops. */
+  watch(): Promise<AsyncIterable<{ readonly key: string }> & { stop(): void }>;
+  /** Connection status events (`disconnect`, `reconnect`, ...). */
+  status(): AsyncIterable<{ readonly type: string }>;
 }
 
 /** How to reach NATS when the marks open their own connection. */
@@ -53,6 +66,10 @@ const DEFAULT_TIMEOUT_MS = 1000;
 /** KV keys are NATS subject tokens; a sid is base64url, and anything else is refused before a round trip. */
 const SID_SHAPE = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_VALUE_BYTES = 128;
+/** Sessions cached at most; the oldest goes first. */
+const MAX_CACHED_SESSIONS = 10_000;
+/** Pause before a watch that ended is started again. */
+const REWATCH_DELAY_MS = 500;
 
 type MarkState = 'initialized' | 'ended';
 
@@ -115,6 +132,17 @@ export class NatsSessionMarks implements SessionMarks {
   readonly bucketTtlMs: number;
   private readonly now: () => number;
   private readonly onClose: () => Promise<void>;
+  /**
+   * Sessions last read as initialized and not ended, with their expiry. Served only while the
+   * watch runs (`watching`); every change of a key drops its entry, and the whole map is dropped
+   * whenever the watch stops, so a miss or a stopped watch reads the bucket as before.
+   */
+  private readonly live = new Map<string, number>();
+  private watching = false;
+  /** Changes seen by the watch; a read overtaken by one is not cached (it may be stale). */
+  private changes = 0;
+  private closed = false;
+  private watcher: { stop(): void } | undefined;
 
   /**
    * Wraps a bucket directly (tests, or a caller that opened it itself). `bucketTtlMs` is how long
@@ -123,13 +151,24 @@ export class NatsSessionMarks implements SessionMarks {
   constructor(
     private readonly bucket: MarksBucket,
     options: NatsSessionMarksOptions = {},
-    extras: { readonly bucketTtlMs?: number; readonly onClose?: () => Promise<void> } = {},
+    extras: {
+      readonly bucketTtlMs?: number;
+      readonly onClose?: () => Promise<void>;
+      /** With a source, "initialized" is cached while its watch runs. */
+      readonly watch?: MarksWatchSource;
+    } = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.timeoutMs > 0)) throw new Error('session marks: timeoutMs must be positive');
     this.bucketTtlMs = extras.bucketTtlMs ?? bucketTtlOf(options);
     this.now = options.now ?? Date.now;
     this.onClose = extras.onClose ?? (() => Promise.resolve());
+    if (extras.watch !== undefined) this.follow(extras.watch);
+  }
+
+  /** True while the watch runs and the cache may answer (tests, metrics). */
+  get cacheActive(): boolean {
+    return this.watching;
   }
 
   /**
@@ -142,7 +181,10 @@ export class NatsSessionMarks implements SessionMarks {
     options: NatsSessionMarksOptions = {},
   ): Promise<NatsSessionMarks> {
     const { kv, ttlMs } = await openBucket(nc, options);
-    return new NatsSessionMarks(kv, options, { bucketTtlMs: ttlMs });
+    return new NatsSessionMarks(kv, options, {
+      bucketTtlMs: ttlMs,
+      ...(options.cache === false ? {} : { watch: watchSourceOf(kv, nc) }),
+    });
   }
 
   /** Opens a connection of its own (closed by close()) and the bucket on it. */
@@ -159,7 +201,11 @@ export class NatsSessionMarks implements SessionMarks {
     });
     try {
       const { kv, ttlMs } = await openBucket(nc, options);
-      return new NatsSessionMarks(kv, options, { bucketTtlMs: ttlMs, onClose: () => nc.close() });
+      return new NatsSessionMarks(kv, options, {
+        bucketTtlMs: ttlMs,
+        onClose: () => nc.close(),
+        ...(options.cache === false ? {} : { watch: watchSourceOf(kv, nc) }),
+      });
     } catch (err: unknown) {
       await nc.close();
       throw err;
@@ -178,6 +224,7 @@ export class NatsSessionMarks implements SessionMarks {
   }
 
   async isInitialized(sid: string): Promise<boolean> {
+    if (this.cachedLive(sid)) return true;
     try {
       const mark = await this.read(sid);
       return mark !== null && mark.state === 'initialized' && this.now() < mark.expiresAt;
@@ -189,6 +236,7 @@ export class NatsSessionMarks implements SessionMarks {
 
   async markEnded(sid: string, expiresAt: number): Promise<void> {
     const value = this.valueFor('ended', sid, expiresAt);
+    this.forget(sid);
     try {
       await withTimeout('put', this.timeoutMs, this.bucket.put(sid, value));
     } catch (err: unknown) {
@@ -197,6 +245,7 @@ export class NatsSessionMarks implements SessionMarks {
   }
 
   async isEnded(sid: string): Promise<boolean> {
+    if (this.cachedLive(sid)) return false;
     try {
       const mark = await this.read(sid);
       return mark !== null && mark.state === 'ended' && this.now() < mark.expiresAt;
@@ -208,6 +257,7 @@ export class NatsSessionMarks implements SessionMarks {
 
   /** One KV get for both facts (they live under the one key); unreadable = ended, not initialized. */
   async lookup(sid: string): Promise<{ readonly ended: boolean; readonly initialized: boolean }> {
+    if (this.cachedLive(sid)) return { ended: false, initialized: true };
     try {
       const mark = await this.read(sid);
       const live = mark !== null && this.now() < mark.expiresAt;
@@ -221,19 +271,98 @@ export class NatsSessionMarks implements SessionMarks {
     }
   }
 
-  /** Closes the connection when connect() opened it; a no-op for open(). */
+  /** Stops the watch; closes the connection when connect() opened it. */
   close(): Promise<void> {
+    this.closed = true;
+    this.stopServing();
+    this.watcher?.stop();
     return this.onClose();
   }
 
   /** The live mark, null when there is none; throws when unreachable, malformed or a bad sid. */
   private async read(sid: string): Promise<MarkValue | null> {
     if (!SID_SHAPE.test(sid)) throw new Error('session marks: malformed sid');
+    const changesBefore = this.changes;
     const entry = await withTimeout('get', this.timeoutMs, this.bucket.get(sid));
     if (entry === null || entry.operation !== 'PUT') return null;
     const mark = decode(entry.string());
     if (mark === undefined) throw new Error('session marks: malformed value');
+    // Cached only if the watch ran through the whole read and saw no change meanwhile.
+    if (
+      mark.state === 'initialized' &&
+      this.watching &&
+      this.changes === changesBefore &&
+      this.now() < mark.expiresAt
+    ) {
+      this.live.set(sid, mark.expiresAt);
+      if (this.live.size > MAX_CACHED_SESSIONS)
+        this.live.delete(this.live.keys().next().value as string);
+    }
     return mark;
+  }
+
+  /** Initialized and not ended, from the cache: only while the watch runs and before expiry. */
+  private cachedLive(sid: string): boolean {
+    if (!this.watching) return false;
+    const expiresAt = this.live.get(sid);
+    if (expiresAt === undefined) return false;
+    if (this.now() < expiresAt) return true;
+    this.live.delete(sid);
+    return false;
+  }
+
+  private forget(sid: string): void {
+    this.changes++;
+    this.live.delete(sid);
+  }
+
+  /** Fail closed: nothing is served from the cache until a new watch runs. */
+  private stopServing(): void {
+    this.watching = false;
+    this.changes++;
+    this.live.clear();
+  }
+
+  /**
+   * Runs the watch for as long as the marks are open: every change of a key drops its entry. The
+   * cache serves only while a watch runs; a disconnect, or a watch that ended, stops it (and a
+   * new watch starts after a reconnect or a short pause), so the marks fall back to a read per
+   * request, never to a stale answer.
+   */
+  private follow(source: MarksWatchSource): void {
+    const run = async (): Promise<void> => {
+      while (!this.closed) {
+        try {
+          const changes = await source.watch();
+          if (this.closed) {
+            changes.stop();
+            return;
+          }
+          this.watcher = changes;
+          this.watching = true;
+          for await (const change of changes) this.forget(change.key);
+        } catch (err: unknown) {
+          log.warn({ err }, 'session marks watch failed: reading the bucket per request');
+        }
+        this.stopServing();
+        if (!this.closed) await new Promise((r) => setTimeout(r, REWATCH_DELAY_MS).unref());
+      }
+    };
+    void run();
+    void (async () => {
+      try {
+        for await (const event of source.status()) {
+          if (this.closed) return;
+          if (event.type === 'disconnect') {
+            this.stopServing();
+            // A watch that survives the outage may have missed changes: start a new one.
+            this.watcher?.stop();
+          }
+        }
+      } catch {
+        // The status feed ends with the connection.
+      }
+    })();
   }
 
   private valueFor(state: MarkState, sid: string, expiresAt: number): string {
@@ -278,6 +407,14 @@ async function openBucket(
       `session marks bucket ${name}: its TTL (${ttl} ms) must be set and at least the session TTL (${sessionTtl} ms); delete the bucket or raise its TTL`,
     );
   return { kv, ttlMs: ttl };
+}
+
+/** The bucket's change feed (every key, updates only) and the connection's status feed. */
+function watchSourceOf(kv: KV, nc: NatsConnection): MarksWatchSource {
+  return {
+    watch: () => kv.watch({ include: KvWatchInclude.UpdatesOnly }),
+    status: () => nc.status(),
+  };
 }
 
 function bucketTtlOf(options: NatsSessionMarksOptions): number {
