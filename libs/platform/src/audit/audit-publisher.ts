@@ -71,7 +71,11 @@ export interface AuditFrame {
 }
 
 /** An entry's AuditEvent bytes, escaped and marked only when UTF-8 cannot carry it. */
-export function auditEventFrame(entry: AuditEntry, source: string, publishedAt: number): AuditFrame {
+export function auditEventFrame(
+  entry: AuditEntry,
+  source: string,
+  publishedAt: number,
+): AuditFrame {
   if (!auditEntryTexts(entry).some(hasLoneSurrogate) && !hasLoneSurrogate(source))
     return { event: encodeAuditEvent(entry, source, publishedAt), textEscaped: false };
   return {
@@ -585,8 +589,7 @@ class BufferedAuditPublisher implements AuditPublisher {
   /** Forms the next message from the head of `waiting`, within the count and byte bounds. */
   private form(): Outgoing {
     const source = this.options.source;
-    const frameOf = (q: Queued): AuditFrame =>
-      (q.frame ??= auditEventFrame(q.entry, source, q.at));
+    const frameOf = (q: Queued): AuditFrame => (q.frame ??= auditEventFrame(q.entry, source, q.at));
     let items: Queued[];
     let m: Omit<Outgoing, 'items' | 'state'>;
     if (!this.batching) {
