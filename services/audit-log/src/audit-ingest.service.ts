@@ -32,12 +32,39 @@ export const OWN_SOURCE = 'audit-log';
  */
 export type IngestOutcome = 'appended' | 'duplicate' | 'rejected';
 
-/** Counters since start, for logs and tests. */
+/** Upper bounds of the batch size buckets: a size lands in the first bound it does not exceed. */
+export const BATCH_SIZE_BOUNDS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+
+/** Counters since start, for logs, tests and the benchmark. */
 export interface IngestStats {
   appended: number;
   duplicates: number;
   /** Deliveries recorded as ingest refusal entries (never dropped). */
   rejected: number;
+  /** Committed appends (each one statement on the writer's common path, ADR 0005 §1). */
+  batches: number;
+  /**
+   * Entries per committed append, bucketed: the count of appends whose size is at most the
+   * bucket's bound and above the previous one (not cumulative). Shows whether group commit
+   * groups anything. Keys: each bound of BATCH_SIZE_BOUNDS as text, and `+Inf` above the last.
+   */
+  batchSizes: Record<string, number>;
+}
+
+/** Fresh counters. */
+export function emptyIngestStats(): IngestStats {
+  const batchSizes: Record<string, number> = {};
+  for (const b of BATCH_SIZE_BOUNDS) batchSizes[`${b}`] = 0;
+  batchSizes['+Inf'] = 0;
+  return { appended: 0, duplicates: 0, rejected: 0, batches: 0, batchSizes };
+}
+
+/** Counts one committed append of `size` entries. */
+export function recordBatchSize(stats: IngestStats, size: number): void {
+  const bound = BATCH_SIZE_BOUNDS.find((b) => size <= b);
+  stats.batches++;
+  const key = bound === undefined ? '+Inf' : `${bound}`;
+  stats.batchSizes[key] = (stats.batchSizes[key] ?? 0) + 1;
 }
 
 /** How the consumer runs. */
@@ -48,6 +75,8 @@ export interface IngestOptions {
   readonly ackWaitMs?: number;
   /** Epoch millis for ingested_at and received_at; default Date.now. */
   readonly clock?: () => number;
+  /** How often the batch size histogram is logged while it changes; default 60 s, 0 never. */
+  readonly statsLogMs?: number;
   /**
    * Most waiting messages taken and appended in one statement; default 128 (a batch message
    * carries several entries). 1 appends one message at a time, and keeps stream order across
@@ -77,7 +106,9 @@ export class AuditIngestService {
   private subscription: Subscription | undefined;
   private inFlight: Promise<unknown> = Promise.resolve();
   private readonly clock: () => number;
-  readonly stats: IngestStats = { appended: 0, duplicates: 0, rejected: 0 };
+  readonly stats: IngestStats = emptyIngestStats();
+  private statsTimer: NodeJS.Timeout | undefined;
+  private loggedBatches = 0;
 
   constructor(
     private readonly bus: EventBus,
@@ -96,6 +127,11 @@ export class AuditIngestService {
   async start(): Promise<void> {
     if (this.subscription !== undefined) return;
     await ensureAuditStream(this.bus);
+    const every = this.options.statsLogMs ?? 60_000;
+    if (every > 0 && this.statsTimer === undefined) {
+      this.statsTimer = setInterval(() => this.logStats(), every);
+      this.statsTimer.unref();
+    }
     this.subscription = await this.bus.consumeDurableBatch(
       {
         stream: AUDIT_STREAM,
@@ -117,6 +153,28 @@ export class AuditIngestService {
     this.subscription = undefined;
     if (sub !== undefined) await sub.unsubscribe();
     await this.inFlight;
+    if (this.statsTimer !== undefined) clearInterval(this.statsTimer);
+    this.statsTimer = undefined;
+    this.logStats();
+  }
+
+  /** Logs the counters and the batch size histogram, when appends happened since the last time. */
+  private logStats(): void {
+    if (this.stats.batches === this.loggedBatches) return;
+    this.loggedBatches = this.stats.batches;
+    this.log.info({ ...this.stats, batchSizes: { ...this.stats.batchSizes } }, 'ingest stats');
+  }
+
+  /** Appends entries through the writer and counts the committed batch's size. */
+  private async appendCounted(
+    items: readonly { readonly entry: AuditEntry; readonly source: string }[],
+  ): Promise<AppendResult[]> {
+    const results =
+      items.length === 1
+        ? [await this.entries.append(items[0]!.entry, items[0]!.source, this.clock())]
+        : await this.entries.appendBatch(items, this.clock());
+    recordBatchSize(this.stats, items.length);
+    return results;
   }
 
   /**
@@ -125,7 +183,7 @@ export class AuditIngestService {
    * per process, ADR 0005 §1); it throws when the database refuses or is away.
    */
   async appendOwn(entry: AuditEntry): Promise<void> {
-    const result = await this.entries.append(entry, OWN_SOURCE, this.clock());
+    const result = (await this.appendCounted([{ entry, source: OWN_SOURCE }]))[0]!;
     if (result.status === 'appended') this.stats.appended++;
   }
 
@@ -141,7 +199,7 @@ export class AuditIngestService {
     if (items.length === 1) return [await this.handleItem(items[0]!)];
     let results;
     try {
-      results = await this.entries.appendBatch(items, this.clock());
+      results = await this.appendCounted(items);
     } catch (err: unknown) {
       if (!isPermanent(err)) throw err; // all redelivered after the nak delay
       this.log.warn({ err, count: items.length }, 'batch refused; appending one at a time');
@@ -166,7 +224,7 @@ export class AuditIngestService {
   private async handleItem(item: IngestItem): Promise<IngestOutcome> {
     let result;
     try {
-      result = await this.entries.append(item.entry, item.source, this.clock());
+      result = (await this.appendCounted([item]))[0]!;
     } catch (err: unknown) {
       if (!isPermanent(err) || item.refused) throw err; // redelivered after ack wait / nak delay
       await this.refuse(item, `database refused the entry: ${(err as Error).message}`);
@@ -246,11 +304,12 @@ export class AuditIngestService {
   /** Appends the ingest refusal entry of an event that decoded (its ids are known). */
   private async refuse(item: IngestItem, problem: string): Promise<void> {
     this.logRefusal(item.delivery, problem, item.entry.id);
-    await this.entries.append(
-      ingestRefusalEntry(problem, item.delivery, item.entry, this.clock()),
-      OWN_SOURCE,
-      this.clock(),
-    );
+    await this.appendCounted([
+      {
+        entry: ingestRefusalEntry(problem, item.delivery, item.entry, this.clock()),
+        source: OWN_SOURCE,
+      },
+    ]);
     this.stats.rejected++;
   }
 

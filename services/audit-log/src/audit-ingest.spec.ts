@@ -4,7 +4,7 @@ import { audit, auditEntryToProto } from '@hcp/proto';
 import { migrateAuditLog, startAuditLog, type RunningAuditLog } from './audit-log';
 import { entryHash } from './chain';
 import { AuditEntryRepository } from './audit-entry.repository';
-import { AuditIngestService } from './audit-ingest.service';
+import { AuditIngestService, emptyIngestStats, recordBatchSize } from './audit-ingest.service';
 import { INGEST_CHECK } from './audit-refusal';
 import type { AuditDb } from './database';
 import {
@@ -346,6 +346,24 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
     });
   });
 
+  it('buckets batch sizes by the first bound each does not exceed', () => {
+    const stats = emptyIngestStats();
+    for (const size of [1, 1, 2, 3, 64, 65, 256, 257, 1000]) recordBatchSize(stats, size);
+    expect(stats.batches).toBe(9);
+    expect(stats.batchSizes).toEqual({
+      '1': 2,
+      '2': 1,
+      '4': 1,
+      '8': 0,
+      '16': 0,
+      '32': 0,
+      '64': 1,
+      '128': 1,
+      '256': 1,
+      '+Inf': 2,
+    });
+  });
+
   describe('batches on hcp.audit.batch (ADR 0005 §1)', () => {
     it('appends every frame of a batch as its own entry, in frame order, escaped frames unescaped', async () => {
       const a = await start();
@@ -478,6 +496,9 @@ describe('audit-log ingest (PGlite + in-process bus)', () => {
         await ingest.stop();
       }
       expect(appends).toEqual([6]);
+      // One append of six: counted in the histogram's bucket up to 8.
+      expect(ingest.stats.batches).toBe(1);
+      expect(ingest.stats.batchSizes).toMatchObject({ '4': 0, '8': 1, '16': 0 });
       expect(await ids(database)).toEqual(entries.map((e) => e.id));
       const a = await start();
       expect(await a.query.verify()).toMatchObject({ ok: true, checked: 6 });
