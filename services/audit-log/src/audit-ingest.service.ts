@@ -1,4 +1,5 @@
 import {
+  AUDIT_BATCH_SUBJECT,
   AUDIT_STREAM,
   AUDIT_TEXT_ESCAPED,
   AUDIT_TEXT_HEADER,
@@ -13,12 +14,6 @@ import { audit } from '@hcp/proto';
 import type { AppendResult, AuditEntryRepository } from './audit-entry.repository';
 import { parseAuditEvent, type ParsedAuditEvent } from './audit-event.validation';
 import { ingestRefusalEntry, type RefusedDelivery } from './audit-refusal';
-
-/**
- * The subject of an AuditEventBatch: many entries in one JetStream message (ADR 0005 §1). Every
- * other `hcp.audit.*` subject carries one AuditEvent.
- */
-export const AUDIT_BATCH_SUBJECT = 'hcp.audit.batch';
 
 /** The durable consumer name audit-log reads HCP_AUDIT with; its position survives restarts. */
 export const AUDIT_DURABLE = 'audit-log';

@@ -8,12 +8,7 @@ export {
 export type { AuditDb } from './database';
 export { auditLogMigrations, AUDIT_LOG_MIGRATION_TABLE } from './migrations';
 export { GENESIS_HASH, entryHash, hashedForm, type BrokenLink, type BreakReason } from './chain';
-export {
-  AUDIT_BATCH_SUBJECT,
-  AUDIT_DURABLE,
-  BATCH_SIZE_BOUNDS,
-  type IngestStats,
-} from './audit-ingest.service';
+export { AUDIT_DURABLE, BATCH_SIZE_BOUNDS, type IngestStats } from './audit-ingest.service';
 export {
   AuditQueryService,
   DEFAULT_PAGE_SIZE,

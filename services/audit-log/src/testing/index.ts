@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { AuditEntry, Principal } from '@hcp/core';
 import { audit } from '@hcp/proto';
 import {
+  AUDIT_BATCH_SUBJECT,
   AUDIT_TEXT_ESCAPED,
   AUDIT_TEXT_HEADER,
   auditEventMessage,
@@ -99,7 +100,7 @@ export async function publishBatch(
     batchId,
     frames: frames.map((f) => auditFrame(f, options.source)),
   }).finish();
-  await bus.publishDurable('hcp.audit.batch', data, { msgId: batchId });
+  await bus.publishDurable(AUDIT_BATCH_SUBJECT, data, { msgId: batchId });
 }
 
 /**
